@@ -95,7 +95,7 @@ fn principal_spec(v: &Value) -> Result<PrincipalSpec, PolicyError> {
     }
 }
 
-pub(crate) fn is_account_id(s: &str) -> bool {
+pub fn is_account_id(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
