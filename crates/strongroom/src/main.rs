@@ -1,1 +1,115 @@
-fn main() {}
+//! `strongroom`: a DynamoDB-compatible database and an AWS-KMS-compatible key service in one binary.
+
+mod config;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use base::{RootKey, SecretString, SystemClock};
+use clap::Parser;
+
+use config::{Cli, Command, ServeArgs};
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::RootCredentials(args) => root_credentials(args),
+    }
+}
+
+fn init_logging(filter: &str) {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn open_identities(args: &config::DataArgs) -> anyhow::Result<Arc<iam::Iam>> {
+    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
+    let key_path = args.root_key_file.clone().unwrap_or_else(|| args.data_dir.join("root.key"));
+    let root_key = Arc::new(RootKey::load_or_create(&key_path)?);
+    Ok(Arc::new(iam::Iam::open(&args.data_dir, root_key, Arc::new(SystemClock))?))
+}
+
+/// Root credentials from the environment win; otherwise those stored, or a pair made now.
+fn root_credentials_for(iam: &iam::Iam, account: &str) -> anyhow::Result<(String, SecretString, bool)> {
+    let id = std::env::var("STRONGROOM_ROOT_ACCESS_KEY_ID").ok();
+    let secret = std::env::var("STRONGROOM_ROOT_SECRET_ACCESS_KEY").ok();
+    match (id, secret) {
+        (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => {
+            let secret = SecretString::new(secret);
+            iam.set_root_credentials(account, &id, secret.clone())?;
+            Ok((id, secret, false))
+        }
+        (Some(_), None) | (None, Some(_)) => {
+            anyhow::bail!("set both STRONGROOM_ROOT_ACCESS_KEY_ID and STRONGROOM_ROOT_SECRET_ACCESS_KEY, or neither")
+        }
+        _ => Ok(iam.ensure_root_credentials(account)?),
+    }
+}
+
+fn root_credentials(args: config::RootCredentialsArgs) -> anyhow::Result<()> {
+    let iam = open_identities(&args.data)?;
+    let (id, secret, _) = iam.ensure_root_credentials(&args.account_id)?;
+    println!("AWS_ACCESS_KEY_ID={id}");
+    println!("AWS_SECRET_ACCESS_KEY={}", secret.expose());
+    Ok(())
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    init_logging(&args.log);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let iam = open_identities(&args.data)?;
+        let (id, secret, generated) = root_credentials_for(&iam, &args.account_id)?;
+        if generated {
+            // Printed once, to the operator's terminal; kept sealed in the data directory.
+            println!("Generated root credentials for account {} (kept sealed in {}):", args.account_id, args.data.data_dir.display());
+            println!("  export AWS_ACCESS_KEY_ID={id}");
+            println!("  export AWS_SECRET_ACCESS_KEY={}", secret.expose());
+            println!("  (print them again with: strongroom root-credentials --data-dir {})", args.data.data_dir.display());
+        }
+        tracing::info!(
+            account = %args.account_id,
+            table_key_cache_ttl = ?args.table_key_cache_ttl.0,
+            "starting"
+        );
+        let app = Arc::new(wire::App::new(
+            iam,
+            Arc::new(dynamodb::Catalogue::new()),
+            Arc::new(SystemClock),
+            args.region.clone(),
+        ));
+        let listener = tokio::net::TcpListener::bind(&args.listen)
+            .await
+            .with_context(|| format!("binding {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        println!("strongroom listening on http://{addr}");
+        use std::io::Write;
+        let _ = std::io::stdout().flush();
+        wire::serve(listener, app, shutdown_signal()).await;
+        tracing::info!("stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

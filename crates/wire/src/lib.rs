@@ -1,1 +1,280 @@
+//! The HTTP front: one port, protocol framing, SigV4, routing and error rendering. No domain logic.
+//!
+//! The pipeline, in one place ([`App::handle`]): request id -> body limit -> route -> SigV4 -> decode ->
+//! authorize -> domain -> encode.
 
+pub mod error;
+mod server;
+pub mod services;
+pub mod sigv4;
+mod xml;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use base::Clock;
+use bytes::Bytes;
+use dynamodb::Catalogue;
+use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
+use iam::{AuthEntry, Iam};
+
+pub use error::{Api, ApiError, ErrorKind};
+pub use server::serve;
+
+/// Requests larger than this are refused before they are read (DynamoDB's limit).
+pub const MAX_BODY: usize = 16 * 1024 * 1024;
+
+pub struct App {
+    pub iam: Arc<Iam>,
+    pub dynamodb: Arc<Catalogue>,
+    pub clock: Arc<dyn Clock>,
+    /// The region `GET /` names, and the default for the CLI's examples.
+    pub region: String,
+    signing_keys: sigv4::SigningKeyCache,
+}
+
+/// The authenticated caller of one request and where the request came from.
+pub struct Caller {
+    pub entry: Arc<AuthEntry>,
+    pub region: String,
+    pub request_id: String,
+    pub source_ip: String,
+    pub user_agent: String,
+}
+
+impl Caller {
+    pub fn account(&self) -> &str {
+        self.entry.principal.account().unwrap_or_default()
+    }
+}
+
+/// A successful answer before framing.
+pub enum Reply {
+    Json(serde_json::Value),
+    /// An awsQuery result: the inner XML of `<ActionResult>`, or none.
+    Xml { action: String, result: Option<String> },
+}
+
+pub struct Incoming {
+    pub method: Method,
+    pub path: String,
+    pub query: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub peer: SocketAddr,
+}
+
+fn request_id(api: Option<Api>) -> String {
+    match api {
+        Some(Api::DynamoDb | Api::Streams) | None => {
+            base::random::string_from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 52).unwrap_or_default()
+        }
+        _ => base::random::uuid_v4().unwrap_or_default(),
+    }
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Which API a POST is for, and the operation name. Form-encoded requests name their API only in the
+/// SigV4 scope, so they return `None` for the API until authentication has read it.
+enum Route {
+    Json(Api, String),
+    Query,
+    Unroutable,
+}
+
+fn route(headers: &HeaderMap) -> Route {
+    if let Some(target) = header(headers, "x-amz-target") {
+        let (prefix, op) = target.rsplit_once('.').unwrap_or((target, ""));
+        let api = match prefix {
+            "DynamoDB_20120810" => Api::DynamoDb,
+            "DynamoDBStreams_20120810" => Api::Streams,
+            "TrentService" => Api::Kms,
+            "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101" | "CloudTrail_20131101" => Api::CloudTrail,
+            _ => return Route::Unroutable,
+        };
+        return Route::Json(api, op.to_owned());
+    }
+    match header(headers, "content-type") {
+        Some(ct) if ct.starts_with("application/x-www-form-urlencoded") => Route::Query,
+        _ => Route::Unroutable,
+    }
+}
+
+impl App {
+    pub fn new(iam: Arc<Iam>, dynamodb: Arc<Catalogue>, clock: Arc<dyn Clock>, region: String) -> Self {
+        Self {
+            iam,
+            dynamodb,
+            clock,
+            region,
+            signing_keys: sigv4::SigningKeyCache::default(),
+        }
+    }
+
+    pub fn forget_signing_keys(&self, access_key_id: &str) {
+        self.signing_keys.forget(access_key_id);
+    }
+
+    pub async fn handle(&self, req: Incoming) -> Response<Bytes> {
+        if req.method == Method::GET || req.method == Method::HEAD {
+            return match req.path.as_str() {
+                "/health" => plain(StatusCode::OK, "application/json", r#"{"status":"ok"}"#.into(), &request_id(None)),
+                "/" => plain(
+                    StatusCode::OK,
+                    "text/plain",
+                    format!("healthy: dynamodb.{}.amazonaws.com ", self.region),
+                    &request_id(None),
+                ),
+                _ => plain(StatusCode::NOT_FOUND, "text/plain", "Not Found".into(), &request_id(None)),
+            };
+        }
+        if req.method != Method::POST {
+            return plain(StatusCode::NOT_FOUND, "application/xml", "<UnknownOperationException/>\n".into(), &request_id(None));
+        }
+        match route(&req.headers) {
+            Route::Json(api, op) => {
+                let rid = request_id(Some(api));
+                let result = self.json_request(api, &op, &req, &rid).await;
+                render(api, result, &rid)
+            }
+            Route::Query => {
+                // The API is named by the scope; before authentication has read it, errors speak STS.
+                let (api, result) = self.query_request(&req).await;
+                let rid = request_id(Some(api));
+                render(api, result, &rid)
+            }
+            Route::Unroutable => {
+                plain(StatusCode::NOT_FOUND, "application/xml", "<UnknownOperationException/>\n".into(), &request_id(None))
+            }
+        }
+    }
+
+    fn authenticate(&self, req: &Incoming, expected_service: Option<&str>) -> Result<(sigv4::ParsedAuth, Arc<AuthEntry>), ApiError> {
+        let parsed = sigv4::parse(&req.headers, &req.query, expected_service, self.clock.now())?;
+        let entry = self.iam.lookup(&parsed.access_key_id).ok_or(sigv4::AuthError::UnrecognizedClient)?;
+        let sent_token = header(&req.headers, "x-amz-security-token");
+        match (&entry.session_token, sent_token) {
+            (None, None) => {}
+            (Some(t), Some(s)) if t.expose() == s => {}
+            _ => return Err(sigv4::AuthError::UnrecognizedClient.into()),
+        }
+        if !entry.active {
+            return Err(sigv4::AuthError::UnrecognizedClient.into());
+        }
+        let sts = sigv4::string_to_sign(&parsed, req.method.as_str(), &req.path, &req.query, &req.headers, &req.body);
+        self.signing_keys.verify(entry.secret.expose(), &parsed, &sts)?;
+        if entry.expires_ms.is_some_and(|e| e <= self.clock.now_millis()) {
+            return Err(sigv4::AuthError::ExpiredToken.into());
+        }
+        Ok((parsed, entry))
+    }
+
+    fn caller(&self, req: &Incoming, parsed: sigv4::ParsedAuth, entry: Arc<AuthEntry>, rid: &str) -> Caller {
+        Caller {
+            entry,
+            region: parsed.region,
+            request_id: rid.to_owned(),
+            source_ip: req.peer.ip().to_string(),
+            user_agent: header(&req.headers, "user-agent").unwrap_or_default().to_owned(),
+        }
+    }
+
+    async fn json_request(&self, api: Api, op: &str, req: &Incoming, rid: &str) -> Result<Reply, ApiError> {
+        let (parsed, entry) = self.authenticate(req, Some(api.signing_name()))?;
+        let caller = self.caller(req, parsed, entry, rid);
+        let input: serde_json::Value = if req.body.is_empty() {
+            serde_json::Value::Object(Default::default())
+        } else {
+            serde_json::from_slice(&req.body).map_err(|_| ApiError::serialization("Start of structure or map found where not expected."))?
+        };
+        if !input.is_object() {
+            return Err(ApiError::serialization("Start of structure or map found where not expected."));
+        }
+        match api {
+            Api::DynamoDb => services::dynamodb::dispatch(self, &caller, op, &input),
+            Api::Streams | Api::Kms | Api::CloudTrail | Api::Sts | Api::Iam => Err(unknown_operation(api, op)),
+        }
+    }
+
+    async fn query_request(&self, req: &Incoming) -> (Api, Result<Reply, ApiError>) {
+        let scope_api = sigv4::parse(&req.headers, &req.query, None, self.clock.now())
+            .ok()
+            .and_then(|p| match p.service.as_str() {
+                "iam" => Some(Api::Iam),
+                "sts" => Some(Api::Sts),
+                _ => None,
+            });
+        let api = scope_api.unwrap_or(Api::Sts);
+        let (parsed, entry) = match self.authenticate(req, Some(api.signing_name())) {
+            Ok(v) => v,
+            Err(e) => return (api, Err(e)),
+        };
+        let params = services::query::Params::parse(&req.body, &req.query);
+        let caller = self.caller(req, parsed, entry, "");
+        let action = params.get("Action").unwrap_or_default().to_owned();
+        let result = match api {
+            Api::Sts => services::sts::dispatch(self, &caller, &action, &params),
+            _ => services::iam::dispatch(self, &caller, &action, &params),
+        };
+        (api, result)
+    }
+}
+
+pub fn unknown_operation(_api: Api, _op: &str) -> ApiError {
+    ApiError::new(ErrorKind::UnknownOperation, "")
+}
+
+fn plain(status: StatusCode, content_type: &str, body: String, rid: &str) -> Response<Bytes> {
+    let mut r = Response::new(Bytes::from(body));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert("content-type", HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("text/plain")));
+    if let Ok(v) = HeaderValue::from_str(rid) {
+        h.insert("x-amzn-requestid", v);
+    }
+    r
+}
+
+/// Frames a reply or an error as `api` does, with the request id and (DynamoDB) the CRC32 header.
+pub fn render(api: Api, result: Result<Reply, ApiError>, rid: &str) -> Response<Bytes> {
+    let (status, content_type, body) = match result {
+        Ok(Reply::Json(v)) => (200, json_content_type(api), serde_json::to_vec(&v).unwrap_or_default()),
+        Ok(Reply::Xml { action, result }) => (200, "text/xml", xml::response(&action, api.xml_namespace(), result, rid).into_bytes()),
+        Err(e) => {
+            let (code, status) = e.code_and_status(api);
+            if api.is_query() {
+                (status, "text/xml", xml::error(api.xml_namespace(), &code, &e.message, status, rid).into_bytes())
+            } else {
+                let msg_key = if e.capital_message(api) { "Message" } else { "message" };
+                let mut obj = serde_json::Map::new();
+                obj.insert("__type".into(), code.into());
+                if !e.message.is_empty() || msg_key == "Message" {
+                    obj.insert(msg_key.into(), e.message.clone().into());
+                }
+                (status, json_content_type(api), serde_json::to_vec(&obj).unwrap_or_default())
+            }
+        }
+    };
+    let crc = matches!(api, Api::DynamoDb | Api::Streams).then(|| crc32fast::hash(&body));
+    let mut r = Response::new(Bytes::from(body));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let h = r.headers_mut();
+    h.insert("content-type", HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(rid) {
+        h.insert("x-amzn-requestid", v);
+    }
+    if let Some(c) = crc {
+        h.insert("x-amz-crc32", HeaderValue::from(c));
+    }
+    r
+}
+
+fn json_content_type(api: Api) -> &'static str {
+    match api {
+        Api::DynamoDb | Api::Streams => "application/x-amz-json-1.0",
+        _ => "application/x-amz-json-1.1",
+    }
+}

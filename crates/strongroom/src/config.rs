@@ -1,0 +1,106 @@
+//! The command line (design.md section 6): every flag also reads a `STRONGROOM_*` variable.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "strongroom", version, about = "A DynamoDB-compatible database and an AWS-KMS-compatible key service, encrypted at rest under a KMS key hierarchy.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server (DynamoDB, KMS, IAM and STS on one port).
+    Serve(ServeArgs),
+    /// Print the root user's credentials for an account (generating them if there are none).
+    RootCredentials(RootCredentialsArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DataArgs {
+    /// Where all state lives; nothing in it is plaintext.
+    #[arg(long, env = "STRONGROOM_DATA_DIR", default_value = "./strongroom-data")]
+    pub data_dir: PathBuf,
+    /// The root key file (32 bytes, mode 0600). Defaults to root.key in the data directory.
+    #[arg(long, env = "STRONGROOM_ROOT_KEY_FILE")]
+    pub root_key_file: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the chosen address is printed).
+    #[arg(long, env = "STRONGROOM_LISTEN", default_value = "127.0.0.1:8000")]
+    pub listen: String,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The default account (12 digits); the root credentials belong to it.
+    #[arg(long, env = "STRONGROOM_ACCOUNT_ID", default_value = "000000000000", value_parser = parse_account)]
+    pub account_id: String,
+    /// How long an unused plaintext table key stays cached before KMS is asked again (e.g. 3s, 5m).
+    #[arg(long, env = "STRONGROOM_TABLE_KEY_CACHE_TTL", default_value = "5m", value_parser = parse_duration)]
+    pub table_key_cache_ttl: Dur,
+    /// The region `GET /` reports.
+    #[arg(long, env = "STRONGROOM_REGION", default_value = "us-east-1")]
+    pub region: String,
+    /// Log filter (tracing EnvFilter syntax).
+    #[arg(long, env = "STRONGROOM_LOG", default_value = "info")]
+    pub log: String,
+}
+
+#[derive(Args, Debug)]
+pub struct RootCredentialsArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    #[arg(long, env = "STRONGROOM_ACCOUNT_ID", default_value = "000000000000", value_parser = parse_account)]
+    pub account_id: String,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Dur(pub Duration);
+
+fn parse_account(s: &str) -> Result<String, String> {
+    if s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(s.to_owned())
+    } else {
+        Err("an account id is 12 digits".to_owned())
+    }
+}
+
+pub fn parse_duration(s: &str) -> Result<Dur, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("'{s}' is not a duration like 500ms, 3s, 5m or 1h"))?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" | "" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n * 60),
+        "h" => Duration::from_secs(n * 3600),
+        _ => return Err(format!("'{s}' is not a duration like 500ms, 3s, 5m or 1h")),
+    };
+    Ok(Dur(d))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("3s").unwrap().0, Duration::from_secs(3));
+        assert_eq!(parse_duration("5m").unwrap().0, Duration::from_secs(300));
+        assert_eq!(parse_duration("250ms").unwrap().0, Duration::from_millis(250));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5y").is_err());
+    }
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,6 @@
+//! One module per API: decode the request, authorize, call the domain, encode the answer.
+
+pub mod dynamodb;
+pub mod iam;
+pub mod query;
+pub mod sts;
