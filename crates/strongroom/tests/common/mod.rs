@@ -1,0 +1,249 @@
+//! The harness every integration test shares: a real `strongroom` process on an ephemeral loopback port
+//! with its own temporary data directory, and clients pointed at it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::Credentials;
+use aws_types::region::Region;
+
+pub const ROOT_KEY_ID: &str = "AKIAROOTTESTKEY00001";
+pub const ROOT_SECRET: &str = "root-secret-for-tests-only-0123456789abc";
+pub const ACCOUNT: &str = "111122223333";
+pub const REGION: &str = "us-west-2";
+
+pub struct Server {
+    child: Child,
+    pub url: String,
+    pub data_dir: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+    extra_args: Vec<String>,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(extra: &[&str]) -> Server {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().to_path_buf();
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let (child, url) = spawn(&dir, &extra);
+        Server {
+            child,
+            url,
+            data_dir: dir,
+            _tmp: Some(tmp),
+            extra_args: extra,
+        }
+    }
+
+    /// Stops the process (SIGKILL: nothing gets a chance to tidy up) and starts it again on the same data.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (child, url) = spawn(&self.data_dir, &self.extra_args);
+        self.child = child;
+        self.url = url;
+    }
+
+    pub fn host_port(&self) -> String {
+        self.url.trim_start_matches("http://").to_owned()
+    }
+
+    pub fn root(&self) -> Credentials {
+        creds(ROOT_KEY_ID, ROOT_SECRET, None)
+    }
+
+    pub fn sts(&self, c: Credentials) -> aws_sdk_sts::Client {
+        let conf = aws_sdk_sts::Config::builder()
+            .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&self.url)
+            .credentials_provider(c)
+            .build();
+        aws_sdk_sts::Client::from_conf(conf)
+    }
+
+    pub fn iam(&self, c: Credentials) -> aws_sdk_iam::Client {
+        let conf = aws_sdk_iam::Config::builder()
+            .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&self.url)
+            .credentials_provider(c)
+            .build();
+        aws_sdk_iam::Client::from_conf(conf)
+    }
+
+    pub fn dynamodb(&self, c: Credentials) -> aws_sdk_dynamodb::Client {
+        self.dynamodb_in(c, REGION)
+    }
+
+    pub fn dynamodb_in(&self, c: Credentials, region: &str) -> aws_sdk_dynamodb::Client {
+        let conf = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(Region::new(region.to_owned()))
+            .endpoint_url(&self.url)
+            .credentials_provider(c)
+            .retry_config(aws_sdk_dynamodb::config::retry::RetryConfig::disabled())
+            .build();
+        aws_sdk_dynamodb::Client::from_conf(conf)
+    }
+
+    /// Every file under the data directory, for at-rest checks.
+    pub fn data_files(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        walk(&self.data_dir, &mut out);
+        out
+    }
+
+    /// Panics if any file of the data directory contains `marker`.
+    pub fn assert_not_at_rest(&self, marker: &str) {
+        for f in self.data_files() {
+            let bytes = std::fs::read(&f).unwrap_or_default();
+            assert!(
+                !bytes.windows(marker.len()).any(|w| w == marker.as_bytes()),
+                "{marker:?} found in plaintext in {}",
+                f.display()
+            );
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+}
+
+fn spawn(dir: &Path, extra: &[String]) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strongroom"))
+        .arg("serve")
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .arg("--data-dir")
+        .arg(dir)
+        .arg("--account-id")
+        .arg(ACCOUNT)
+        .arg("--region")
+        .arg(REGION)
+        .args(extra)
+        .env("STRONGROOM_ROOT_ACCESS_KEY_ID", ROOT_KEY_ID)
+        .env("STRONGROOM_ROOT_SECRET_ACCESS_KEY", ROOT_SECRET)
+        .env("STRONGROOM_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start strongroom");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if !sent {
+                if let Some(url) = line.strip_prefix("strongroom listening on ") {
+                    let _ = tx.send(url.to_owned());
+                    sent = true;
+                }
+            }
+        }
+    });
+    let url = rx.recv_timeout(Duration::from_secs(30)).expect("server did not report its address");
+    (child, url)
+}
+
+pub fn creds(id: &str, secret: &str, token: Option<String>) -> Credentials {
+    Credentials::new(id, secret, token, None, "strongroom-tests")
+}
+
+/// A request signed by the SDK's own SigV4 signer with whatever scope, time and secret a test wants.
+pub struct Signed {
+    pub key_id: String,
+    pub secret: String,
+    pub token: Option<String>,
+    pub region: String,
+    pub service: String,
+    pub time: SystemTime,
+}
+
+impl Signed {
+    pub fn root() -> Signed {
+        Signed {
+            key_id: ROOT_KEY_ID.into(),
+            secret: ROOT_SECRET.into(),
+            token: None,
+            region: REGION.into(),
+            service: "dynamodb".into(),
+            time: SystemTime::now(),
+        }
+    }
+
+    /// Signs and sends a POST; returns status, headers and body.
+    pub async fn post(&self, url: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, http::HeaderMap, Vec<u8>) {
+        use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+        use aws_sigv4::sign::v4;
+        let identity = creds(&self.key_id, &self.secret, self.token.clone()).into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&self.region)
+            .name(&self.service)
+            .time(self.time)
+            .settings(SigningSettings::default())
+            .build()
+            .expect("signing params")
+            .into();
+        let host = url.trim_start_matches("http://").trim_end_matches('/').to_owned();
+        let mut all: Vec<(&str, &str)> = headers.to_vec();
+        all.push(("host", &host));
+        let signable = SignableRequest::new("POST", format!("{url}/"), all.iter().copied(), SignableBody::Bytes(body)).expect("signable");
+        let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
+        let mut req = http::Request::builder().method("POST").uri(format!("{url}/")).body(body.to_vec()).expect("request");
+        for (k, v) in headers {
+            req.headers_mut().insert(http::HeaderName::from_bytes(k.as_bytes()).expect("name"), v.parse().expect("header"));
+        }
+        instructions.apply_to_request_http1x(&mut req);
+        send(req).await
+    }
+}
+
+pub async fn send(req: http::Request<Vec<u8>>) -> (u16, http::HeaderMap, Vec<u8>) {
+    let client = reqwest::Client::new();
+    let (parts, body) = req.into_parts();
+    let mut rb = client.request(parts.method, parts.uri.to_string()).body(body);
+    for (k, v) in parts.headers.iter() {
+        rb = rb.header(k, v);
+    }
+    let resp = rb.send().await.expect("send");
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp.bytes().await.expect("body").to_vec();
+    (status, headers, body)
+}
+
+/// The `__type` and message of a JSON error body.
+pub fn json_error(body: &[u8]) -> (String, String) {
+    let v: serde_json::Value = serde_json::from_slice(body).expect("json error body");
+    let msg = v.get("message").or_else(|| v.get("Message")).and_then(|m| m.as_str()).unwrap_or_default();
+    (v["__type"].as_str().unwrap_or_default().to_owned(), msg.to_owned())
+}
+
+pub const DDB_JSON: (&str, &str) = ("content-type", "application/x-amz-json-1.0");
+pub const LIST_TABLES: (&str, &str) = ("x-amz-target", "DynamoDB_20120810.ListTables");

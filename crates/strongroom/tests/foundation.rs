@@ -1,0 +1,452 @@
+//! Issue 2: one port, SigV4, accounts, IAM and STS, driven by the official AWS SDK for Rust.
+
+mod common;
+
+use std::time::{Duration, SystemTime};
+
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use common::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signed_request_succeeds_and_carries_request_id_and_crc32() {
+    let s = Server::start();
+    let out = s.dynamodb(s.root()).list_tables().send().await.expect("ListTables");
+    assert!(out.table_names().is_empty());
+
+    let (status, headers, body) = Signed::root().post(&s.url, &[DDB_JSON, LIST_TABLES], b"{}").await;
+    assert_eq!(status, 200);
+    assert_eq!(body, br#"{"TableNames":[]}"#);
+    let crc: u32 = headers["x-amz-crc32"].to_str().unwrap().parse().unwrap();
+    assert_eq!(crc, crc32fast::hash(&body));
+    assert_eq!(headers["x-amzn-requestid"].len(), 52);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_signature_failure_gets_its_aws_error() {
+    let s = Server::start();
+    let list = [DDB_JSON, LIST_TABLES];
+
+    // Missing: no Authorization header at all.
+    let req = http::Request::builder()
+        .method("POST")
+        .uri(format!("{}/", s.url))
+        .header("content-type", "application/x-amz-json-1.0")
+        .header("x-amz-target", "DynamoDB_20120810.ListTables")
+        .body(b"{}".to_vec())
+        .unwrap();
+    let (status, headers, body) = send(req).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        json_error(&body),
+        (
+            "com.amazon.coral.service#MissingAuthenticationTokenException".into(),
+            "Request is missing Authentication Token".into()
+        )
+    );
+    assert_eq!(headers["x-amz-crc32"].to_str().unwrap().parse::<u32>().unwrap(), crc32fast::hash(&body));
+
+    // Malformed: an Authorization header without its parts.
+    let req = http::Request::builder()
+        .method("POST")
+        .uri(format!("{}/", s.url))
+        .header("content-type", "application/x-amz-json-1.0")
+        .header("x-amz-target", "DynamoDB_20120810.ListTables")
+        .header("x-amz-date", "20261201T000000Z")
+        .header("authorization", "AWS4-HMAC-SHA256 garbage")
+        .body(b"{}".to_vec())
+        .unwrap();
+    let (_, _, body) = send(req).await;
+    let (ty, msg) = json_error(&body);
+    assert_eq!(ty, "com.amazon.coral.service#IncompleteSignatureException");
+    assert!(msg.starts_with("Authorization header requires 'Credential' parameter."), "{msg}");
+
+    // Expired: signed 20 minutes ago.
+    let old = Signed {
+        time: SystemTime::now() - Duration::from_secs(20 * 60),
+        ..Signed::root()
+    };
+    let (_, _, body) = old.post(&s.url, &list, b"{}").await;
+    let (ty, msg) = json_error(&body);
+    assert_eq!(ty, "com.amazon.coral.service#InvalidSignatureException");
+    assert!(msg.starts_with("Signature expired: "), "{msg}");
+
+    // Wrong secret.
+    let wrong = Signed {
+        secret: "not-the-secret".into(),
+        ..Signed::root()
+    };
+    let (_, _, body) = wrong.post(&s.url, &list, b"{}").await;
+    let (ty, msg) = json_error(&body);
+    assert_eq!(ty, "com.amazon.coral.service#InvalidSignatureException");
+    assert!(msg.starts_with("The request signature we calculated does not match"), "{msg}");
+
+    // Unknown access key.
+    let unknown = Signed {
+        key_id: "AKIANOBODY0000000000".into(),
+        ..Signed::root()
+    };
+    let (_, _, body) = unknown.post(&s.url, &list, b"{}").await;
+    assert_eq!(
+        json_error(&body),
+        (
+            "com.amazon.coral.service#UnrecognizedClientException".into(),
+            "The security token included in the request is invalid.".into()
+        )
+    );
+
+    // Wrong region scope.
+    let region = Signed {
+        region: "moon".into(),
+        ..Signed::root()
+    };
+    let (_, _, body) = region.post(&s.url, &list, b"{}").await;
+    assert_eq!(
+        json_error(&body),
+        (
+            "com.amazon.coral.service#InvalidSignatureException".into(),
+            "Credential should be scoped to a valid region, not 'moon'. ".into()
+        )
+    );
+
+    // Wrong service scope.
+    let service = Signed {
+        service: "kms".into(),
+        ..Signed::root()
+    };
+    let (_, _, body) = service.post(&s.url, &list, b"{}").await;
+    assert_eq!(
+        json_error(&body),
+        (
+            "com.amazon.coral.service#InvalidSignatureException".into(),
+            "Credential should be scoped to correct service: 'dynamodb'. ".into()
+        )
+    );
+
+    // The same failures through the SDK surface as its typed errors.
+    let err = s
+        .dynamodb(creds(ROOT_KEY_ID, "bad-secret", None))
+        .list_tables()
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("InvalidSignatureException"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn malformed_bodies_and_unknown_targets_get_aws_errors() {
+    let s = Server::start();
+    let signer = Signed::root();
+    let (status, _, body) = signer.post(&s.url, &[DDB_JSON, LIST_TABLES], b"{not json").await;
+    assert_eq!(status, 400);
+    assert_eq!(json_error(&body).0, "com.amazon.coral.service#SerializationException");
+
+    let (status, _, body) = signer.post(&s.url, &[DDB_JSON, LIST_TABLES], br#"{"Limit":"ten"}"#).await;
+    assert_eq!(status, 400);
+    assert_eq!(json_error(&body).0, "com.amazon.coral.service#SerializationException");
+
+    let (status, _, body) = signer.post(&s.url, &[DDB_JSON, LIST_TABLES], br#"{"Limit":0}"#).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        json_error(&body),
+        (
+            "com.amazon.coral.validate#ValidationException".into(),
+            "1 validation error detected: Value '0' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1".into()
+        )
+    );
+
+    let (status, _, body) = signer
+        .post(&s.url, &[DDB_JSON, ("x-amz-target", "DynamoDB_20120810.NoSuchThing")], b"{}")
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(json_error(&body).0, "com.amazon.coral.service#UnknownOperationException");
+
+    // A body over 16 MiB is refused before it is read.
+    let big = vec![b' '; 16 * 1024 * 1024 + 1];
+    let (status, _, _) = signer.post(&s.url, &[DDB_JSON, LIST_TABLES], &big).await;
+    assert_eq!(status, 413);
+
+    // Not POST, or no target: dynalite's answer.
+    let req = http::Request::builder().method("PUT").uri(format!("{}/", s.url)).body(Vec::new()).unwrap();
+    assert_eq!(send(req).await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_and_liveness_answer_without_credentials() {
+    let s = Server::start();
+    let r = reqwest::get(format!("{}/health", s.url)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = reqwest::get(format!("{}/", s.url)).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), format!("healthy: dynamodb.{REGION}.amazonaws.com "));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn iam_user_is_denied_without_a_policy_and_allowed_with_one() {
+    let s = Server::start();
+    let iam = s.iam(s.root());
+    iam.create_user().user_name("alice").send().await.unwrap();
+    let key = iam.create_access_key().user_name("alice").send().await.unwrap();
+    let key = key.access_key().unwrap();
+    let alice = creds(key.access_key_id(), key.secret_access_key(), None);
+
+    let err = s.dynamodb(alice.clone()).list_tables().send().await.unwrap_err();
+    assert_eq!(err.code(), Some("AccessDeniedException"));
+    assert_eq!(
+        err.message(),
+        Some(
+            format!(
+                "User: arn:aws:iam::{ACCOUNT}:user/alice is not authorized to perform: dynamodb:ListTables on resource: arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/* because no identity-based policy allows the dynamodb:ListTables action"
+            )
+            .as_str()
+        )
+    );
+
+    iam.put_user_policy()
+        .user_name("alice")
+        .policy_name("list")
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"dynamodb:List*","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    s.dynamodb(alice.clone()).list_tables().send().await.expect("allowed by the inline policy");
+
+    // An explicit deny in an attached managed policy wins over the allow.
+    let deny = iam
+        .create_policy()
+        .policy_name("no-dynamodb")
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"dynamodb:*","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    let deny_arn = deny.policy().unwrap().arn().unwrap().to_owned();
+    iam.attach_user_policy().user_name("alice").policy_arn(&deny_arn).send().await.unwrap();
+    let err = s.dynamodb(alice.clone()).list_tables().send().await.unwrap_err();
+    assert!(err.message().unwrap().ends_with("with an explicit deny in an identity-based policy"), "{err:?}");
+
+    // Alice may not manage IAM either.
+    let err = s.iam(alice).create_user().user_name("mallory").send().await.unwrap_err();
+    assert_eq!(err.code(), Some("AccessDenied"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn iam_operations_round_trip_with_aws_errors() {
+    let s = Server::start();
+    let iam = s.iam(s.root());
+    iam.create_user().user_name("bob").path("/team/").send().await.unwrap();
+    let err = iam.create_user().user_name("bob").send().await.unwrap_err();
+    assert_eq!(err.code(), Some("EntityAlreadyExists"));
+    assert_eq!(err.message(), Some("User with name bob already exists."));
+    let err = iam.get_user().user_name("nobody").send().await.unwrap_err();
+    assert_eq!(err.code(), Some("NoSuchEntity"));
+    assert_eq!(err.message(), Some("The user with name nobody cannot be found."));
+    let err = iam.create_user().user_name("bad name!").send().await.unwrap_err();
+    assert_eq!(err.code(), Some("ValidationError"));
+
+    let user = iam.get_user().user_name("bob").send().await.unwrap();
+    assert_eq!(user.user().unwrap().arn(), format!("arn:aws:iam::{ACCOUNT}:user/team/bob"));
+    assert!(user.user().unwrap().user_id().starts_with("AIDA"));
+
+    let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Encrypt","Resource":"*"}]}"#;
+    iam.put_user_policy().user_name("bob").policy_name("p1").policy_document(doc).send().await.unwrap();
+    let got = iam.get_user_policy().user_name("bob").policy_name("p1").send().await.unwrap();
+    // IAM hands policy documents back URL-encoded, as AWS does.
+    assert_eq!(percent_decode(got.policy_document()), doc);
+    let names = iam.list_user_policies().user_name("bob").send().await.unwrap();
+    assert_eq!(names.policy_names(), ["p1"]);
+    let err = iam
+        .put_user_policy()
+        .user_name("bob")
+        .policy_name("bad")
+        .policy_document(r#"{"Statement":[{"Effect":"Allow","Action":"Encrypt","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("MalformedPolicyDocument"));
+
+    let key = iam.create_access_key().user_name("bob").send().await.unwrap();
+    let key_id = key.access_key().unwrap().access_key_id().to_owned();
+    assert!(key_id.starts_with("AKIA"));
+    let keys = iam.list_access_keys().user_name("bob").send().await.unwrap();
+    assert_eq!(keys.access_key_metadata().len(), 1);
+
+    let err = iam.delete_user().user_name("bob").send().await.unwrap_err();
+    assert_eq!(err.code(), Some("DeleteConflict"));
+    iam.delete_access_key().user_name("bob").access_key_id(&key_id).send().await.unwrap();
+    iam.delete_user_policy().user_name("bob").policy_name("p1").send().await.unwrap();
+
+    let pol = iam.create_policy().policy_name("managed").policy_document(doc).send().await.unwrap();
+    let arn = pol.policy().unwrap().arn().unwrap().to_owned();
+    assert_eq!(arn, format!("arn:aws:iam::{ACCOUNT}:policy/managed"));
+    iam.attach_user_policy().user_name("bob").policy_arn(&arn).send().await.unwrap();
+    let attached = iam.list_attached_user_policies().user_name("bob").send().await.unwrap();
+    assert_eq!(attached.attached_policies()[0].policy_arn(), Some(arn.as_str()));
+    let got = iam.get_policy().policy_arn(&arn).send().await.unwrap();
+    assert_eq!(got.policy().unwrap().attachment_count(), Some(1));
+    let err = iam.delete_policy().policy_arn(&arn).send().await.unwrap_err();
+    assert_eq!(err.code(), Some("DeleteConflict"));
+    iam.detach_user_policy().user_name("bob").policy_arn(&arn).send().await.unwrap();
+    iam.delete_policy().policy_arn(&arn).send().await.unwrap();
+    iam.delete_user().user_name("bob").send().await.unwrap();
+
+    // AWS managed policies attach by their well-known ARNs.
+    iam.create_role()
+        .role_name("r")
+        .assume_role_policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"111122223333"},"Action":"sts:AssumeRole"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    iam.attach_role_policy()
+        .role_name("r")
+        .policy_arn("arn:aws:iam::aws:policy/AmazonDynamoDBReadOnlyAccess")
+        .send()
+        .await
+        .unwrap();
+    let err = iam.delete_role().role_name("r").send().await.unwrap_err();
+    assert_eq!(err.code(), Some("DeleteConflict"));
+
+    // Pagination with MaxItems/Marker.
+    for i in 0..5 {
+        iam.create_user().user_name(format!("u{i}")).send().await.unwrap();
+    }
+    let first = iam.list_users().max_items(2).send().await.unwrap();
+    assert_eq!(first.users().len(), 2);
+    assert!(first.is_truncated());
+    let mut seen: Vec<String> = first.users().iter().map(|u| u.user_name().to_owned()).collect();
+    let mut marker = first.marker().map(str::to_owned);
+    while let Some(m) = marker {
+        let page = iam.list_users().max_items(2).marker(m).send().await.unwrap();
+        seen.extend(page.users().iter().map(|u| u.user_name().to_owned()));
+        marker = page.marker().map(str::to_owned);
+    }
+    assert_eq!(seen, ["u0", "u1", "u2", "u3", "u4"]);
+}
+
+fn percent_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn assume_role_yields_working_temporary_credentials() {
+    let s = Server::start();
+    let iam = s.iam(s.root());
+    iam.create_user().user_name("carol").send().await.unwrap();
+    let key = iam.create_access_key().user_name("carol").send().await.unwrap();
+    let key = key.access_key().unwrap();
+    let carol = creds(key.access_key_id(), key.secret_access_key(), None);
+    iam.create_role()
+        .role_name("Admin")
+        .assume_role_policy_document(format!(
+            r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCOUNT}:user/carol"}},"Action":"sts:AssumeRole"}}]}}"#
+        ))
+        .send()
+        .await
+        .unwrap();
+    iam.put_role_policy()
+        .role_name("Admin")
+        .policy_name("ddb")
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"dynamodb:ListTables","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap();
+
+    let out = s
+        .sts(carol.clone())
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/Admin"))
+        .role_session_name("user01")
+        .send()
+        .await
+        .expect("AssumeRole");
+    let c = out.credentials().unwrap();
+    assert!(c.access_key_id().starts_with("ASIA"));
+    let session = creds(c.access_key_id(), c.secret_access_key(), Some(c.session_token().to_owned()));
+    let who = s.sts(session.clone()).get_caller_identity().send().await.unwrap();
+    assert_eq!(who.arn(), Some(format!("arn:aws:sts::{ACCOUNT}:assumed-role/Admin/user01").as_str()));
+    assert_eq!(who.account(), Some(ACCOUNT));
+    assert!(who.user_id().unwrap().ends_with(":user01"));
+    assert_eq!(out.assumed_role_user().unwrap().arn(), format!("arn:aws:sts::{ACCOUNT}:assumed-role/Admin/user01"));
+
+    // The session acts with the role's policies.
+    s.dynamodb(session.clone()).list_tables().send().await.expect("role policy allows ListTables");
+
+    // A wrong or missing session token is refused.
+    let no_token = creds(c.access_key_id(), c.secret_access_key(), None);
+    let err = s.sts(no_token).get_caller_identity().send().await.unwrap_err();
+    assert_eq!(err.code(), Some("InvalidClientTokenId"));
+
+    // The trust policy decides who may assume.
+    iam.create_user().user_name("dave").send().await.unwrap();
+    let k = iam.create_access_key().user_name("dave").send().await.unwrap();
+    let k = k.access_key().unwrap();
+    let err = s
+        .sts(creds(k.access_key_id(), k.secret_access_key(), None))
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/Admin"))
+        .role_session_name("x1")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("AccessDenied"));
+    assert_eq!(
+        err.message(),
+        Some(format!("User: arn:aws:iam::{ACCOUNT}:user/dave is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::{ACCOUNT}:role/Admin").as_str())
+    );
+
+    // The root user may not assume roles; longer than the role allows is refused.
+    let err = s
+        .sts(s.root())
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/Admin"))
+        .role_session_name("x1")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.message(), Some("Roles may not be assumed by root accounts."));
+    let err = s
+        .sts(carol)
+        .assume_role()
+        .role_arn(format!("arn:aws:iam::{ACCOUNT}:role/Admin"))
+        .role_session_name("x1")
+        .duration_seconds(7200)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("ValidationError"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn state_survives_a_restart_and_stays_sealed() {
+    let mut s = Server::start();
+    let iam = s.iam(s.root());
+    iam.create_user().user_name("MARKERUSERNAME").send().await.unwrap();
+    let key = iam.create_access_key().user_name("MARKERUSERNAME").send().await.unwrap();
+    let key = key.access_key().unwrap();
+    let (id, secret) = (key.access_key_id().to_owned(), key.secret_access_key().to_owned());
+    iam.put_user_policy()
+        .user_name("MARKERUSERNAME")
+        .policy_name("MARKERPOLICY")
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"dynamodb:ListTables","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap();
+
+    s.restart();
+    s.dynamodb(creds(&id, &secret, None)).list_tables().send().await.expect("key and policy survive");
+    let user = s.iam(s.root()).get_user().user_name("MARKERUSERNAME").send().await.unwrap();
+    assert_eq!(user.user().unwrap().user_name(), "MARKERUSERNAME");
+
+    for marker in [secret.as_str(), "MARKERUSERNAME", "MARKERPOLICY", ROOT_SECRET] {
+        s.assert_not_at_rest(marker);
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(s.data_dir.join("root.key")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn regions_are_separate_namespaces_and_any_valid_region_works() {
+    let s = Server::start();
+    for region in ["eu-central-1", "ap-southeast-2", "us-gov-west-1"] {
+        s.dynamodb_in(s.root(), region).list_tables().send().await.expect(region);
+    }
+}
