@@ -10,8 +10,7 @@ pub trait Clock: Send + Sync + 'static {
 
     fn now(&self) -> OffsetDateTime {
         let ms = self.now_millis();
-        OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
-            .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+        OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
 
     fn now_secs(&self) -> i64 {

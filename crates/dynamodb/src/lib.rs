@@ -15,7 +15,9 @@ pub enum DynamoError {
 pub fn coral_validation(errors: &[(String, &str, String)]) -> DynamoError {
     let parts: Vec<String> = errors
         .iter()
-        .map(|(value, path, constraint)| format!("Value '{value}' at '{path}' failed to satisfy constraint: {constraint}"))
+        .map(|(value, path, constraint)| {
+            format!("Value '{value}' at '{path}' failed to satisfy constraint: {constraint}")
+        })
         .collect();
     let n = parts.len();
     DynamoError::Validation(format!(
@@ -48,23 +50,51 @@ impl Catalogue {
         Self::default()
     }
 
-    pub fn list_tables(&self, account: &str, region: &str, input: &ListTablesInput) -> Result<ListTablesOutput, DynamoError> {
+    pub fn list_tables(
+        &self,
+        account: &str,
+        region: &str,
+        input: &ListTablesInput,
+    ) -> Result<ListTablesOutput, DynamoError> {
         let mut errors = Vec::new();
         if let Some(l) = input.limit {
             if l < 1 {
-                errors.push((l.to_string(), "limit", "Member must have value greater than or equal to 1".to_owned()));
+                errors.push((
+                    l.to_string(),
+                    "limit",
+                    "Member must have value greater than or equal to 1".to_owned(),
+                ));
             } else if l > 100 {
-                errors.push((l.to_string(), "limit", "Member must have value less than or equal to 100".to_owned()));
+                errors.push((
+                    l.to_string(),
+                    "limit",
+                    "Member must have value less than or equal to 100".to_owned(),
+                ));
             }
         }
         if let Some(start) = &input.exclusive_start_table_name {
             if start.len() < 3 {
-                errors.push((start.clone(), "exclusiveStartTableName", "Member must have length greater than or equal to 3".to_owned()));
+                errors.push((
+                    start.clone(),
+                    "exclusiveStartTableName",
+                    "Member must have length greater than or equal to 3".to_owned(),
+                ));
             } else if start.len() > 255 {
-                errors.push((start.clone(), "exclusiveStartTableName", "Member must have length less than or equal to 255".to_owned()));
+                errors.push((
+                    start.clone(),
+                    "exclusiveStartTableName",
+                    "Member must have length less than or equal to 255".to_owned(),
+                ));
             }
-            if !start.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')) {
-                errors.push((start.clone(), "exclusiveStartTableName", "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+".to_owned()));
+            if !start
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+            {
+                errors.push((
+                    start.clone(),
+                    "exclusiveStartTableName",
+                    "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+".to_owned(),
+                ));
             }
         }
         if !errors.is_empty() {
@@ -76,7 +106,12 @@ impl Catalogue {
         let after: Vec<String> = names
             .into_iter()
             .flatten()
-            .filter(|n| input.exclusive_start_table_name.as_ref().is_none_or(|s| n.as_str() > s.as_str()))
+            .filter(|n| {
+                input
+                    .exclusive_start_table_name
+                    .as_ref()
+                    .is_none_or(|s| n.as_str() > s.as_str())
+            })
             .take(limit + 1)
             .cloned()
             .collect();
@@ -112,7 +147,14 @@ mod tests {
         }
         c.insert_for_tests("111122223333", "eu-west-1", "other");
         let first = c
-            .list_tables("111122223333", "us-east-1", &ListTablesInput { limit: Some(2), ..Default::default() })
+            .list_tables(
+                "111122223333",
+                "us-east-1",
+                &ListTablesInput {
+                    limit: Some(2),
+                    ..Default::default()
+                },
+            )
             .unwrap();
         assert_eq!(first.table_names, vec!["alpha", "beta"]);
         assert_eq!(first.last_evaluated_table_name.as_deref(), Some("beta"));
@@ -128,7 +170,9 @@ mod tests {
             .unwrap();
         assert_eq!(second.table_names, vec!["delta", "gamma"]);
         assert_eq!(second.last_evaluated_table_name, None);
-        let empty = c.list_tables("999999999999", "us-east-1", &ListTablesInput::default()).unwrap();
+        let empty = c
+            .list_tables("999999999999", "us-east-1", &ListTablesInput::default())
+            .unwrap();
         assert!(empty.table_names.is_empty());
     }
 
@@ -136,7 +180,14 @@ mod tests {
     fn bad_limits_and_start_names_get_coral_messages() {
         let c = Catalogue::new();
         let e = c
-            .list_tables("1", "r", &ListTablesInput { limit: Some(0), exclusive_start_table_name: Some("a".into()) })
+            .list_tables(
+                "1",
+                "r",
+                &ListTablesInput {
+                    limit: Some(0),
+                    exclusive_start_table_name: Some("a".into()),
+                },
+            )
             .unwrap_err();
         assert_eq!(
             e.to_string(),

@@ -18,8 +18,8 @@ use base::random;
 use base::{Clock, RootKey, SealedStore, SecretString};
 
 pub use error::IamError;
-pub use principal::Principal;
 use policy::{ConditionKeys, Policy, PolicyKind, RequestContext};
+pub use principal::Principal;
 pub use state::{AccessKey, KeyStatus, ManagedPolicy, Role, Session, User};
 use state::{Account, IdentityState, PolicyDoc, FORMAT_VERSION};
 use validate::{check_name, check_path, check_policy_size};
@@ -73,7 +73,11 @@ pub struct Page<T> {
     pub marker: Option<String>,
 }
 
-fn paginate<T: Clone>(items: Vec<(String, T)>, marker: Option<&str>, max_items: Option<i64>) -> Result<Page<T>, IamError> {
+fn paginate<T: Clone>(
+    items: Vec<(String, T)>,
+    marker: Option<&str>,
+    max_items: Option<i64>,
+) -> Result<Page<T>, IamError> {
     let max = match max_items {
         None => 100,
         Some(n) if (1..=1000).contains(&n) => n as usize,
@@ -101,7 +105,13 @@ fn paginate<T: Clone>(items: Vec<(String, T)>, marker: Option<&str>, max_items: 
     })
 }
 
-fn policies_of(builtin: &HashMap<String, PolicyDoc>, acct: &Account, account_id: &str, inline: &std::collections::BTreeMap<String, PolicyDoc>, attached: &std::collections::BTreeSet<String>) -> Vec<Arc<Policy>> {
+fn policies_of(
+    builtin: &HashMap<String, PolicyDoc>,
+    acct: &Account,
+    account_id: &str,
+    inline: &std::collections::BTreeMap<String, PolicyDoc>,
+    attached: &std::collections::BTreeSet<String>,
+) -> Vec<Arc<Policy>> {
     let mut out: Vec<Arc<Policy>> = inline.values().map(|d| d.parsed.clone()).collect();
     for arn in attached {
         if let Some(d) = builtin.get(arn) {
@@ -168,9 +178,13 @@ fn build_index(state: &IdentityState, builtin: &HashMap<String, PolicyDoc>) -> H
         }
     }
     for s in state.sessions.values() {
-        let Some(acct) = state.accounts.get(&s.account) else { continue };
+        let Some(acct) = state.accounts.get(&s.account) else {
+            continue;
+        };
         // A session outlives neither its role nor a recreated role of the same name.
-        let Some(role) = acct.roles.get(&s.role_name).filter(|r| r.role_id == s.role_id) else { continue };
+        let Some(role) = acct.roles.get(&s.role_name).filter(|r| r.role_id == s.role_id) else {
+            continue;
+        };
         index.insert(
             s.access_key_id.clone(),
             Arc::new(AuthEntry {
@@ -256,7 +270,12 @@ impl Iam {
     }
 
     /// Makes `access_key_id`/`secret` the root user's credentials for `account` (replacing others).
-    pub fn set_root_credentials(&self, account: &str, access_key_id: &str, secret: SecretString) -> Result<(), IamError> {
+    pub fn set_root_credentials(
+        &self,
+        account: &str,
+        access_key_id: &str,
+        secret: SecretString,
+    ) -> Result<(), IamError> {
         if let Some(e) = self.lookup(access_key_id) {
             if e.principal.is_root() && e.secret == secret && e.principal.account() == Some(account) {
                 return Ok(());
@@ -277,7 +296,13 @@ impl Iam {
     /// The root user's credentials for `account`, generating a pair when there is none.
     /// Returns the pair and whether it was generated now.
     pub fn ensure_root_credentials(&self, account: &str) -> Result<(String, SecretString, bool), IamError> {
-        if let Some(k) = self.read().state.accounts.get(account).and_then(|a| a.root_keys.first()) {
+        if let Some(k) = self
+            .read()
+            .state
+            .accounts
+            .get(account)
+            .and_then(|a| a.root_keys.first())
+        {
             return Ok((k.id.clone(), k.secret.clone(), false));
         }
         let key = self.mutate(|s, now| {
@@ -289,7 +314,13 @@ impl Iam {
     }
 
     /// Authorizes a call judged by identity policies alone, with AWS's AccessDenied text on refusal.
-    pub fn authorize(&self, entry: &AuthEntry, action: &str, resource: &str, extra: &ConditionKeys) -> Result<(), IamError> {
+    pub fn authorize(
+        &self,
+        entry: &AuthEntry,
+        action: &str,
+        resource: &str,
+        extra: &ConditionKeys,
+    ) -> Result<(), IamError> {
         let keys = self.request_keys(&entry.principal, extra);
         let ctx = RequestContext {
             principal: &entry.principal,
@@ -326,12 +357,20 @@ impl Iam {
             Principal::User { account, name, .. } => s
                 .accounts
                 .get(account)
-                .and_then(|a| a.users.get(name).map(|u| policies_of(&self.builtin, a, account, &u.inline, &u.attached)))
+                .and_then(|a| {
+                    a.users
+                        .get(name)
+                        .map(|u| policies_of(&self.builtin, a, account, &u.inline, &u.attached))
+                })
                 .unwrap_or_default(),
             Principal::AssumedRole { account, role_name, .. } => s
                 .accounts
                 .get(account)
-                .and_then(|a| a.roles.get(role_name).map(|r| policies_of(&self.builtin, a, account, &r.inline, &r.attached)))
+                .and_then(|a| {
+                    a.roles
+                        .get(role_name)
+                        .map(|r| policies_of(&self.builtin, a, account, &r.inline, &r.attached))
+                })
                 .unwrap_or_default(),
             Principal::Root { .. } | Principal::Service { .. } => Vec::new(),
         }
@@ -345,7 +384,9 @@ impl Iam {
         self.mutate(|s, now| {
             let acct = s.accounts.entry(account.to_owned()).or_default();
             if acct.users.keys().any(|k| k.eq_ignore_ascii_case(name)) {
-                return Err(IamError::EntityAlreadyExists(format!("User with name {name} already exists.")));
+                return Err(IamError::EntityAlreadyExists(format!(
+                    "User with name {name} already exists."
+                )));
             }
             let u = User {
                 name: name.to_owned(),
@@ -371,7 +412,13 @@ impl Iam {
             .ok_or_else(|| no_user(name))
     }
 
-    pub fn list_users(&self, account: &str, path_prefix: Option<&str>, marker: Option<&str>, max_items: Option<i64>) -> Result<Page<User>, IamError> {
+    pub fn list_users(
+        &self,
+        account: &str,
+        path_prefix: Option<&str>,
+        marker: Option<&str>,
+        max_items: Option<i64>,
+    ) -> Result<Page<User>, IamError> {
         let items = self
             .read()
             .state
@@ -393,13 +440,19 @@ impl Iam {
             let acct = s.accounts.entry(account.to_owned()).or_default();
             let u = acct.users.get(name).ok_or_else(|| no_user(name))?;
             if !u.access_keys.is_empty() {
-                return Err(IamError::DeleteConflict("Cannot delete entity, must delete access keys first.".into()));
+                return Err(IamError::DeleteConflict(
+                    "Cannot delete entity, must delete access keys first.".into(),
+                ));
             }
             if !u.inline.is_empty() {
-                return Err(IamError::DeleteConflict("Cannot delete entity, must delete policies first.".into()));
+                return Err(IamError::DeleteConflict(
+                    "Cannot delete entity, must delete policies first.".into(),
+                ));
             }
             if !u.attached.is_empty() {
-                return Err(IamError::DeleteConflict("Cannot delete entity, must detach all policies first.".into()));
+                return Err(IamError::DeleteConflict(
+                    "Cannot delete entity, must detach all policies first.".into(),
+                ));
             }
             acct.users.remove(name);
             Ok(())
@@ -420,7 +473,9 @@ impl Iam {
                 None => (String::new(), &mut acct.root_keys),
             };
             if keys.len() >= 2 {
-                return Err(IamError::LimitExceeded("Cannot exceed quota for AccessKeysPerUser: 2".into()));
+                return Err(IamError::LimitExceeded(
+                    "Cannot exceed quota for AccessKeysPerUser: 2".into(),
+                ));
             }
             let k = new_access_key("AKIA", now)?;
             keys.push(k.clone());
@@ -440,7 +495,13 @@ impl Iam {
         }
     }
 
-    pub fn update_access_key(&self, account: &str, user: Option<&str>, key_id: &str, status: KeyStatus) -> Result<(), IamError> {
+    pub fn update_access_key(
+        &self,
+        account: &str,
+        user: Option<&str>,
+        key_id: &str,
+        status: KeyStatus,
+    ) -> Result<(), IamError> {
         self.with_key_list(account, user, |keys| {
             let k = keys.iter_mut().find(|k| k.id == key_id).ok_or_else(|| no_key(key_id))?;
             k.status = status;
@@ -459,7 +520,12 @@ impl Iam {
         })
     }
 
-    fn with_key_list(&self, account: &str, user: Option<&str>, f: impl FnOnce(&mut Vec<AccessKey>) -> Result<(), IamError>) -> Result<(), IamError> {
+    fn with_key_list(
+        &self,
+        account: &str,
+        user: Option<&str>,
+        f: impl FnOnce(&mut Vec<AccessKey>) -> Result<(), IamError>,
+    ) -> Result<(), IamError> {
         self.mutate(|s, _| {
             let acct = s.accounts.entry(account.to_owned()).or_default();
             let keys = match user {
@@ -472,7 +538,13 @@ impl Iam {
 
     // ---- inline policies --------------------------------------------------------------------------
 
-    pub fn put_inline_policy(&self, account: &str, target: Target<'_>, policy_name: &str, doc: &str) -> Result<(), IamError> {
+    pub fn put_inline_policy(
+        &self,
+        account: &str,
+        target: Target<'_>,
+        policy_name: &str,
+        doc: &str,
+    ) -> Result<(), IamError> {
         check_name(policy_name, "policyName", 128)?;
         check_policy_size(doc, target.inline_limit())?;
         let parsed = PolicyDoc::parse(doc)?;
@@ -488,10 +560,18 @@ impl Iam {
         let inner = self.read();
         let acct = inner.state.accounts.get(account).cloned().unwrap_or_default();
         let map = target.inline(&acct)?;
-        map.get(policy_name).map(|d| d.text.clone()).ok_or_else(|| target.no_policy(policy_name))
+        map.get(policy_name)
+            .map(|d| d.text.clone())
+            .ok_or_else(|| target.no_policy(policy_name))
     }
 
-    pub fn list_inline_policies(&self, account: &str, target: Target<'_>, marker: Option<&str>, max_items: Option<i64>) -> Result<Page<String>, IamError> {
+    pub fn list_inline_policies(
+        &self,
+        account: &str,
+        target: Target<'_>,
+        marker: Option<&str>,
+        max_items: Option<i64>,
+    ) -> Result<Page<String>, IamError> {
         let inner = self.read();
         let acct = inner.state.accounts.get(account).cloned().unwrap_or_default();
         let names = target.inline(&acct)?.keys().map(|k| (k.clone(), k.clone())).collect();
@@ -511,7 +591,15 @@ impl Iam {
 
     // ---- roles ------------------------------------------------------------------------------------
 
-    pub fn create_role(&self, account: &str, name: &str, path: Option<&str>, trust: &str, description: Option<&str>, max_session_duration: Option<i64>) -> Result<Role, IamError> {
+    pub fn create_role(
+        &self,
+        account: &str,
+        name: &str,
+        path: Option<&str>,
+        trust: &str,
+        description: Option<&str>,
+        max_session_duration: Option<i64>,
+    ) -> Result<Role, IamError> {
         check_name(name, "roleName", 64)?;
         let path = check_path(path)?;
         let max = max_session_duration.unwrap_or(3600);
@@ -531,7 +619,9 @@ impl Iam {
         self.mutate(|s, now| {
             let acct = s.accounts.entry(account.to_owned()).or_default();
             if acct.roles.keys().any(|k| k.eq_ignore_ascii_case(name)) {
-                return Err(IamError::EntityAlreadyExists(format!("Role with name {name} already exists.")));
+                return Err(IamError::EntityAlreadyExists(format!(
+                    "Role with name {name} already exists."
+                )));
             }
             let r = Role {
                 name: name.to_owned(),
@@ -559,7 +649,13 @@ impl Iam {
             .ok_or_else(|| no_role(name))
     }
 
-    pub fn list_roles(&self, account: &str, path_prefix: Option<&str>, marker: Option<&str>, max_items: Option<i64>) -> Result<Page<Role>, IamError> {
+    pub fn list_roles(
+        &self,
+        account: &str,
+        path_prefix: Option<&str>,
+        marker: Option<&str>,
+        max_items: Option<i64>,
+    ) -> Result<Page<Role>, IamError> {
         let items = self
             .read()
             .state
@@ -581,10 +677,14 @@ impl Iam {
             let acct = s.accounts.entry(account.to_owned()).or_default();
             let r = acct.roles.get(name).ok_or_else(|| no_role(name))?;
             if !r.inline.is_empty() {
-                return Err(IamError::DeleteConflict("Cannot delete entity, must delete policies first.".into()));
+                return Err(IamError::DeleteConflict(
+                    "Cannot delete entity, must delete policies first.".into(),
+                ));
             }
             if !r.attached.is_empty() {
-                return Err(IamError::DeleteConflict("Cannot delete entity, must detach all policies first.".into()));
+                return Err(IamError::DeleteConflict(
+                    "Cannot delete entity, must detach all policies first.".into(),
+                ));
             }
             acct.roles.remove(name);
             Ok(())
@@ -593,7 +693,14 @@ impl Iam {
 
     // ---- managed policies -------------------------------------------------------------------------
 
-    pub fn create_policy(&self, account: &str, name: &str, path: Option<&str>, doc: &str, description: Option<&str>) -> Result<ManagedPolicy, IamError> {
+    pub fn create_policy(
+        &self,
+        account: &str,
+        name: &str,
+        path: Option<&str>,
+        doc: &str,
+        description: Option<&str>,
+    ) -> Result<ManagedPolicy, IamError> {
         check_name(name, "policyName", 128)?;
         let path = check_path(path)?;
         check_policy_size(doc, 6144)?;
@@ -650,7 +757,14 @@ impl Iam {
     }
 
     /// `scope`: `All`, `AWS` or `Local`, as ListPolicies takes it.
-    pub fn list_policies(&self, account: &str, scope: &str, only_attached: bool, marker: Option<&str>, max_items: Option<i64>) -> Result<Page<(String, ManagedPolicy, usize)>, IamError> {
+    pub fn list_policies(
+        &self,
+        account: &str,
+        scope: &str,
+        only_attached: bool,
+        marker: Option<&str>,
+        max_items: Option<i64>,
+    ) -> Result<Page<(String, ManagedPolicy, usize)>, IamError> {
         let mut arns: Vec<String> = Vec::new();
         if scope != "Local" {
             arns.extend(managed::BUILTIN.iter().map(|(n, p, _)| managed::arn(n, p)));
@@ -680,9 +794,12 @@ impl Iam {
                 .find(|p| policy_arn(account, p) == arn)
                 .map(|p| p.name.clone())
                 .ok_or_else(|| no_policy(arn))?;
-            let attached = acct.users.values().any(|u| u.attached.contains(arn)) || acct.roles.values().any(|r| r.attached.contains(arn));
+            let attached = acct.users.values().any(|u| u.attached.contains(arn))
+                || acct.roles.values().any(|r| r.attached.contains(arn));
             if attached {
-                return Err(IamError::DeleteConflict("Cannot delete a policy attached to entities.".into()));
+                return Err(IamError::DeleteConflict(
+                    "Cannot delete a policy attached to entities.".into(),
+                ));
             }
             acct.policies.remove(&name);
             Ok(())
@@ -710,7 +827,13 @@ impl Iam {
     }
 
     /// `(name, arn)` of the policies attached to a user or role.
-    pub fn list_attached(&self, account: &str, target: Target<'_>, marker: Option<&str>, max_items: Option<i64>) -> Result<Page<(String, String)>, IamError> {
+    pub fn list_attached(
+        &self,
+        account: &str,
+        target: Target<'_>,
+        marker: Option<&str>,
+        max_items: Option<i64>,
+    ) -> Result<Page<(String, String)>, IamError> {
         let inner = self.read();
         let acct = inner.state.accounts.get(account).cloned().unwrap_or_default();
         let arns = target.attached(&acct)?;
@@ -728,7 +851,13 @@ impl Iam {
 
     /// STS AssumeRole: the role's trust policy must allow the caller (directly, or by naming the
     /// caller's account, whose identity policies must then allow `sts:AssumeRole`).
-    pub fn assume_role(&self, caller: &AuthEntry, role_arn_text: &str, session_name: &str, duration: Option<i64>) -> Result<IssuedSession, IamError> {
+    pub fn assume_role(
+        &self,
+        caller: &AuthEntry,
+        role_arn_text: &str,
+        session_name: &str,
+        duration: Option<i64>,
+    ) -> Result<IssuedSession, IamError> {
         if session_name.len() < 2 || session_name.len() > 64 || !session_name.chars().all(validate::name_char) {
             return Err(IamError::Validation(validate::coral(
                 session_name,
@@ -743,10 +872,16 @@ impl Iam {
             ))
         };
         if caller.principal.is_root() {
-            return Err(IamError::AccessDenied("Roles may not be assumed by root accounts.".into()));
+            return Err(IamError::AccessDenied(
+                "Roles may not be assumed by root accounts.".into(),
+            ));
         }
         let (account, role_name) = parse_role_arn(role_arn_text).ok_or_else(|| {
-            IamError::Validation(validate::coral(role_arn_text, "roleArn", "Member must have length greater than or equal to 20"))
+            IamError::Validation(validate::coral(
+                role_arn_text,
+                "roleArn",
+                "Member must have length greater than or equal to 20",
+            ))
         })?;
         let role = self.get_role(&account, &role_name).map_err(|_| denied())?;
         let keys = self.request_keys(&caller.principal, &ConditionKeys::new());
@@ -756,7 +891,8 @@ impl Iam {
             resource: role_arn_text,
             keys: &keys,
         };
-        policy::authorize_with_resource_policy(&caller.policies, &role.trust.parsed, PolicyKind::Trust, &ctx).map_err(|_| denied())?;
+        policy::authorize_with_resource_policy(&caller.policies, &role.trust.parsed, PolicyKind::Trust, &ctx)
+            .map_err(|_| denied())?;
         let duration = duration.unwrap_or(3600);
         if duration < 900 {
             return Err(IamError::Validation(validate::coral(
@@ -767,7 +903,8 @@ impl Iam {
         }
         if matches!(caller.principal, Principal::AssumedRole { .. }) && duration > 3600 {
             return Err(IamError::Validation(
-                "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining.".into(),
+                "The requested DurationSeconds exceeds the 1 hour session limit for roles assumed by role chaining."
+                    .into(),
             ));
         }
         if duration > role.max_session_duration {
@@ -849,7 +986,10 @@ impl Target<'_> {
         .ok_or_else(|| self.missing())
     }
 
-    fn inline_mut<'s>(&self, acct: &'s mut Account) -> Result<&'s mut std::collections::BTreeMap<String, PolicyDoc>, IamError> {
+    fn inline_mut<'s>(
+        &self,
+        acct: &'s mut Account,
+    ) -> Result<&'s mut std::collections::BTreeMap<String, PolicyDoc>, IamError> {
         match self {
             Target::User(n) => acct.users.get_mut(*n).map(|u| &mut u.inline),
             Target::Role(n) => acct.roles.get_mut(*n).map(|r| &mut r.inline),

@@ -2,7 +2,8 @@
 //!
 //! Only the statements for services Strongroom answers are kept; the rest could never apply here.
 
-pub const ADMINISTRATOR_ACCESS: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+pub const ADMINISTRATOR_ACCESS: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
 
 pub const BUILTIN: &[(&str, &str, &str)] = &[
     ("AdministratorAccess", "/", ADMINISTRATOR_ACCESS),

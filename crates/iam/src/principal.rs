@@ -102,7 +102,9 @@ impl Principal {
                     .set("aws:PrincipalType", "Account")
                     .set("aws:userid", account.clone());
             }
-            Principal::User { account, name, user_id, .. } => {
+            Principal::User {
+                account, name, user_id, ..
+            } => {
                 keys.set("aws:PrincipalArn", self.arn())
                     .set("aws:PrincipalAccount", account.clone())
                     .set("aws:PrincipalType", "User")

@@ -13,20 +13,35 @@ pub fn name_char(c: char) -> bool {
 
 pub fn check_name(name: &str, path: &str, max: usize) -> Result<(), IamError> {
     if name.is_empty() {
-        return Err(IamError::Validation(coral(name, path, "Member must have length greater than or equal to 1")));
+        return Err(IamError::Validation(coral(
+            name,
+            path,
+            "Member must have length greater than or equal to 1",
+        )));
     }
     if name.chars().count() > max {
-        return Err(IamError::Validation(coral(name, path, &format!("Member must have length less than or equal to {max}"))));
+        return Err(IamError::Validation(coral(
+            name,
+            path,
+            &format!("Member must have length less than or equal to {max}"),
+        )));
     }
     if !name.chars().all(name_char) {
-        return Err(IamError::Validation(coral(name, path, "Member must satisfy regular expression pattern: [\\w+=,.@-]+")));
+        return Err(IamError::Validation(coral(
+            name,
+            path,
+            "Member must satisfy regular expression pattern: [\\w+=,.@-]+",
+        )));
     }
     Ok(())
 }
 
 pub fn check_path(path: Option<&str>) -> Result<String, IamError> {
     let p = path.unwrap_or("/");
-    let ok = p.len() <= 512 && p.starts_with('/') && p.ends_with('/') && p.chars().all(|c| ('\u{21}'..='\u{7e}').contains(&c));
+    let ok = p.len() <= 512
+        && p.starts_with('/')
+        && p.ends_with('/')
+        && p.chars().all(|c| ('\u{21}'..='\u{7e}').contains(&c));
     if ok {
         Ok(p.to_owned())
     } else {
@@ -42,7 +57,9 @@ pub fn check_path(path: Option<&str>) -> Result<String, IamError> {
 pub fn check_policy_size(doc: &str, limit: usize) -> Result<(), IamError> {
     let size = doc.chars().filter(|c| !c.is_whitespace()).count();
     if size > limit {
-        return Err(IamError::LimitExceeded(format!("Cannot exceed quota for PolicySize: {limit}")));
+        return Err(IamError::LimitExceeded(format!(
+            "Cannot exceed quota for PolicySize: {limit}"
+        )));
     }
     Ok(())
 }

@@ -6,7 +6,11 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "strongroom", version, about = "A DynamoDB-compatible database and an AWS-KMS-compatible key service, encrypted at rest under a KMS key hierarchy.")]
+#[command(
+    name = "strongroom",
+    version,
+    about = "A DynamoDB-compatible database and an AWS-KMS-compatible key service, encrypted at rest under a KMS key hierarchy."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -74,7 +78,9 @@ pub fn parse_duration(s: &str) -> Result<Dur, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("'{s}' is not a duration like 500ms, 3s, 5m or 1h"))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration like 500ms, 3s, 5m or 1h"))?;
     let d = match unit {
         "ms" => Duration::from_millis(n),
         "s" | "" => Duration::from_secs(n),

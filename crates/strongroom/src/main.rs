@@ -26,10 +26,18 @@ fn init_logging(filter: &str) {
 }
 
 fn open_identities(args: &config::DataArgs) -> anyhow::Result<Arc<iam::Iam>> {
-    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
-    let key_path = args.root_key_file.clone().unwrap_or_else(|| args.data_dir.join("root.key"));
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
+    let key_path = args
+        .root_key_file
+        .clone()
+        .unwrap_or_else(|| args.data_dir.join("root.key"));
     let root_key = Arc::new(RootKey::load_or_create(&key_path)?);
-    Ok(Arc::new(iam::Iam::open(&args.data_dir, root_key, Arc::new(SystemClock))?))
+    Ok(Arc::new(iam::Iam::open(
+        &args.data_dir,
+        root_key,
+        Arc::new(SystemClock),
+    )?))
 }
 
 /// Root credentials from the environment win; otherwise those stored, or a pair made now.
@@ -65,10 +73,17 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let (id, secret, generated) = root_credentials_for(&iam, &args.account_id)?;
         if generated {
             // Printed once, to the operator's terminal; kept sealed in the data directory.
-            println!("Generated root credentials for account {} (kept sealed in {}):", args.account_id, args.data.data_dir.display());
+            println!(
+                "Generated root credentials for account {} (kept sealed in {}):",
+                args.account_id,
+                args.data.data_dir.display()
+            );
             println!("  export AWS_ACCESS_KEY_ID={id}");
             println!("  export AWS_SECRET_ACCESS_KEY={}", secret.expose());
-            println!("  (print them again with: strongroom root-credentials --data-dir {})", args.data.data_dir.display());
+            println!(
+                "  (print them again with: strongroom root-credentials --data-dir {})",
+                args.data.data_dir.display()
+            );
         }
         tracing::info!(
             account = %args.account_id,

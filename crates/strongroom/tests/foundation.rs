@@ -43,7 +43,10 @@ async fn each_signature_failure_gets_its_aws_error() {
             "Request is missing Authentication Token".into()
         )
     );
-    assert_eq!(headers["x-amz-crc32"].to_str().unwrap().parse::<u32>().unwrap(), crc32fast::hash(&body));
+    assert_eq!(
+        headers["x-amz-crc32"].to_str().unwrap().parse::<u32>().unwrap(),
+        crc32fast::hash(&body)
+    );
 
     // Malformed: an Authorization header without its parts.
     let req = http::Request::builder()
@@ -58,7 +61,10 @@ async fn each_signature_failure_gets_its_aws_error() {
     let (_, _, body) = send(req).await;
     let (ty, msg) = json_error(&body);
     assert_eq!(ty, "com.amazon.coral.service#IncompleteSignatureException");
-    assert!(msg.starts_with("Authorization header requires 'Credential' parameter."), "{msg}");
+    assert!(
+        msg.starts_with("Authorization header requires 'Credential' parameter."),
+        "{msg}"
+    );
 
     // Expired: signed 20 minutes ago.
     let old = Signed {
@@ -78,7 +84,10 @@ async fn each_signature_failure_gets_its_aws_error() {
     let (_, _, body) = wrong.post(&s.url, &list, b"{}").await;
     let (ty, msg) = json_error(&body);
     assert_eq!(ty, "com.amazon.coral.service#InvalidSignatureException");
-    assert!(msg.starts_with("The request signature we calculated does not match"), "{msg}");
+    assert!(
+        msg.starts_with("The request signature we calculated does not match"),
+        "{msg}"
+    );
 
     // Unknown access key.
     let unknown = Signed {
@@ -140,7 +149,9 @@ async fn malformed_bodies_and_unknown_targets_get_aws_errors() {
     assert_eq!(status, 400);
     assert_eq!(json_error(&body).0, "com.amazon.coral.service#SerializationException");
 
-    let (status, _, body) = signer.post(&s.url, &[DDB_JSON, LIST_TABLES], br#"{"Limit":"ten"}"#).await;
+    let (status, _, body) = signer
+        .post(&s.url, &[DDB_JSON, LIST_TABLES], br#"{"Limit":"ten"}"#)
+        .await;
     assert_eq!(status, 400);
     assert_eq!(json_error(&body).0, "com.amazon.coral.service#SerializationException");
 
@@ -155,10 +166,17 @@ async fn malformed_bodies_and_unknown_targets_get_aws_errors() {
     );
 
     let (status, _, body) = signer
-        .post(&s.url, &[DDB_JSON, ("x-amz-target", "DynamoDB_20120810.NoSuchThing")], b"{}")
+        .post(
+            &s.url,
+            &[DDB_JSON, ("x-amz-target", "DynamoDB_20120810.NoSuchThing")],
+            b"{}",
+        )
         .await;
     assert_eq!(status, 400);
-    assert_eq!(json_error(&body).0, "com.amazon.coral.service#UnknownOperationException");
+    assert_eq!(
+        json_error(&body).0,
+        "com.amazon.coral.service#UnknownOperationException"
+    );
 
     // A body over 16 MiB is refused before it is read.
     let big = vec![b' '; 16 * 1024 * 1024 + 1];
@@ -166,7 +184,11 @@ async fn malformed_bodies_and_unknown_targets_get_aws_errors() {
     assert_eq!(status, 413);
 
     // Not POST, or no target: dynalite's answer.
-    let req = http::Request::builder().method("PUT").uri(format!("{}/", s.url)).body(Vec::new()).unwrap();
+    let req = http::Request::builder()
+        .method("PUT")
+        .uri(format!("{}/", s.url))
+        .body(Vec::new())
+        .unwrap();
     assert_eq!(send(req).await.0, 404);
 }
 
@@ -177,7 +199,10 @@ async fn health_and_liveness_answer_without_credentials() {
     assert_eq!(r.status(), 200);
     let r = reqwest::get(format!("{}/", s.url)).await.unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(r.text().await.unwrap(), format!("healthy: dynamodb.{REGION}.amazonaws.com "));
+    assert_eq!(
+        r.text().await.unwrap(),
+        format!("healthy: dynamodb.{REGION}.amazonaws.com ")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -204,27 +229,51 @@ async fn iam_user_is_denied_without_a_policy_and_allowed_with_one() {
     iam.put_user_policy()
         .user_name("alice")
         .policy_name("list")
-        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"dynamodb:List*","Resource":"*"}]}"#)
+        .policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"dynamodb:List*","Resource":"*"}]}"#,
+        )
         .send()
         .await
         .unwrap();
-    s.dynamodb(alice.clone()).list_tables().send().await.expect("allowed by the inline policy");
+    s.dynamodb(alice.clone())
+        .list_tables()
+        .send()
+        .await
+        .expect("allowed by the inline policy");
 
     // An explicit deny in an attached managed policy wins over the allow.
     let deny = iam
         .create_policy()
         .policy_name("no-dynamodb")
-        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"dynamodb:*","Resource":"*"}]}"#)
+        .policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"dynamodb:*","Resource":"*"}]}"#,
+        )
         .send()
         .await
         .unwrap();
     let deny_arn = deny.policy().unwrap().arn().unwrap().to_owned();
-    iam.attach_user_policy().user_name("alice").policy_arn(&deny_arn).send().await.unwrap();
+    iam.attach_user_policy()
+        .user_name("alice")
+        .policy_arn(&deny_arn)
+        .send()
+        .await
+        .unwrap();
     let err = s.dynamodb(alice.clone()).list_tables().send().await.unwrap_err();
-    assert!(err.message().unwrap().ends_with("with an explicit deny in an identity-based policy"), "{err:?}");
+    assert!(
+        err.message()
+            .unwrap()
+            .ends_with("with an explicit deny in an identity-based policy"),
+        "{err:?}"
+    );
 
     // Alice may not manage IAM either.
-    let err = s.iam(alice).create_user().user_name("mallory").send().await.unwrap_err();
+    let err = s
+        .iam(alice)
+        .create_user()
+        .user_name("mallory")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("AccessDenied"));
 }
 
@@ -243,12 +292,27 @@ async fn iam_operations_round_trip_with_aws_errors() {
     assert_eq!(err.code(), Some("ValidationError"));
 
     let user = iam.get_user().user_name("bob").send().await.unwrap();
-    assert_eq!(user.user().unwrap().arn(), format!("arn:aws:iam::{ACCOUNT}:user/team/bob"));
+    assert_eq!(
+        user.user().unwrap().arn(),
+        format!("arn:aws:iam::{ACCOUNT}:user/team/bob")
+    );
     assert!(user.user().unwrap().user_id().starts_with("AIDA"));
 
     let doc = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:Encrypt","Resource":"*"}]}"#;
-    iam.put_user_policy().user_name("bob").policy_name("p1").policy_document(doc).send().await.unwrap();
-    let got = iam.get_user_policy().user_name("bob").policy_name("p1").send().await.unwrap();
+    iam.put_user_policy()
+        .user_name("bob")
+        .policy_name("p1")
+        .policy_document(doc)
+        .send()
+        .await
+        .unwrap();
+    let got = iam
+        .get_user_policy()
+        .user_name("bob")
+        .policy_name("p1")
+        .send()
+        .await
+        .unwrap();
     // IAM hands policy documents back URL-encoded, as AWS does.
     assert_eq!(percent_decode(got.policy_document()), doc);
     let names = iam.list_user_policies().user_name("bob").send().await.unwrap();
@@ -271,20 +335,46 @@ async fn iam_operations_round_trip_with_aws_errors() {
 
     let err = iam.delete_user().user_name("bob").send().await.unwrap_err();
     assert_eq!(err.code(), Some("DeleteConflict"));
-    iam.delete_access_key().user_name("bob").access_key_id(&key_id).send().await.unwrap();
-    iam.delete_user_policy().user_name("bob").policy_name("p1").send().await.unwrap();
+    iam.delete_access_key()
+        .user_name("bob")
+        .access_key_id(&key_id)
+        .send()
+        .await
+        .unwrap();
+    iam.delete_user_policy()
+        .user_name("bob")
+        .policy_name("p1")
+        .send()
+        .await
+        .unwrap();
 
-    let pol = iam.create_policy().policy_name("managed").policy_document(doc).send().await.unwrap();
+    let pol = iam
+        .create_policy()
+        .policy_name("managed")
+        .policy_document(doc)
+        .send()
+        .await
+        .unwrap();
     let arn = pol.policy().unwrap().arn().unwrap().to_owned();
     assert_eq!(arn, format!("arn:aws:iam::{ACCOUNT}:policy/managed"));
-    iam.attach_user_policy().user_name("bob").policy_arn(&arn).send().await.unwrap();
+    iam.attach_user_policy()
+        .user_name("bob")
+        .policy_arn(&arn)
+        .send()
+        .await
+        .unwrap();
     let attached = iam.list_attached_user_policies().user_name("bob").send().await.unwrap();
     assert_eq!(attached.attached_policies()[0].policy_arn(), Some(arn.as_str()));
     let got = iam.get_policy().policy_arn(&arn).send().await.unwrap();
     assert_eq!(got.policy().unwrap().attachment_count(), Some(1));
     let err = iam.delete_policy().policy_arn(&arn).send().await.unwrap_err();
     assert_eq!(err.code(), Some("DeleteConflict"));
-    iam.detach_user_policy().user_name("bob").policy_arn(&arn).send().await.unwrap();
+    iam.detach_user_policy()
+        .user_name("bob")
+        .policy_arn(&arn)
+        .send()
+        .await
+        .unwrap();
     iam.delete_policy().policy_arn(&arn).send().await.unwrap();
     iam.delete_user().user_name("bob").send().await.unwrap();
 
@@ -359,15 +449,29 @@ async fn assume_role_yields_working_temporary_credentials() {
         .expect("AssumeRole");
     let c = out.credentials().unwrap();
     assert!(c.access_key_id().starts_with("ASIA"));
-    let session = creds(c.access_key_id(), c.secret_access_key(), Some(c.session_token().to_owned()));
+    let session = creds(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token().to_owned()),
+    );
     let who = s.sts(session.clone()).get_caller_identity().send().await.unwrap();
-    assert_eq!(who.arn(), Some(format!("arn:aws:sts::{ACCOUNT}:assumed-role/Admin/user01").as_str()));
+    assert_eq!(
+        who.arn(),
+        Some(format!("arn:aws:sts::{ACCOUNT}:assumed-role/Admin/user01").as_str())
+    );
     assert_eq!(who.account(), Some(ACCOUNT));
     assert!(who.user_id().unwrap().ends_with(":user01"));
-    assert_eq!(out.assumed_role_user().unwrap().arn(), format!("arn:aws:sts::{ACCOUNT}:assumed-role/Admin/user01"));
+    assert_eq!(
+        out.assumed_role_user().unwrap().arn(),
+        format!("arn:aws:sts::{ACCOUNT}:assumed-role/Admin/user01")
+    );
 
     // The session acts with the role's policies.
-    s.dynamodb(session.clone()).list_tables().send().await.expect("role policy allows ListTables");
+    s.dynamodb(session.clone())
+        .list_tables()
+        .send()
+        .await
+        .expect("role policy allows ListTables");
 
     // A wrong or missing session token is refused.
     let no_token = creds(c.access_key_id(), c.secret_access_key(), None);
@@ -419,7 +523,12 @@ async fn state_survives_a_restart_and_stays_sealed() {
     let mut s = Server::start();
     let iam = s.iam(s.root());
     iam.create_user().user_name("MARKERUSERNAME").send().await.unwrap();
-    let key = iam.create_access_key().user_name("MARKERUSERNAME").send().await.unwrap();
+    let key = iam
+        .create_access_key()
+        .user_name("MARKERUSERNAME")
+        .send()
+        .await
+        .unwrap();
     let key = key.access_key().unwrap();
     let (id, secret) = (key.access_key_id().to_owned(), key.secret_access_key().to_owned());
     iam.put_user_policy()
@@ -431,15 +540,28 @@ async fn state_survives_a_restart_and_stays_sealed() {
         .unwrap();
 
     s.restart();
-    s.dynamodb(creds(&id, &secret, None)).list_tables().send().await.expect("key and policy survive");
-    let user = s.iam(s.root()).get_user().user_name("MARKERUSERNAME").send().await.unwrap();
+    s.dynamodb(creds(&id, &secret, None))
+        .list_tables()
+        .send()
+        .await
+        .expect("key and policy survive");
+    let user = s
+        .iam(s.root())
+        .get_user()
+        .user_name("MARKERUSERNAME")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(user.user().unwrap().user_name(), "MARKERUSERNAME");
 
     for marker in [secret.as_str(), "MARKERUSERNAME", "MARKERPOLICY", ROOT_SECRET] {
         s.assert_not_at_rest(marker);
     }
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(s.data_dir.join("root.key")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(s.data_dir.join("root.key"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
 }
 
@@ -447,6 +569,10 @@ async fn state_survives_a_restart_and_stays_sealed() {
 async fn regions_are_separate_namespaces_and_any_valid_region_works() {
     let s = Server::start();
     for region in ["eu-central-1", "ap-southeast-2", "us-gov-west-1"] {
-        s.dynamodb_in(s.root(), region).list_tables().send().await.expect(region);
+        s.dynamodb_in(s.root(), region)
+            .list_tables()
+            .send()
+            .await
+            .expect(region);
     }
 }

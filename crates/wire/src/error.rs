@@ -54,7 +54,10 @@ pub enum ErrorKind {
     Validation,
     PayloadTooLarge,
     /// A service's own modeled error, by its shape name.
-    Modeled { code: &'static str, status: u16 },
+    Modeled {
+        code: &'static str,
+        status: u16,
+    },
     Internal,
 }
 
@@ -141,13 +144,20 @@ impl ApiError {
 impl From<AuthError> for ApiError {
     fn from(e: AuthError) -> Self {
         match e {
-            AuthError::MissingToken => ApiError::new(ErrorKind::MissingAuthenticationToken, "Request is missing Authentication Token"),
+            AuthError::MissingToken => ApiError::new(
+                ErrorKind::MissingAuthenticationToken,
+                "Request is missing Authentication Token",
+            ),
             AuthError::Incomplete(m) => ApiError::new(ErrorKind::IncompleteSignature, m),
             AuthError::Invalid(m) => ApiError::new(ErrorKind::InvalidSignature, m),
-            AuthError::UnrecognizedClient => {
-                ApiError::new(ErrorKind::UnrecognizedClient, "The security token included in the request is invalid.")
-            }
-            AuthError::ExpiredToken => ApiError::new(ErrorKind::ExpiredToken, "The security token included in the request is expired"),
+            AuthError::UnrecognizedClient => ApiError::new(
+                ErrorKind::UnrecognizedClient,
+                "The security token included in the request is invalid.",
+            ),
+            AuthError::ExpiredToken => ApiError::new(
+                ErrorKind::ExpiredToken,
+                "The security token included in the request is expired",
+            ),
         }
     }
 }
@@ -166,7 +176,10 @@ impl From<IamError> for ApiError {
             IamError::AccessDenied(_) => ApiError::new(ErrorKind::AccessDenied, msg),
             IamError::Storage(_) | IamError::Random(_) => {
                 tracing::error!(error = %e, "identity store failure");
-                ApiError::new(ErrorKind::Internal, "We encountered an internal error. Please try again.")
+                ApiError::new(
+                    ErrorKind::Internal,
+                    "We encountered an internal error. Please try again.",
+                )
             }
         }
     }

@@ -52,7 +52,10 @@ impl Caller {
 pub enum Reply {
     Json(serde_json::Value),
     /// An awsQuery result: the inner XML of `<ActionResult>`, or none.
-    Xml { action: String, result: Option<String> },
+    Xml {
+        action: String,
+        result: Option<String>,
+    },
 }
 
 pub struct Incoming {
@@ -121,18 +124,33 @@ impl App {
     pub async fn handle(&self, req: Incoming) -> Response<Bytes> {
         if req.method == Method::GET || req.method == Method::HEAD {
             return match req.path.as_str() {
-                "/health" => plain(StatusCode::OK, "application/json", r#"{"status":"ok"}"#.into(), &request_id(None)),
+                "/health" => plain(
+                    StatusCode::OK,
+                    "application/json",
+                    r#"{"status":"ok"}"#.into(),
+                    &request_id(None),
+                ),
                 "/" => plain(
                     StatusCode::OK,
                     "text/plain",
                     format!("healthy: dynamodb.{}.amazonaws.com ", self.region),
                     &request_id(None),
                 ),
-                _ => plain(StatusCode::NOT_FOUND, "text/plain", "Not Found".into(), &request_id(None)),
+                _ => plain(
+                    StatusCode::NOT_FOUND,
+                    "text/plain",
+                    "Not Found".into(),
+                    &request_id(None),
+                ),
             };
         }
         if req.method != Method::POST {
-            return plain(StatusCode::NOT_FOUND, "application/xml", "<UnknownOperationException/>\n".into(), &request_id(None));
+            return plain(
+                StatusCode::NOT_FOUND,
+                "application/xml",
+                "<UnknownOperationException/>\n".into(),
+                &request_id(None),
+            );
         }
         match route(&req.headers) {
             Route::Json(api, op) => {
@@ -146,15 +164,25 @@ impl App {
                 let rid = request_id(Some(api));
                 render(api, result, &rid)
             }
-            Route::Unroutable => {
-                plain(StatusCode::NOT_FOUND, "application/xml", "<UnknownOperationException/>\n".into(), &request_id(None))
-            }
+            Route::Unroutable => plain(
+                StatusCode::NOT_FOUND,
+                "application/xml",
+                "<UnknownOperationException/>\n".into(),
+                &request_id(None),
+            ),
         }
     }
 
-    fn authenticate(&self, req: &Incoming, expected_service: Option<&str>) -> Result<(sigv4::ParsedAuth, Arc<AuthEntry>), ApiError> {
+    fn authenticate(
+        &self,
+        req: &Incoming,
+        expected_service: Option<&str>,
+    ) -> Result<(sigv4::ParsedAuth, Arc<AuthEntry>), ApiError> {
         let parsed = sigv4::parse(&req.headers, &req.query, expected_service, self.clock.now())?;
-        let entry = self.iam.lookup(&parsed.access_key_id).ok_or(sigv4::AuthError::UnrecognizedClient)?;
+        let entry = self
+            .iam
+            .lookup(&parsed.access_key_id)
+            .ok_or(sigv4::AuthError::UnrecognizedClient)?;
         let sent_token = header(&req.headers, "x-amz-security-token");
         match (&entry.session_token, sent_token) {
             (None, None) => {}
@@ -164,7 +192,14 @@ impl App {
         if !entry.active {
             return Err(sigv4::AuthError::UnrecognizedClient.into());
         }
-        let sts = sigv4::string_to_sign(&parsed, req.method.as_str(), &req.path, &req.query, &req.headers, &req.body);
+        let sts = sigv4::string_to_sign(
+            &parsed,
+            req.method.as_str(),
+            &req.path,
+            &req.query,
+            &req.headers,
+            &req.body,
+        );
         self.signing_keys.verify(entry.secret.expose(), &parsed, &sts)?;
         if entry.expires_ms.is_some_and(|e| e <= self.clock.now_millis()) {
             return Err(sigv4::AuthError::ExpiredToken.into());
@@ -188,10 +223,13 @@ impl App {
         let input: serde_json::Value = if req.body.is_empty() {
             serde_json::Value::Object(Default::default())
         } else {
-            serde_json::from_slice(&req.body).map_err(|_| ApiError::serialization("Start of structure or map found where not expected."))?
+            serde_json::from_slice(&req.body)
+                .map_err(|_| ApiError::serialization("Start of structure or map found where not expected."))?
         };
         if !input.is_object() {
-            return Err(ApiError::serialization("Start of structure or map found where not expected."));
+            return Err(ApiError::serialization(
+                "Start of structure or map found where not expected.",
+            ));
         }
         match api {
             Api::DynamoDb => services::dynamodb::dispatch(self, &caller, op, &input),
@@ -231,7 +269,10 @@ fn plain(status: StatusCode, content_type: &str, body: String, rid: &str) -> Res
     let mut r = Response::new(Bytes::from(body));
     *r.status_mut() = status;
     let h = r.headers_mut();
-    h.insert("content-type", HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("text/plain")));
+    h.insert(
+        "content-type",
+        HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("text/plain")),
+    );
     if let Ok(v) = HeaderValue::from_str(rid) {
         h.insert("x-amzn-requestid", v);
     }
@@ -242,11 +283,19 @@ fn plain(status: StatusCode, content_type: &str, body: String, rid: &str) -> Res
 pub fn render(api: Api, result: Result<Reply, ApiError>, rid: &str) -> Response<Bytes> {
     let (status, content_type, body) = match result {
         Ok(Reply::Json(v)) => (200, json_content_type(api), serde_json::to_vec(&v).unwrap_or_default()),
-        Ok(Reply::Xml { action, result }) => (200, "text/xml", xml::response(&action, api.xml_namespace(), result, rid).into_bytes()),
+        Ok(Reply::Xml { action, result }) => (
+            200,
+            "text/xml",
+            xml::response(&action, api.xml_namespace(), result, rid).into_bytes(),
+        ),
         Err(e) => {
             let (code, status) = e.code_and_status(api);
             if api.is_query() {
-                (status, "text/xml", xml::error(api.xml_namespace(), &code, &e.message, status, rid).into_bytes())
+                (
+                    status,
+                    "text/xml",
+                    xml::error(api.xml_namespace(), &code, &e.message, status, rid).into_bytes(),
+                )
             } else {
                 let msg_key = if e.capital_message(api) { "Message" } else { "message" };
                 let mut obj = serde_json::Map::new();
@@ -254,7 +303,11 @@ pub fn render(api: Api, result: Result<Reply, ApiError>, rid: &str) -> Response<
                 if !e.message.is_empty() || msg_key == "Message" {
                     obj.insert(msg_key.into(), e.message.clone().into());
                 }
-                (status, json_content_type(api), serde_json::to_vec(&obj).unwrap_or_default())
+                (
+                    status,
+                    json_content_type(api),
+                    serde_json::to_vec(&obj).unwrap_or_default(),
+                )
             }
         }
     };

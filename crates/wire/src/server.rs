@@ -12,9 +12,13 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
-use crate::{App, Api, ApiError, ErrorKind, Incoming, MAX_BODY};
+use crate::{Api, ApiError, App, ErrorKind, Incoming, MAX_BODY};
 
-async fn handle(app: Arc<App>, peer: std::net::SocketAddr, req: Request<HyperBody>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    app: Arc<App>,
+    peer: std::net::SocketAddr,
+    req: Request<HyperBody>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let (parts, body) = req.into_parts();
     let too_large = || {
         let e = ApiError::new(ErrorKind::PayloadTooLarge, "Request Entity Too Large");

@@ -54,12 +54,21 @@ pub fn valid_region(r: &str) -> bool {
     parts.len() >= 3
         && parts[0].len() == 2
         && parts[0].bytes().all(|b| b.is_ascii_lowercase())
-        && parts[1..parts.len() - 1].iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
-        && parts.last().is_some_and(|d| !d.is_empty() && d.len() <= 2 && d.bytes().all(|b| b.is_ascii_digit()))
+        && parts[1..parts.len() - 1]
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase()))
+        && parts
+            .last()
+            .is_some_and(|d| !d.is_empty() && d.len() <= 2 && d.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Steps 1 to 9: everything that can be checked without the secret.
-pub fn parse(headers: &HeaderMap, query: &str, expected_service: Option<&str>, now: OffsetDateTime) -> Result<ParsedAuth, AuthError> {
+pub fn parse(
+    headers: &HeaderMap,
+    query: &str,
+    expected_service: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<ParsedAuth, AuthError> {
     let auth = header(headers, "authorization");
     let presigned = query.split('&').any(|kv| kv.starts_with("X-Amz-Algorithm="));
     if auth.is_some() && presigned {
@@ -112,9 +121,14 @@ pub fn parse(headers: &HeaderMap, query: &str, expected_service: Option<&str>, n
             fmt_basic(now)
         )));
     }
-    let signed_headers: Vec<String> = fields["SignedHeaders"].split(';').map(|h| h.to_ascii_lowercase()).collect();
+    let signed_headers: Vec<String> = fields["SignedHeaders"]
+        .split(';')
+        .map(|h| h.to_ascii_lowercase())
+        .collect();
     if !signed_headers.iter().any(|h| h == "host") {
-        return Err(AuthError::Invalid("'Host' must be a 'SignedHeader' in the AWS Authorization.".into()));
+        return Err(AuthError::Invalid(
+            "'Host' must be a 'SignedHeader' in the AWS Authorization.".into(),
+        ));
     }
     if algorithm != "AWS4-HMAC-SHA256" {
         return Err(AuthError::Incomplete(format!(
@@ -130,11 +144,15 @@ pub fn parse(headers: &HeaderMap, query: &str, expected_service: Option<&str>, n
     }
     let (akid, date, region, service, terminator) = (parts[0], parts[1], parts[2], parts[3], parts[4]);
     if !valid_region(region) {
-        return Err(AuthError::Invalid(format!("Credential should be scoped to a valid region, not '{region}'. ")));
+        return Err(AuthError::Invalid(format!(
+            "Credential should be scoped to a valid region, not '{region}'. "
+        )));
     }
     if let Some(expected) = expected_service {
         if service != expected {
-            return Err(AuthError::Invalid(format!("Credential should be scoped to correct service: '{expected}'. ")));
+            return Err(AuthError::Invalid(format!(
+                "Credential should be scoped to correct service: '{expected}'. "
+            )));
         }
     }
     if terminator != "aws4_request" {
@@ -164,7 +182,10 @@ fn canonical_uri(path: &str) -> String {
         return "/".to_owned();
     }
     // Every service but S3 encodes the (already encoded) path once more.
-    path.split('/').map(|seg| utf8_percent_encode(seg, UNRESERVED).to_string()).collect::<Vec<_>>().join("/")
+    path.split('/')
+        .map(|seg| utf8_percent_encode(seg, UNRESERVED).to_string())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn canonical_query(query: &str) -> String {
@@ -173,7 +194,11 @@ fn canonical_query(query: &str) -> String {
         .filter(|kv| !kv.is_empty())
         .map(|kv| {
             let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            let dec = |s: &str| percent_decode_str(&s.replace('+', "%20")).decode_utf8_lossy().into_owned();
+            let dec = |s: &str| {
+                percent_decode_str(&s.replace('+', "%20"))
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
             (
                 utf8_percent_encode(&dec(k), UNRESERVED).to_string(),
                 utf8_percent_encode(&dec(v), UNRESERVED).to_string(),
@@ -181,7 +206,11 @@ fn canonical_query(query: &str) -> String {
         })
         .collect();
     pairs.sort();
-    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("&")
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 fn canonical_header_value(headers: &HeaderMap, name: &str) -> String {
@@ -201,7 +230,14 @@ pub fn sha256_hex(data: &[u8]) -> String {
 }
 
 /// The canonical request and the string to sign, for a parsed header and the request as received.
-pub fn string_to_sign(p: &ParsedAuth, method: &str, path: &str, query: &str, headers: &HeaderMap, body: &[u8]) -> String {
+pub fn string_to_sign(
+    p: &ParsedAuth,
+    method: &str,
+    path: &str,
+    query: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> String {
     let mut canonical_headers = String::new();
     for h in &p.signed_headers {
         canonical_headers.push_str(h);
@@ -230,7 +266,9 @@ pub fn string_to_sign(p: &ParsedAuth, method: &str, path: &str, query: &str, hea
 }
 
 fn hmac_sign(key: &[u8], data: &[u8]) -> Vec<u8> {
-    hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data).as_ref().to_vec()
+    hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, key), data)
+        .as_ref()
+        .to_vec()
 }
 
 pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> Vec<u8> {
@@ -254,7 +292,12 @@ impl SigningKeyCache {
     const MAX: usize = 4096;
 
     fn key(&self, secret: &str, p: &ParsedAuth) -> hmac::Key {
-        let id = (p.access_key_id.clone(), p.date.clone(), p.region.clone(), p.service.clone());
+        let id = (
+            p.access_key_id.clone(),
+            p.date.clone(),
+            p.region.clone(),
+            p.service.clone(),
+        );
         let mut map = self.keys.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(k) = map.get(&id) {
             return k.clone();
@@ -271,7 +314,10 @@ impl SigningKeyCache {
 
     /// Forgets the keys of one access key (it was deleted or its secret replaced).
     pub fn forget(&self, access_key_id: &str) {
-        self.keys.lock().unwrap_or_else(|e| e.into_inner()).retain(|k, _| k.0 != access_key_id);
+        self.keys
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|k, _| k.0 != access_key_id);
     }
 
     /// Step 11: the signature must be the one the secret gives.
@@ -295,11 +341,22 @@ mod tests {
     /// AWS's documented example (IAM ListUsers, "Create a signed AWS API request").
     #[test]
     fn known_answer_from_aws_docs() {
-        let key = signing_key("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "20150830", "us-east-1", "iam");
-        assert_eq!(hex::encode(&key), "c4afb1cc5771d871763a393e44b703571b55cc28424d1a5e86da6ed3c154a4b9");
+        let key = signing_key(
+            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+            "20150830",
+            "us-east-1",
+            "iam",
+        );
+        assert_eq!(
+            hex::encode(&key),
+            "c4afb1cc5771d871763a393e44b703571b55cc28424d1a5e86da6ed3c154a4b9"
+        );
         let mut headers = HeaderMap::new();
         headers.insert("host", "iam.amazonaws.com".parse().unwrap());
-        headers.insert("content-type", "application/x-www-form-urlencoded; charset=utf-8".parse().unwrap());
+        headers.insert(
+            "content-type",
+            "application/x-www-form-urlencoded; charset=utf-8".parse().unwrap(),
+        );
         headers.insert("x-amz-date", "20150830T123600Z".parse().unwrap());
         let p = ParsedAuth {
             access_key_id: "AKIDEXAMPLE".into(),
@@ -316,8 +373,19 @@ mod tests {
             "AWS4-HMAC-SHA256\n20150830T123600Z\n20150830/us-east-1/iam/aws4_request\nf536975d06c0309214f805bb90ccff089219ecd68b2577efef23edd43b7e1a59"
         );
         let cache = SigningKeyCache::default();
-        cache.verify("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", &p, &sts).unwrap();
-        assert!(cache.verify("wrong", &ParsedAuth { access_key_id: "other".into(), ..p.clone() }, &sts).is_err());
+        cache
+            .verify("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", &p, &sts)
+            .unwrap();
+        assert!(cache
+            .verify(
+                "wrong",
+                &ParsedAuth {
+                    access_key_id: "other".into(),
+                    ..p.clone()
+                },
+                &sts
+            )
+            .is_err());
     }
 
     fn at(s: &str) -> OffsetDateTime {
@@ -338,28 +406,44 @@ mod tests {
         let now = at("20261201T120000Z");
         let ok = parse(&headers(GOOD, "20261201T120000Z"), "", Some("dynamodb"), now).unwrap();
         assert_eq!(ok.region, "us-east-1");
-        assert_eq!(parse(&HeaderMap::new(), "", None, now).unwrap_err(), AuthError::MissingToken);
+        assert_eq!(
+            parse(&HeaderMap::new(), "", None, now).unwrap_err(),
+            AuthError::MissingToken
+        );
         assert_eq!(
             parse(&headers(GOOD, "20261201T120000Z"), "X-Amz-Algorithm=x", None, now).unwrap_err(),
-            AuthError::Invalid("Found both 'X-Amz-Algorithm' as a query-string param and 'Authorization' as HTTP header.".into())
+            AuthError::Invalid(
+                "Found both 'X-Amz-Algorithm' as a query-string param and 'Authorization' as HTTP header.".into()
+            )
         );
         match parse(&headers("AWS4-HMAC-SHA256 SignedHeaders=host", "20261201T120000Z"), "", None, now).unwrap_err() {
             AuthError::Incomplete(m) => assert!(m.starts_with("Authorization header requires 'Credential' parameter. Authorization header requires 'Signature' parameter.")),
             e => panic!("{e:?}"),
         }
         match parse(&headers(GOOD, "2026-12-01"), "", None, now).unwrap_err() {
-            AuthError::Incomplete(m) => assert!(m.starts_with("Date must be in ISO-8601 'basic format'. Got '2026-12-01'.")),
+            AuthError::Incomplete(m) => {
+                assert!(m.starts_with("Date must be in ISO-8601 'basic format'. Got '2026-12-01'."))
+            }
             e => panic!("{e:?}"),
         }
         assert_eq!(
             parse(&headers(GOOD, "20261201T114000Z"), "", None, now).unwrap_err(),
-            AuthError::Invalid("Signature expired: 20261201T114000Z is now earlier than 20261201T114500Z (20261201T120000Z - 15 min.)".into())
+            AuthError::Invalid(
+                "Signature expired: 20261201T114000Z is now earlier than 20261201T114500Z (20261201T120000Z - 15 min.)"
+                    .into()
+            )
         );
-        assert!(matches!(parse(&headers(GOOD, "20261201T122000Z"), "", None, now), Err(AuthError::Invalid(m)) if m.starts_with("Signature not yet current")));
+        assert!(
+            matches!(parse(&headers(GOOD, "20261201T122000Z"), "", None, now), Err(AuthError::Invalid(m)) if m.starts_with("Signature not yet current"))
+        );
         let no_host = GOOD.replace("host;", "");
-        assert!(matches!(parse(&headers(&no_host, "20261201T120000Z"), "", None, now), Err(AuthError::Invalid(m)) if m.contains("'Host' must be")));
+        assert!(
+            matches!(parse(&headers(&no_host, "20261201T120000Z"), "", None, now), Err(AuthError::Invalid(m)) if m.contains("'Host' must be"))
+        );
         let four = GOOD.replace("/aws4_request", "");
-        assert!(matches!(parse(&headers(&four, "20261201T120000Z"), "", None, now), Err(AuthError::Incomplete(m)) if m.contains("exactly 5")));
+        assert!(
+            matches!(parse(&headers(&four, "20261201T120000Z"), "", None, now), Err(AuthError::Incomplete(m)) if m.contains("exactly 5"))
+        );
         let region = GOOD.replace("us-east-1", "moon");
         assert_eq!(
             parse(&headers(&region, "20261201T120000Z"), "", None, now).unwrap_err(),
@@ -370,7 +454,9 @@ mod tests {
             AuthError::Invalid("Credential should be scoped to correct service: 'kms'. ".into())
         );
         let bad_date = GOOD.replace("20261201/", "20261130/");
-        assert!(matches!(parse(&headers(&bad_date, "20261201T120000Z"), "", None, now), Err(AuthError::Invalid(m)) if m.starts_with("Date in Credential scope")));
+        assert!(
+            matches!(parse(&headers(&bad_date, "20261201T120000Z"), "", None, now), Err(AuthError::Invalid(m)) if m.starts_with("Date in Credential scope"))
+        );
     }
 
     #[test]

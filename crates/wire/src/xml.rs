@@ -63,7 +63,9 @@ pub fn response(action: &str, namespace: &str, result: Option<String>, request_i
     if let Some(r) = result {
         body.push_str(&format!("<{action}Result>{r}</{action}Result>"));
     }
-    body.push_str(&format!("<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></{action}Response>"));
+    body.push_str(&format!(
+        "<ResponseMetadata><RequestId>{request_id}</RequestId></ResponseMetadata></{action}Response>"
+    ));
     body
 }
 

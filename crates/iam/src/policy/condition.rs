@@ -135,10 +135,14 @@ pub struct Condition {
 impl Condition {
     pub(crate) fn new(op: Operator, key: &str, values: Vec<String>) -> Result<Condition, PolicyError> {
         if values.is_empty() {
-            return Err(PolicyError(format!("Syntax errors in policy. Condition key {key} has no values.")));
+            return Err(PolicyError(format!(
+                "Syntax errors in policy. Condition key {key} has no values."
+            )));
         }
         if op.base == Base::Null && !values.iter().all(|v| v == "true" || v == "false") {
-            return Err(PolicyError(format!("Syntax errors in policy. Null condition on {key} takes true or false.")));
+            return Err(PolicyError(format!(
+                "Syntax errors in policy. Null condition on {key} takes true or false."
+            )));
         }
         Ok(Condition {
             op,
@@ -258,7 +262,12 @@ mod tests {
     use super::*;
 
     fn cond(op: &str, key: &str, values: &[&str]) -> Condition {
-        Condition::new(Operator::parse(op).unwrap(), key, values.iter().map(|s| s.to_string()).collect()).unwrap()
+        Condition::new(
+            Operator::parse(op).unwrap(),
+            key,
+            values.iter().map(|s| s.to_string()).collect(),
+        )
+        .unwrap()
     }
 
     fn keys(pairs: &[(&str, &[&str])]) -> ConditionKeys {
@@ -270,9 +279,11 @@ mod tests {
     }
 
     /// (operator, policy values, request values (None = key absent), expected)
+    type Case<'a> = (&'a str, &'a [&'a str], Option<&'a [&'a str]>, bool);
+
     #[test]
     fn operator_table() {
-        let table: &[(&str, &[&str], Option<&[&str]>, bool)] = &[
+        let table: &[Case] = &[
             ("StringEquals", &["a"], Some(&["a"]), true),
             ("StringEquals", &["a"], Some(&["A"]), false),
             ("StringEquals", &["a", "b"], Some(&["b"]), true),
@@ -282,7 +293,12 @@ mod tests {
             ("StringNotEquals", &["a"], None, true),
             ("StringEqualsIgnoreCase", &["abc"], Some(&["ABC"]), true),
             ("StringNotEqualsIgnoreCase", &["abc"], Some(&["ABC"]), false),
-            ("StringLike", &["dynamodb.*.amazonaws.com"], Some(&["dynamodb.eu-west-1.amazonaws.com"]), true),
+            (
+                "StringLike",
+                &["dynamodb.*.amazonaws.com"],
+                Some(&["dynamodb.eu-west-1.amazonaws.com"]),
+                true,
+            ),
             ("StringLike", &["a?c"], Some(&["abbc"]), false),
             ("StringNotLike", &["a*"], Some(&["ba"]), true),
             ("StringEqualsIfExists", &["a"], None, true),
@@ -295,12 +311,32 @@ mod tests {
             ("NumericEquals", &["10"], Some(&["10.0"]), true),
             ("NumericNotEquals", &["10"], Some(&["11"]), true),
             ("NumericEquals", &["10"], Some(&["ten"]), false),
-            ("DateLessThan", &["2026-01-01T00:00:00Z"], Some(&["2025-12-31T23:59:59Z"]), true),
-            ("DateGreaterThan", &["2026-01-01T00:00:00Z"], Some(&["1767225601"]), true),
+            (
+                "DateLessThan",
+                &["2026-01-01T00:00:00Z"],
+                Some(&["2025-12-31T23:59:59Z"]),
+                true,
+            ),
+            (
+                "DateGreaterThan",
+                &["2026-01-01T00:00:00Z"],
+                Some(&["1767225601"]),
+                true,
+            ),
             ("DateEquals", &["2026-01-01"], Some(&["2026-01-01T00:00:00Z"]), true),
             ("DateNotEquals", &["2026-01-01"], Some(&["2026-01-02T00:00:00Z"]), true),
-            ("DateLessThanEquals", &["2026-01-01T00:00:00Z"], Some(&["2026-01-01T00:00:00Z"]), true),
-            ("DateGreaterThanEquals", &["2026-01-01T00:00:00Z"], Some(&["2025-01-01T00:00:00Z"]), false),
+            (
+                "DateLessThanEquals",
+                &["2026-01-01T00:00:00Z"],
+                Some(&["2026-01-01T00:00:00Z"]),
+                true,
+            ),
+            (
+                "DateGreaterThanEquals",
+                &["2026-01-01T00:00:00Z"],
+                Some(&["2025-01-01T00:00:00Z"]),
+                false,
+            ),
             ("Bool", &["true"], Some(&["true"]), true),
             ("Bool", &["true"], Some(&["false"]), false),
             ("BoolIfExists", &["true"], None, true),
@@ -311,9 +347,24 @@ mod tests {
             ("IpAddress", &["10.0.0.0/8"], Some(&["11.1.2.3"]), false),
             ("IpAddress", &["::1/128"], Some(&["::1"]), true),
             ("NotIpAddress", &["127.0.0.0/8"], Some(&["127.0.0.1"]), false),
-            ("ArnLike", &["arn:aws:iam::*:role/admin-*"], Some(&["arn:aws:iam::123456789012:role/admin-x"]), true),
-            ("ArnEquals", &["arn:aws:iam::123456789012:role/a"], Some(&["arn:aws:iam::123456789012:role/b"]), false),
-            ("ArnNotLike", &["arn:aws:iam::*:role/a"], Some(&["arn:aws:iam::1:role/b"]), true),
+            (
+                "ArnLike",
+                &["arn:aws:iam::*:role/admin-*"],
+                Some(&["arn:aws:iam::123456789012:role/admin-x"]),
+                true,
+            ),
+            (
+                "ArnEquals",
+                &["arn:aws:iam::123456789012:role/a"],
+                Some(&["arn:aws:iam::123456789012:role/b"]),
+                false,
+            ),
+            (
+                "ArnNotLike",
+                &["arn:aws:iam::*:role/a"],
+                Some(&["arn:aws:iam::1:role/b"]),
+                true,
+            ),
             ("BinaryEquals", &["QUJD"], Some(&["QUJD"]), true),
             ("ForAnyValue:StringEquals", &["a", "b"], Some(&["x", "b"]), true),
             ("ForAnyValue:StringEquals", &["a"], Some(&["x", "y"]), false),
@@ -321,7 +372,12 @@ mod tests {
             ("ForAllValues:StringEquals", &["a", "b"], Some(&["a", "b"]), true),
             ("ForAllValues:StringEquals", &["a"], Some(&["a", "b"]), false),
             ("ForAllValues:StringEquals", &["a"], None, true),
-            ("ForAllValues:StringLike", &["aws:dynamodb:*"], Some(&["aws:dynamodb:tableName", "aws:dynamodb:subscriberId"]), true),
+            (
+                "ForAllValues:StringLike",
+                &["aws:dynamodb:*"],
+                Some(&["aws:dynamodb:tableName", "aws:dynamodb:subscriberId"]),
+                true,
+            ),
             ("ForAnyValue:StringNotEquals", &["a"], Some(&["a", "b"]), true),
             ("ForAllValues:StringNotEquals", &["a"], Some(&["a", "b"]), false),
         ];

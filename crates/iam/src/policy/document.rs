@@ -56,10 +56,14 @@ fn string_or_list(v: &Value, what: &str) -> Result<Vec<String>, PolicyError> {
             .iter()
             .map(|i| match i {
                 Value::String(s) => Ok(s.clone()),
-                _ => err(format!("Syntax errors in policy. {what} must be a string or a list of strings.")),
+                _ => err(format!(
+                    "Syntax errors in policy. {what} must be a string or a list of strings."
+                )),
             })
             .collect(),
-        _ => err(format!("Syntax errors in policy. {what} must be a string or a non-empty list of strings.")),
+        _ => err(format!(
+            "Syntax errors in policy. {what} must be a string or a non-empty list of strings."
+        )),
     }
 }
 
@@ -107,7 +111,15 @@ fn statement(v: &Value) -> Result<Statement, PolicyError> {
     for k in obj.keys() {
         if !matches!(
             k.as_str(),
-            "Sid" | "Effect" | "Principal" | "NotPrincipal" | "Action" | "NotAction" | "Resource" | "NotResource" | "Condition"
+            "Sid"
+                | "Effect"
+                | "Principal"
+                | "NotPrincipal"
+                | "Action"
+                | "NotAction"
+                | "Resource"
+                | "NotResource"
+                | "Condition"
         ) {
             return err(format!("Syntax errors in policy. Unknown field {k}."));
         }
@@ -125,7 +137,9 @@ fn statement(v: &Value) -> Result<Statement, PolicyError> {
     };
     let pair = |pos: &str, neg: &str| -> Result<Option<(Vec<String>, bool)>, PolicyError> {
         match (obj.get(pos), obj.get(neg)) {
-            (Some(_), Some(_)) => err(format!("Syntax errors in policy. A statement cannot have both {pos} and {neg}.")),
+            (Some(_), Some(_)) => err(format!(
+                "Syntax errors in policy. A statement cannot have both {pos} and {neg}."
+            )),
             (Some(v), None) => Ok(Some((string_or_list(v, pos)?, false))),
             (None, Some(v)) => Ok(Some((string_or_list(v, neg)?, true))),
             (None, None) => Ok(None),
@@ -136,7 +150,9 @@ fn statement(v: &Value) -> Result<Statement, PolicyError> {
     if let Some((actions, _)) = &action {
         for a in actions {
             if a != "*" && !a.contains(':') {
-                return err(format!("Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc. Action: {a}"));
+                return err(format!(
+                    "Actions/Conditions must be prefaced by a vendor, e.g., iam, sdb, ec2, etc. Action: {a}"
+                ));
             }
         }
     }
@@ -152,11 +168,18 @@ fn statement(v: &Value) -> Result<Statement, PolicyError> {
             _ => return err("Syntax errors in policy. Condition must be an object."),
         };
         for (op_name, block) in map {
-            let op = Operator::parse(op_name)
-                .ok_or_else(|| PolicyError(format!("Syntax errors in policy. Unknown condition operator {op_name}.")))?;
+            let op = Operator::parse(op_name).ok_or_else(|| {
+                PolicyError(format!(
+                    "Syntax errors in policy. Unknown condition operator {op_name}."
+                ))
+            })?;
             let block = match block {
                 Value::Object(b) => b,
-                _ => return err(format!("Syntax errors in policy. Condition {op_name} must be an object.")),
+                _ => {
+                    return err(format!(
+                        "Syntax errors in policy. Condition {op_name} must be an object."
+                    ))
+                }
             };
             for (key, values) in block {
                 let values = match values {
@@ -269,11 +292,26 @@ mod tests {
             ("not json", "Syntax errors"),
             (r#"{"Statement":[{"Action":"a:b","Resource":"*"}]}"#, "Effect"),
             (r#"{"Version":"2020-01-01","Statement":[]}"#, "version"),
-            (r#"{"Statement":[{"Effect":"Allow","Action":"Decrypt","Resource":"*"}]}"#, "vendor"),
-            (r#"{"Statement":[{"Effect":"Allow","Action":"a:b","NotAction":"a:c","Resource":"*"}]}"#, "both"),
-            (r#"{"Statement":[{"Effect":"Allow","Action":"a:b","Resource":"*","Condition":{"Bogus":{"a":"b"}}}]}"#, "Bogus"),
-            (r#"{"Statement":[{"Effect":"Maybe","Action":"a:b","Resource":"*"}]}"#, "Effect"),
-            (r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"bob"},"Action":"a:b"}]}"#, "principal"),
+            (
+                r#"{"Statement":[{"Effect":"Allow","Action":"Decrypt","Resource":"*"}]}"#,
+                "vendor",
+            ),
+            (
+                r#"{"Statement":[{"Effect":"Allow","Action":"a:b","NotAction":"a:c","Resource":"*"}]}"#,
+                "both",
+            ),
+            (
+                r#"{"Statement":[{"Effect":"Allow","Action":"a:b","Resource":"*","Condition":{"Bogus":{"a":"b"}}}]}"#,
+                "Bogus",
+            ),
+            (
+                r#"{"Statement":[{"Effect":"Maybe","Action":"a:b","Resource":"*"}]}"#,
+                "Effect",
+            ),
+            (
+                r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"bob"},"Action":"a:b"}]}"#,
+                "principal",
+            ),
         ] {
             let e = Policy::parse(doc).unwrap_err();
             assert!(e.0.contains(needle), "{doc}: {e}");
@@ -283,7 +321,8 @@ mod tests {
     #[test]
     fn identity_and_resource_rules() {
         let with_principal =
-            Policy::parse(r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"a:b","Resource":"*"}]}"#).unwrap();
+            Policy::parse(r#"{"Statement":[{"Effect":"Allow","Principal":"*","Action":"a:b","Resource":"*"}]}"#)
+                .unwrap();
         assert!(with_principal.validate_identity().is_err());
         with_principal.validate_resource().unwrap();
         let without = Policy::parse(r#"{"Statement":[{"Effect":"Allow","Action":"a:b","Resource":"*"}]}"#).unwrap();

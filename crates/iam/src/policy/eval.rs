@@ -232,13 +232,22 @@ mod tests {
         let keys = ConditionKeys::new();
         let allow = p(r#"{"Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#);
         let deny = p(r#"{"Statement":[{"Effect":"Deny","Action":"kms:Decrypt","Resource":"*"}]}"#);
-        assert_eq!(authorize_identity(&[], &ctx(&bob, "kms:Decrypt", &keys)), Err(Denial::NoIdentityAllow));
-        assert_eq!(authorize_identity(&[allow.clone()], &ctx(&bob, "kms:Decrypt", &keys)), Ok(()));
+        assert_eq!(
+            authorize_identity(&[], &ctx(&bob, "kms:Decrypt", &keys)),
+            Err(Denial::NoIdentityAllow)
+        );
+        assert_eq!(
+            authorize_identity(std::slice::from_ref(&allow), &ctx(&bob, "kms:Decrypt", &keys)),
+            Ok(())
+        );
         assert_eq!(
             authorize_identity(&[allow.clone(), deny.clone()], &ctx(&bob, "kms:Decrypt", &keys)),
             Err(Denial::ExplicitIdentity)
         );
-        assert_eq!(authorize_identity(&[allow, deny], &ctx(&bob, "kms:Encrypt", &keys)), Ok(()));
+        assert_eq!(
+            authorize_identity(&[allow, deny], &ctx(&bob, "kms:Encrypt", &keys)),
+            Ok(())
+        );
         let root = Principal::Root {
             account: "111122223333".into(),
         };
@@ -249,8 +258,13 @@ mod tests {
     fn not_action_and_not_resource() {
         let bob = user("bob");
         let keys = ConditionKeys::new();
-        let pol = p(r#"{"Statement":[{"Effect":"Allow","NotAction":"kms:Decrypt","NotResource":"arn:aws:kms:*:*:key/other"}]}"#);
-        assert_eq!(authorize_identity(&[pol.clone()], &ctx(&bob, "kms:Encrypt", &keys)), Ok(()));
+        let pol = p(
+            r#"{"Statement":[{"Effect":"Allow","NotAction":"kms:Decrypt","NotResource":"arn:aws:kms:*:*:key/other"}]}"#,
+        );
+        assert_eq!(
+            authorize_identity(std::slice::from_ref(&pol), &ctx(&bob, "kms:Encrypt", &keys)),
+            Ok(())
+        );
         assert!(authorize_identity(&[pol], &ctx(&bob, "kms:Decrypt", &keys)).is_err());
     }
 
@@ -258,9 +272,13 @@ mod tests {
     fn actions_match_case_insensitively_resources_do_not() {
         let bob = user("bob");
         let keys = ConditionKeys::new();
-        let pol = p(r#"{"Statement":[{"Effect":"Allow","Action":"KMS:decrypt","Resource":"arn:aws:kms:us-west-2:111122223333:KEY/*"}]}"#);
+        let pol = p(
+            r#"{"Statement":[{"Effect":"Allow","Action":"KMS:decrypt","Resource":"arn:aws:kms:us-west-2:111122223333:KEY/*"}]}"#,
+        );
         assert!(authorize_identity(&[pol], &ctx(&bob, "kms:Decrypt", &keys)).is_err());
-        let pol = p(r#"{"Statement":[{"Effect":"Allow","Action":"KMS:decrypt","Resource":"arn:aws:kms:us-west-2:111122223333:key/*"}]}"#);
+        let pol = p(
+            r#"{"Statement":[{"Effect":"Allow","Action":"KMS:decrypt","Resource":"arn:aws:kms:us-west-2:111122223333:key/*"}]}"#,
+        );
         assert!(authorize_identity(&[pol], &ctx(&bob, "kms:Decrypt", &keys)).is_ok());
     }
 
@@ -277,9 +295,14 @@ mod tests {
             authorize_with_resource_policy(&[], &key_policy, PolicyKind::Resource, &c),
             Err(Denial::NoIdentityAllow)
         );
-        assert_eq!(authorize_with_resource_policy(&[iam_allow.clone()], &key_policy, PolicyKind::Resource, &c), Ok(()));
+        assert_eq!(
+            authorize_with_resource_policy(std::slice::from_ref(&iam_allow), &key_policy, PolicyKind::Resource, &c),
+            Ok(())
+        );
         // IAM alone never reaches a resource whose policy does not delegate.
-        let other = p(r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999999999999:root"},"Action":"kms:*","Resource":"*"}]}"#);
+        let other = p(
+            r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999999999999:root"},"Action":"kms:*","Resource":"*"}]}"#,
+        );
         assert_eq!(
             authorize_with_resource_policy(&[iam_allow], &other, PolicyKind::Resource, &c),
             Err(Denial::NoResourceAllow)
@@ -297,7 +320,9 @@ mod tests {
             session_name: "user01".into(),
             issued_at_ms: 0,
         };
-        let pol = p(r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/Admin"},"Action":"kms:Decrypt","Resource":"*"}]}"#);
+        let pol = p(
+            r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:role/Admin"},"Action":"kms:Decrypt","Resource":"*"}]}"#,
+        );
         assert_eq!(
             authorize_with_resource_policy(&[], &pol, PolicyKind::Resource, &ctx(&session, "kms:Decrypt", &keys)),
             Ok(())
@@ -305,7 +330,9 @@ mod tests {
         let svc = Principal::Service {
             service: "dynamodb.amazonaws.com".into(),
         };
-        let pol = p(r#"{"Statement":[{"Effect":"Allow","Principal":{"Service":"dynamodb.amazonaws.com"},"Action":"kms:Describe*","Resource":"*"}]}"#);
+        let pol = p(
+            r#"{"Statement":[{"Effect":"Allow","Principal":{"Service":"dynamodb.amazonaws.com"},"Action":"kms:Describe*","Resource":"*"}]}"#,
+        );
         assert_eq!(
             authorize_with_resource_policy(&[], &pol, PolicyKind::Resource, &ctx(&svc, "kms:DescribeKey", &keys)),
             Ok(())
@@ -342,8 +369,10 @@ mod tests {
     #[test]
     fn via_service_condition_refuses_direct_calls() {
         let bob = user("bob");
-        let pol = p(r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"kms:Decrypt","Resource":"*",
-            "Condition":{"StringEquals":{"kms:CallerAccount":"111122223333","kms:ViaService":"dynamodb.us-west-2.amazonaws.com"}}}]}"#);
+        let pol = p(
+            r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"kms:Decrypt","Resource":"*",
+            "Condition":{"StringEquals":{"kms:CallerAccount":"111122223333","kms:ViaService":"dynamodb.us-west-2.amazonaws.com"}}}]}"#,
+        );
         let mut direct = ConditionKeys::new();
         direct.set("kms:CallerAccount", "111122223333");
         assert_eq!(
@@ -362,7 +391,9 @@ mod tests {
     fn trust_policies_ignore_resources() {
         let bob = user("bob");
         let keys = ConditionKeys::new();
-        let trust = p(r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/bob"},"Action":"sts:AssumeRole"}]}"#);
+        let trust = p(
+            r#"{"Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:user/bob"},"Action":"sts:AssumeRole"}]}"#,
+        );
         assert_eq!(
             authorize_with_resource_policy(&[], &trust, PolicyKind::Trust, &ctx(&bob, "sts:AssumeRole", &keys)),
             Ok(())

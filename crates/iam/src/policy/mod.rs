@@ -9,6 +9,4 @@ pub mod wildcard;
 
 pub use condition::{ConditionKeys, Operator};
 pub use document::{is_account_id as document_is_account_id, Effect, Policy, PolicyError, PrincipalSpec, Statement};
-pub use eval::{
-    authorize_identity, authorize_with_resource_policy, Denial, PolicyKind, PolicyOutcome, RequestContext,
-};
+pub use eval::{authorize_identity, authorize_with_resource_policy, Denial, PolicyKind, PolicyOutcome, RequestContext};

@@ -166,7 +166,9 @@ fn spawn(dir: &Path, extra: &[String]) -> (Child, String) {
             }
         }
     });
-    let url = rx.recv_timeout(Duration::from_secs(30)).expect("server did not report its address");
+    let url = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("server did not report its address");
     (child, url)
 }
 
@@ -213,11 +215,24 @@ impl Signed {
         let host = url.trim_start_matches("http://").trim_end_matches('/').to_owned();
         let mut all: Vec<(&str, &str)> = headers.to_vec();
         all.push(("host", &host));
-        let signable = SignableRequest::new("POST", format!("{url}/"), all.iter().copied(), SignableBody::Bytes(body)).expect("signable");
+        let signable = SignableRequest::new(
+            "POST",
+            format!("{url}/"),
+            all.iter().copied(),
+            SignableBody::Bytes(body),
+        )
+        .expect("signable");
         let (instructions, _) = sign(signable, &params).expect("sign").into_parts();
-        let mut req = http::Request::builder().method("POST").uri(format!("{url}/")).body(body.to_vec()).expect("request");
+        let mut req = http::Request::builder()
+            .method("POST")
+            .uri(format!("{url}/"))
+            .body(body.to_vec())
+            .expect("request");
         for (k, v) in headers {
-            req.headers_mut().insert(http::HeaderName::from_bytes(k.as_bytes()).expect("name"), v.parse().expect("header"));
+            req.headers_mut().insert(
+                http::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                v.parse().expect("header"),
+            );
         }
         instructions.apply_to_request_http1x(&mut req);
         send(req).await
@@ -241,7 +256,11 @@ pub async fn send(req: http::Request<Vec<u8>>) -> (u16, http::HeaderMap, Vec<u8>
 /// The `__type` and message of a JSON error body.
 pub fn json_error(body: &[u8]) -> (String, String) {
     let v: serde_json::Value = serde_json::from_slice(body).expect("json error body");
-    let msg = v.get("message").or_else(|| v.get("Message")).and_then(|m| m.as_str()).unwrap_or_default();
+    let msg = v
+        .get("message")
+        .or_else(|| v.get("Message"))
+        .and_then(|m| m.as_str())
+        .unwrap_or_default();
     (v["__type"].as_str().unwrap_or_default().to_owned(), msg.to_owned())
 }
 

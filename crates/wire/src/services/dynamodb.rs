@@ -9,7 +9,9 @@ fn opt_str<'a>(input: &'a Value, name: &str) -> Result<Option<&'a str>, ApiError
     match input.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(ApiError::serialization(format!("class java.lang.String can not be converted to an {name}"))),
+        Some(_) => Err(ApiError::serialization(format!(
+            "class java.lang.String can not be converted to an {name}"
+        ))),
     }
 }
 
@@ -20,7 +22,9 @@ fn opt_int(input: &Value, name: &str) -> Result<Option<i64>, ApiError> {
             .as_i64()
             .map(Some)
             .ok_or_else(|| ApiError::serialization(format!("NUMBER_VALUE cannot be converted to Integer for {name}"))),
-        Some(_) => Err(ApiError::serialization(format!("STRING_VALUE can not be converted to an Integer for {name}"))),
+        Some(_) => Err(ApiError::serialization(format!(
+            "STRING_VALUE can not be converted to an Integer for {name}"
+        ))),
     }
 }
 

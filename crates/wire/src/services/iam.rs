@@ -76,22 +76,46 @@ pub fn dispatch(app: &App, caller: &Caller, action: &str, p: &Params) -> Result<
         _ => None,
     };
     let resource = match action {
-        "CreateUser" | "GetUser" | "DeleteUser" | "PutUserPolicy" | "GetUserPolicy" | "ListUserPolicies" | "DeleteUserPolicy"
-        | "AttachUserPolicy" | "DetachUserPolicy" | "ListAttachedUserPolicies" | "CreateAccessKey" | "ListAccessKeys"
-        | "DeleteAccessKey" | "UpdateAccessKey" => match p.get("UserName").map(str::to_owned).or(self_name.clone()) {
+        "CreateUser"
+        | "GetUser"
+        | "DeleteUser"
+        | "PutUserPolicy"
+        | "GetUserPolicy"
+        | "ListUserPolicies"
+        | "DeleteUserPolicy"
+        | "AttachUserPolicy"
+        | "DetachUserPolicy"
+        | "ListAttachedUserPolicies"
+        | "CreateAccessKey"
+        | "ListAccessKeys"
+        | "DeleteAccessKey"
+        | "UpdateAccessKey" => match p.get("UserName").map(str::to_owned).or(self_name.clone()) {
             Some(n) => user_res(&n),
             None => format!("arn:aws:iam::{a}:root"),
         },
-        "CreateRole" | "GetRole" | "DeleteRole" | "PutRolePolicy" | "GetRolePolicy" | "ListRolePolicies" | "DeleteRolePolicy"
-        | "AttachRolePolicy" | "DetachRolePolicy" | "ListAttachedRolePolicies" => role_res(p.required("RoleName")?),
-        "CreatePolicy" => format!("arn:aws:iam::{a}:policy{}{}", p.get("Path").unwrap_or("/"), p.required("PolicyName")?),
+        "CreateRole"
+        | "GetRole"
+        | "DeleteRole"
+        | "PutRolePolicy"
+        | "GetRolePolicy"
+        | "ListRolePolicies"
+        | "DeleteRolePolicy"
+        | "AttachRolePolicy"
+        | "DetachRolePolicy"
+        | "ListAttachedRolePolicies" => role_res(p.required("RoleName")?),
+        "CreatePolicy" => format!(
+            "arn:aws:iam::{a}:policy{}{}",
+            p.get("Path").unwrap_or("/"),
+            p.required("PolicyName")?
+        ),
         "GetPolicy" | "DeletePolicy" => p.required("PolicyArn")?.to_owned(),
         "ListUsers" => format!("arn:aws:iam::{a}:user/"),
         "ListRoles" => format!("arn:aws:iam::{a}:role/"),
         "ListPolicies" => format!("arn:aws:iam::{a}:policy/"),
         _ => return Err(unknown_operation(Api::Iam, action)),
     };
-    app.iam.authorize(&caller.entry, &format!("iam:{action}"), &resource, &Default::default())?;
+    app.iam
+        .authorize(&caller.entry, &format!("iam:{action}"), &resource, &Default::default())?;
 
     let iam = &app.iam;
     let marker = p.get("Marker");
@@ -162,7 +186,12 @@ pub fn dispatch(app: &App, caller: &Caller, action: &str, p: &Params) -> Result<
             result = false;
         }
         "PutUserPolicy" | "PutRolePolicy" => {
-            iam.put_inline_policy(a, target(action, p)?, p.required("PolicyName")?, p.required("PolicyDocument")?)?;
+            iam.put_inline_policy(
+                a,
+                target(action, p)?,
+                p.required("PolicyName")?,
+                p.required("PolicyDocument")?,
+            )?;
             result = false;
         }
         "GetUserPolicy" | "GetRolePolicy" => {
@@ -228,7 +257,13 @@ pub fn dispatch(app: &App, caller: &Caller, action: &str, p: &Params) -> Result<
             result = false;
         }
         "CreatePolicy" => {
-            let pol = iam.create_policy(a, p.required("PolicyName")?, p.get("Path"), p.required("PolicyDocument")?, p.get("Description"))?;
+            let pol = iam.create_policy(
+                a,
+                p.required("PolicyName")?,
+                p.get("Path"),
+                p.required("PolicyDocument")?,
+                p.get("Description"),
+            )?;
             x.node("Policy", |n| policy_xml(n, &iam::policy_arn(a, &pol), &pol, 0));
         }
         "GetPolicy" => {
@@ -239,7 +274,9 @@ pub fn dispatch(app: &App, caller: &Caller, action: &str, p: &Params) -> Result<
         "ListPolicies" => {
             let scope = p.get("Scope").unwrap_or("All");
             let page = iam.list_policies(a, scope, p.bool("OnlyAttached"), marker, max_items)?;
-            x.members("Policies", &page.items, |m, (arn, pol, count)| policy_xml(m, arn, pol, *count));
+            x.members("Policies", &page.items, |m, (arn, pol, count)| {
+                policy_xml(m, arn, pol, *count)
+            });
             page_tail(&mut x, &page);
         }
         "DeletePolicy" => {

@@ -17,7 +17,9 @@ pub fn dispatch(app: &App, caller: &Caller, action: &str, p: &Params) -> Result<
         "AssumeRole" => {
             let role_arn = p.required("RoleArn")?;
             let session = p.required("RoleSessionName")?;
-            let issued = app.iam.assume_role(&caller.entry, role_arn, session, p.int("DurationSeconds")?)?;
+            let issued = app
+                .iam
+                .assume_role(&caller.entry, role_arn, session, p.int("DurationSeconds")?)?;
             x.node("Credentials", |c| {
                 c.leaf("AccessKeyId", &issued.access_key_id)
                     .leaf("SecretAccessKey", issued.secret.expose())
