@@ -1,0 +1,124 @@
+//! A load generator for Strongroom over HTTP: N keep-alive connections, each request SigV4-signed the way an
+//! SDK signs it, latencies recorded per request. Prints throughput and p50/p99/p99.9.
+
+mod sign;
+mod workload;
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use bytes::Bytes;
+use clap::Parser;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+
+use workload::Workload;
+
+#[derive(Parser, Debug, Clone)]
+#[command(about = "Load a Strongroom server over HTTP and report throughput and latency percentiles.")]
+struct Args {
+    #[arg(long, default_value = "http://127.0.0.1:8000")]
+    url: String,
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Seconds of measurement (after one second of warm-up).
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// health | list-tables | kms-encrypt | kms-decrypt | kms-generate-data-key
+    #[arg(long, default_value = "list-tables")]
+    workload: String,
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", default_value = "")]
+    access_key_id: String,
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", default_value = "")]
+    secret_access_key: String,
+    #[arg(long, default_value = "us-east-1")]
+    region: String,
+    /// Print one JSON object instead of a line of text.
+    #[arg(long)]
+    json: bool,
+}
+
+struct Outcome {
+    latencies_us: Vec<u32>,
+    errors: u64,
+}
+
+async fn connection(args: Args, wl: std::sync::Arc<Workload>, warmup_end: Instant, end: Instant) -> anyhow::Result<Outcome> {
+    let authority = args.url.trim_start_matches("http://").trim_end_matches('/').to_owned();
+    let stream = tokio::net::TcpStream::connect(&authority).await.with_context(|| format!("connecting to {authority}"))?;
+    stream.set_nodelay(true)?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let signer = sign::Signer::new(&args.access_key_id, &args.secret_access_key, &args.region);
+    let mut out = Outcome {
+        latencies_us: Vec::with_capacity(1 << 16),
+        errors: 0,
+    };
+    let mut n = 0u64;
+    loop {
+        let now = Instant::now();
+        if now >= end {
+            break;
+        }
+        let req = wl.request(&signer, &authority, n)?;
+        n += 1;
+        let started = Instant::now();
+        sender.ready().await?;
+        let resp = sender.send_request(req).await?;
+        let status = resp.status();
+        let _ = resp.into_body().collect().await?;
+        let elapsed = started.elapsed();
+        if started >= warmup_end {
+            out.latencies_us.push(elapsed.as_micros().min(u32::MAX as u128) as u32);
+            if !status.is_success() {
+                out.errors += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx.min(sorted.len() - 1)] as f64 / 1000.0
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let wl = std::sync::Arc::new(Workload::prepare(&args).await?);
+        let warmup_end = Instant::now() + Duration::from_secs(1);
+        let end = warmup_end + Duration::from_secs(args.seconds);
+        let mut tasks = Vec::new();
+        for _ in 0..args.connections {
+            tasks.push(tokio::spawn(connection(args.clone(), wl.clone(), warmup_end, end)));
+        }
+        let mut all = Vec::new();
+        let mut errors = 0;
+        for t in tasks {
+            let o = t.await??;
+            all.extend(o.latencies_us);
+            errors += o.errors;
+        }
+        all.sort_unstable();
+        let rps = all.len() as f64 / args.seconds as f64;
+        let (p50, p99, p999) = (percentile(&all, 0.50), percentile(&all, 0.99), percentile(&all, 0.999));
+        if args.json {
+            println!(
+                "{}",
+                serde_json::json!({"workload": args.workload, "connections": args.connections, "seconds": args.seconds,
+                    "requests": all.len(), "errors": errors, "rps": rps, "p50_ms": p50, "p99_ms": p99, "p999_ms": p999})
+            );
+        } else {
+            println!(
+                "{:<24} conns={:<3} requests={:<9} errors={:<5} rps={:>10.0}  p50={:.2}ms p99={:.2}ms p99.9={:.2}ms",
+                args.workload, args.connections, all.len(), errors, rps, p50, p99, p999
+            );
+        }
+        Ok(())
+    })
+}
