@@ -1,0 +1,417 @@
+//! The durable trail: append, sync, reload, verify.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use aws_lc_rs::digest;
+use base::{RootKey, SealedStore};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::event::AuditEvent;
+
+const AAD_PREFIX: &str = "strongroom/trail/v1/";
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrailError {
+    #[error("trail file {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("trail record {seq} failed authentication: it was changed, or sealed under another root key")]
+    Tampered { seq: u64 },
+    #[error("trail record {seq} does not follow record {prev}: a record was removed or reordered")]
+    BrokenChain { seq: u64, prev: u64 },
+    #[error("the trail ends at record {found} but its head says {expected}: records were removed from the end")]
+    Truncated { found: u64, expected: u64 },
+    #[error("the trail file ends inside a record (offset {offset})")]
+    TornTail { offset: u64 },
+    #[error("trail head: {0}")]
+    Head(#[from] base::sealed::SealedError),
+    #[error("trail record does not decode: {0}")]
+    Decode(#[from] serde_json::Error),
+    #[error("sealing failed: {0}")]
+    Seal(#[from] base::root_key::RootKeyError),
+}
+
+/// What the index keeps of each event, for LookupEvents.
+#[derive(Debug, Clone)]
+pub struct StoredEvent {
+    pub seq: u64,
+    pub account: String,
+    pub region: String,
+    pub time_ms: i64,
+    pub event_id: String,
+    pub event_name: String,
+    pub event_source: String,
+    pub read_only: bool,
+    pub username: Option<String>,
+    pub access_key_id: Option<String>,
+    pub resources: Vec<(String, String)>,
+    pub record_json: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Frame {
+    seq: u64,
+    prev: String,
+    account: String,
+    region: String,
+    record: Value,
+}
+
+#[derive(Serialize, Deserialize, Clone, Default)]
+struct Head {
+    seq: u64,
+    hash: String,
+}
+
+struct Writer {
+    file: File,
+    next_seq: u64,
+    last_hash: String,
+    dirty: bool,
+}
+
+pub struct Trail {
+    path: PathBuf,
+    key: Arc<RootKey>,
+    head: SealedStore<Head>,
+    writer: Mutex<Writer>,
+    pub(crate) events: RwLock<Vec<Arc<StoredEvent>>>,
+}
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub records: u64,
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> TrailError + '_ {
+    move |source| TrailError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+fn hash_hex(bytes: &[u8]) -> String {
+    hex::encode(digest::digest(&digest::SHA256, bytes))
+}
+
+fn index_entry(frame: &Frame) -> StoredEvent {
+    let r = &frame.record;
+    let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
+    let ident = r.get("userIdentity").cloned().unwrap_or(Value::Null);
+    let username = match ident.get("type").and_then(Value::as_str) {
+        Some("Root") => Some("root".to_owned()),
+        Some("IAMUser") => ident.get("userName").and_then(Value::as_str).map(str::to_owned),
+        Some("AssumedRole") => ident
+            .get("arn")
+            .and_then(Value::as_str)
+            .and_then(|a| a.rsplit('/').next())
+            .map(str::to_owned),
+        _ => None,
+    };
+    let resources = r
+        .get("resources")
+        .and_then(Value::as_array)
+        .map(|rs| {
+            rs.iter()
+                .map(|x| {
+                    (
+                        x.get("type").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                        x.get("ARN").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let time_ms = r
+        .get("eventTime")
+        .and_then(Value::as_str)
+        .and_then(base::timefmt::parse_rfc3339)
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
+        .unwrap_or_default();
+    StoredEvent {
+        seq: frame.seq,
+        account: frame.account.clone(),
+        region: frame.region.clone(),
+        time_ms,
+        event_id: s("eventID"),
+        event_name: s("eventName"),
+        event_source: s("eventSource"),
+        read_only: r.get("readOnly").and_then(Value::as_bool).unwrap_or(false),
+        username,
+        access_key_id: ident.get("accessKeyId").and_then(Value::as_str).map(str::to_owned),
+        resources,
+        record_json: r.to_string(),
+    }
+}
+
+/// Reads every frame of a trail file, checking seals and the chain. Returns the frames, the hash of the
+/// last one and the offset where the valid data ends.
+fn read_all(path: &Path, key: &RootKey) -> Result<(Vec<Frame>, String, u64), TrailError> {
+    let mut raw = Vec::new();
+    match File::open(path) {
+        Ok(mut f) => {
+            f.read_to_end(&mut raw).map_err(io(path))?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), String::new(), 0)),
+        Err(e) => return Err(io(path)(e)),
+    }
+    let mut frames = Vec::new();
+    let mut pos = 0usize;
+    let mut last_hash = String::new();
+    while pos < raw.len() {
+        if pos + 4 > raw.len() {
+            return Err(TrailError::TornTail { offset: pos as u64 });
+        }
+        let len = u32::from_be_bytes([raw[pos], raw[pos + 1], raw[pos + 2], raw[pos + 3]]) as usize;
+        let start = pos + 4;
+        if start + len > raw.len() {
+            return Err(TrailError::TornTail { offset: pos as u64 });
+        }
+        let sealed = &raw[start..start + len];
+        let seq = frames.len() as u64 + 1;
+        let plain = key
+            .open(format!("{AAD_PREFIX}{seq}").as_bytes(), sealed)
+            .map_err(|_| TrailError::Tampered { seq })?;
+        let frame: Frame = serde_json::from_slice(&plain)?;
+        if frame.seq != seq || frame.prev != last_hash {
+            return Err(TrailError::BrokenChain { seq, prev: seq - 1 });
+        }
+        last_hash = hash_hex(sealed);
+        frames.push(frame);
+        pos = start + len;
+    }
+    Ok((frames, last_hash, pos as u64))
+}
+
+impl Trail {
+    /// Opens the trail under `dir`, checking it whole. A torn last frame (a crash mid-append) is cut off;
+    /// any other damage refuses to open.
+    pub fn open(dir: &Path, key: Arc<RootKey>) -> Result<Trail, TrailError> {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let path = dir.join("events.log");
+        let head: SealedStore<Head> = SealedStore::new(dir.join("head.sealed"), "strongroom/trail/head/v1", key.clone());
+        let (frames, last_hash, end) = match read_all(&path, &key) {
+            Ok(v) => v,
+            Err(TrailError::TornTail { offset }) => {
+                tracing::warn!(offset, "cutting a torn record off the end of the audit trail");
+                let f = OpenOptions::new().write(true).open(&path).map_err(io(&path))?;
+                f.set_len(offset).map_err(io(&path))?;
+                f.sync_all().map_err(io(&path))?;
+                read_all(&path, &key)?
+            }
+            Err(e) => return Err(e),
+        };
+        if let Some(h) = head.load()? {
+            if h.seq > frames.len() as u64 {
+                return Err(TrailError::Truncated {
+                    found: frames.len() as u64,
+                    expected: h.seq,
+                });
+            }
+        }
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io(&path))?;
+        debug_assert_eq!(file.metadata().map(|m| m.len()).unwrap_or(end), end);
+        let events = frames.iter().map(|f| Arc::new(index_entry(f))).collect();
+        Ok(Trail {
+            writer: Mutex::new(Writer {
+                file,
+                next_seq: frames.len() as u64 + 1,
+                last_hash,
+                dirty: false,
+            }),
+            path,
+            key,
+            head,
+            events: RwLock::new(events),
+        })
+    }
+
+    /// Appends one event. It reaches the OS at once and the disk at the next [`Trail::sync`].
+    pub fn append(&self, event: &AuditEvent) -> Result<(), TrailError> {
+        let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let frame = Frame {
+            seq: w.next_seq,
+            prev: w.last_hash.clone(),
+            account: event.recipient_account.clone(),
+            region: event.region.clone(),
+            record: event.to_record(),
+        };
+        let plain = serde_json::to_vec(&frame)?;
+        let sealed = self.key.seal(format!("{AAD_PREFIX}{}", frame.seq).as_bytes(), &plain)?;
+        let mut buf = Vec::with_capacity(sealed.len() + 4);
+        buf.extend_from_slice(&(sealed.len() as u32).to_be_bytes());
+        buf.extend_from_slice(&sealed);
+        w.file.write_all(&buf).map_err(io(&self.path))?;
+        w.last_hash = hash_hex(&sealed);
+        w.next_seq += 1;
+        w.dirty = true;
+        let entry = Arc::new(index_entry(&frame));
+        // Index under the writer lock so the index order is the file order.
+        self.events.write().unwrap_or_else(|p| p.into_inner()).push(entry);
+        Ok(())
+    }
+
+    /// Makes every appended event durable and records the head.
+    pub fn sync(&self) -> Result<(), TrailError> {
+        let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        if !w.dirty {
+            return Ok(());
+        }
+        w.file.sync_data().map_err(io(&self.path))?;
+        self.head.save(&Head {
+            seq: w.next_seq - 1,
+            hash: w.last_hash.clone(),
+        })?;
+        w.dirty = false;
+        Ok(())
+    }
+
+    /// Checks a trail directory without opening it for writing: every seal, the chain and the head.
+    pub fn verify(dir: &Path, key: Arc<RootKey>) -> Result<VerifyReport, TrailError> {
+        let (frames, last_hash, _) = read_all(&dir.join("events.log"), &key)?;
+        let head: SealedStore<Head> = SealedStore::new(dir.join("head.sealed"), "strongroom/trail/head/v1", key);
+        if let Some(h) = head.load()? {
+            let found = frames.len() as u64;
+            if h.seq > found {
+                return Err(TrailError::Truncated { found, expected: h.seq });
+            }
+            if h.seq == found && h.hash != last_hash {
+                return Err(TrailError::BrokenChain { seq: found, prev: found });
+            }
+        }
+        Ok(VerifyReport {
+            records: frames.len() as u64,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::Identity;
+    use serde_json::json;
+
+    fn event(name: &str) -> AuditEvent {
+        AuditEvent {
+            time_ms: 1_700_000_000_000,
+            event_source: "kms.amazonaws.com".into(),
+            event_name: name.into(),
+            region: "us-west-2".into(),
+            identity: Identity::Root {
+                account: "111122223333".into(),
+                access_key_id: "AKIAEXAMPLE".into(),
+            },
+            invoked_by: None,
+            source_ip: "127.0.0.1".into(),
+            user_agent: "test".into(),
+            request_parameters: json!({"keyId": "MARKER-KEY-ID"}),
+            response_elements: Value::Null,
+            additional_event_data: None,
+            request_id: "r".into(),
+            event_id: format!("e-{name}"),
+            read_only: true,
+            resources: vec![],
+            recipient_account: "111122223333".into(),
+            shared_event_id: None,
+            error: None,
+        }
+    }
+
+    fn trail(dir: &Path) -> Trail {
+        Trail::open(dir, Arc::new(RootKey::from_bytes(&[3u8; 32]).unwrap())).unwrap()
+    }
+
+    #[test]
+    fn survives_reopen_and_is_sealed() {
+        let dir = tempfile::tempdir().unwrap();
+        let t = trail(dir.path());
+        for n in ["A", "B", "C"] {
+            t.append(&event(n)).unwrap();
+        }
+        t.sync().unwrap();
+        drop(t);
+        let t = trail(dir.path());
+        let names: Vec<String> = t.events.read().unwrap().iter().map(|e| e.event_name.clone()).collect();
+        assert_eq!(names, ["A", "B", "C"]);
+        let raw = std::fs::read(dir.path().join("events.log")).unwrap();
+        assert!(!raw.windows(13).any(|w| w == b"MARKER-KEY-ID"));
+        let key = Arc::new(RootKey::from_bytes(&[3u8; 32]).unwrap());
+        assert_eq!(Trail::verify(dir.path(), key).unwrap().records, 3);
+    }
+
+    fn frames(dir: &Path) -> Vec<(usize, usize)> {
+        let raw = std::fs::read(dir.join("events.log")).unwrap();
+        let mut out = Vec::new();
+        let mut pos = 0;
+        while pos < raw.len() {
+            let len = u32::from_be_bytes(raw[pos..pos + 4].try_into().unwrap()) as usize;
+            out.push((pos, pos + 4 + len));
+            pos += 4 + len;
+        }
+        out
+    }
+
+    #[test]
+    fn verify_finds_changed_removed_and_truncated_records() {
+        let key = Arc::new(RootKey::from_bytes(&[3u8; 32]).unwrap());
+        let fresh = || {
+            let dir = tempfile::tempdir().unwrap();
+            let t = trail(dir.path());
+            for n in ["A", "B", "C"] {
+                t.append(&event(n)).unwrap();
+            }
+            t.sync().unwrap();
+            dir
+        };
+        // A changed byte.
+        let dir = fresh();
+        let log = dir.path().join("events.log");
+        let mut raw = std::fs::read(&log).unwrap();
+        let (s, e) = frames(dir.path())[1];
+        raw[(s + e) / 2] ^= 0x40;
+        std::fs::write(&log, &raw).unwrap();
+        assert!(matches!(Trail::verify(dir.path(), key.clone()), Err(TrailError::Tampered { seq: 2 })));
+        // A removed middle record.
+        let dir = fresh();
+        let log = dir.path().join("events.log");
+        let raw = std::fs::read(&log).unwrap();
+        let (s, e) = frames(dir.path())[1];
+        let cut: Vec<u8> = raw[..s].iter().chain(&raw[e..]).copied().collect();
+        std::fs::write(&log, cut).unwrap();
+        assert!(Trail::verify(dir.path(), key.clone()).is_err());
+        // The last record removed whole.
+        let dir = fresh();
+        let log = dir.path().join("events.log");
+        let raw = std::fs::read(&log).unwrap();
+        let (s, _) = frames(dir.path())[2];
+        std::fs::write(&log, &raw[..s]).unwrap();
+        assert!(matches!(
+            Trail::verify(dir.path(), key.clone()),
+            Err(TrailError::Truncated { found: 2, expected: 3 })
+        ));
+        // Opening refuses damage too, but cuts a torn tail (a crash mid-append).
+        let dir = fresh();
+        let log = dir.path().join("events.log");
+        let mut raw = std::fs::read(&log).unwrap();
+        raw.extend_from_slice(&[0, 0, 1, 0, 1, 2]);
+        std::fs::write(&log, &raw).unwrap();
+        let t = trail(dir.path());
+        assert_eq!(t.events.read().unwrap().len(), 3);
+        t.append(&event("D")).unwrap();
+        t.sync().unwrap();
+        assert_eq!(Trail::verify(dir.path(), key).unwrap().records, 4);
+    }
+}
