@@ -22,6 +22,15 @@ pub enum Command {
     Serve(ServeArgs),
     /// Print the root user's credentials for an account (generating them if there are none).
     RootCredentials(RootCredentialsArgs),
+    /// Work with the audit trail.
+    #[command(subcommand)]
+    Trail(TrailCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TrailCommand {
+    /// Check every record's seal and the hash chain; exit 2 if anything was changed or removed.
+    Verify(DataArgs),
 }
 
 #[derive(Args, Debug, Clone)]

@@ -15,6 +15,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::RootCredentials(args) => root_credentials(args),
+        Command::Trail(config::TrailCommand::Verify(args)) => trail_verify(args),
     }
 }
 
@@ -25,19 +26,47 @@ fn init_logging(filter: &str) {
         .try_init();
 }
 
-fn open_identities(args: &config::DataArgs) -> anyhow::Result<Arc<iam::Iam>> {
+fn open_root_key(args: &config::DataArgs) -> anyhow::Result<Arc<RootKey>> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating data directory {}", args.data_dir.display()))?;
     let key_path = args
         .root_key_file
         .clone()
         .unwrap_or_else(|| args.data_dir.join("root.key"));
-    let root_key = Arc::new(RootKey::load_or_create(&key_path)?);
-    Ok(Arc::new(iam::Iam::open(
-        &args.data_dir,
-        root_key,
-        Arc::new(SystemClock),
-    )?))
+    Ok(Arc::new(RootKey::load_or_create(&key_path)?))
+}
+
+fn open_identities(args: &config::DataArgs) -> anyhow::Result<Arc<iam::Iam>> {
+    let root_key = open_root_key(args)?;
+    Ok(Arc::new(iam::Iam::open(&args.data_dir, root_key, Arc::new(SystemClock))?))
+}
+
+fn trail_verify(args: config::DataArgs) -> anyhow::Result<()> {
+    let root_key = open_root_key(&args)?;
+    match audit::Trail::verify(&args.data_dir.join("trail"), root_key) {
+        Ok(report) => {
+            println!("trail ok: {} records, every seal and link verified", report.records);
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!("trail damaged: {e}");
+            std::process::exit(2);
+        }
+    }
+}
+
+/// Runs `work` every `period` until the process ends; failures are logged, never fatal.
+fn run_every(period: std::time::Duration, name: &'static str, work: impl Fn() -> Result<(), String> + Send + 'static) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(period);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = work() {
+                tracing::error!(task = name, error = %e, "background task failed");
+            }
+        }
+    });
 }
 
 /// Root credentials from the environment win; otherwise those stored, or a pair made now.
@@ -69,7 +98,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(&args.log);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
-        let iam = open_identities(&args.data)?;
+        let root_key = open_root_key(&args.data)?;
+        let clock: Arc<dyn base::Clock> = Arc::new(SystemClock);
+        let iam = Arc::new(iam::Iam::open(&args.data.data_dir, root_key.clone(), clock.clone())?);
+        let trail = Arc::new(audit::Trail::open(&args.data.data_dir.join("trail"), root_key.clone())?);
+        let kms = Arc::new(kms::Kms::open(&args.data.data_dir, root_key, clock.clone(), iam.clone(), trail.clone())?);
         let (id, secret, generated) = root_credentials_for(&iam, &args.account_id)?;
         if generated {
             // Printed once, to the operator's terminal; kept sealed in the data directory.
@@ -93,9 +126,17 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let app = Arc::new(wire::App::new(
             iam,
             Arc::new(dynamodb::Catalogue::new()),
-            Arc::new(SystemClock),
+            kms.clone(),
+            trail.clone(),
+            clock,
             args.region.clone(),
         ));
+        {
+            let kms = kms.clone();
+            run_every(std::time::Duration::from_secs(1), "kms-housekeeping", move || kms.tick().map_err(|e| e.to_string()));
+            let trail = trail.clone();
+            run_every(std::time::Duration::from_secs(1), "trail-sync", move || trail.sync().map_err(|e| e.to_string()));
+        }
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await
             .with_context(|| format!("binding {}", args.listen))?;
@@ -104,6 +145,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         use std::io::Write;
         let _ = std::io::stdout().flush();
         wire::serve(listener, app, shutdown_signal()).await;
+        if let Err(e) = trail.sync() {
+            tracing::error!(error = %e, "final trail sync failed");
+        }
         tracing::info!("stopped");
         Ok(())
     })

@@ -3,6 +3,7 @@
 
 use dynamodb::DynamoError;
 use iam::IamError;
+use kms::KmsError;
 
 use crate::sigv4::AuthError;
 
@@ -189,6 +190,21 @@ impl From<DynamoError> for ApiError {
     fn from(e: DynamoError) -> Self {
         match e {
             DynamoError::Validation(m) => ApiError::validation(m),
+        }
+    }
+}
+
+impl From<KmsError> for ApiError {
+    fn from(e: KmsError) -> Self {
+        let msg = e.to_string();
+        match e {
+            KmsError::AccessDenied(_) => ApiError::new(ErrorKind::AccessDenied, msg),
+            KmsError::Validation(_) => ApiError::validation(msg),
+            KmsError::Internal(_) => {
+                tracing::error!(error = %msg, "KMS internal failure");
+                ApiError::new(ErrorKind::Internal, "")
+            }
+            other => ApiError::modeled(other.code(), other.status(), msg),
         }
     }
 }

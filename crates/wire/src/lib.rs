@@ -17,6 +17,8 @@ use bytes::Bytes;
 use dynamodb::Catalogue;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use iam::{AuthEntry, Iam};
+use kms::Kms;
+use audit::Trail;
 
 pub use error::{Api, ApiError, ErrorKind};
 pub use server::serve;
@@ -27,6 +29,8 @@ pub const MAX_BODY: usize = 16 * 1024 * 1024;
 pub struct App {
     pub iam: Arc<Iam>,
     pub dynamodb: Arc<Catalogue>,
+    pub kms: Arc<Kms>,
+    pub trail: Arc<Trail>,
     pub clock: Arc<dyn Clock>,
     /// The region `GET /` names, and the default for the CLI's examples.
     pub region: String,
@@ -107,10 +111,12 @@ fn route(headers: &HeaderMap) -> Route {
 }
 
 impl App {
-    pub fn new(iam: Arc<Iam>, dynamodb: Arc<Catalogue>, clock: Arc<dyn Clock>, region: String) -> Self {
+    pub fn new(iam: Arc<Iam>, dynamodb: Arc<Catalogue>, kms: Arc<Kms>, trail: Arc<Trail>, clock: Arc<dyn Clock>, region: String) -> Self {
         Self {
             iam,
             dynamodb,
+            kms,
+            trail,
             clock,
             region,
             signing_keys: sigv4::SigningKeyCache::default(),
@@ -233,7 +239,9 @@ impl App {
         }
         match api {
             Api::DynamoDb => services::dynamodb::dispatch(self, &caller, op, &input),
-            Api::Streams | Api::Kms | Api::CloudTrail | Api::Sts | Api::Iam => Err(unknown_operation(api, op)),
+            Api::Kms => services::kms::dispatch(self, &caller, op, &input),
+            Api::CloudTrail => services::cloudtrail::dispatch(self, &caller, op, &input),
+            Api::Streams | Api::Sts | Api::Iam => Err(unknown_operation(api, op)),
         }
     }
 
