@@ -79,6 +79,45 @@ impl Server {
         aws_sdk_iam::Client::from_conf(conf)
     }
 
+    pub fn kms(&self, c: Credentials) -> aws_sdk_kms::Client {
+        let conf = aws_sdk_kms::Config::builder()
+            .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&self.url)
+            .credentials_provider(c)
+            .retry_config(aws_sdk_kms::config::retry::RetryConfig::disabled())
+            .build();
+        aws_sdk_kms::Client::from_conf(conf)
+    }
+
+    pub fn cloudtrail(&self, c: Credentials) -> aws_sdk_cloudtrail::Client {
+        let conf = aws_sdk_cloudtrail::Config::builder()
+            .behavior_version(aws_sdk_cloudtrail::config::BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&self.url)
+            .credentials_provider(c)
+            .build();
+        aws_sdk_cloudtrail::Client::from_conf(conf)
+    }
+
+    /// A new IAM user with an access key and, if given, one inline policy. Returns its credentials.
+    pub async fn user(&self, name: &str, policy: Option<&str>) -> Credentials {
+        let iam = self.iam(self.root());
+        iam.create_user().user_name(name).send().await.expect("CreateUser");
+        if let Some(doc) = policy {
+            iam.put_user_policy()
+                .user_name(name)
+                .policy_name("inline")
+                .policy_document(doc)
+                .send()
+                .await
+                .expect("PutUserPolicy");
+        }
+        let k = iam.create_access_key().user_name(name).send().await.expect("CreateAccessKey");
+        let k = k.access_key().expect("key");
+        creds(k.access_key_id(), k.secret_access_key(), None)
+    }
+
     pub fn dynamodb(&self, c: Credentials) -> aws_sdk_dynamodb::Client {
         self.dynamodb_in(c, REGION)
     }
