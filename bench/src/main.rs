@@ -43,9 +43,16 @@ struct Outcome {
     errors: u64,
 }
 
-async fn connection(args: Args, wl: std::sync::Arc<Workload>, warmup_end: Instant, end: Instant) -> anyhow::Result<Outcome> {
+async fn connection(
+    args: Args,
+    wl: std::sync::Arc<Workload>,
+    warmup_end: Instant,
+    end: Instant,
+) -> anyhow::Result<Outcome> {
     let authority = args.url.trim_start_matches("http://").trim_end_matches('/').to_owned();
-    let stream = tokio::net::TcpStream::connect(&authority).await.with_context(|| format!("connecting to {authority}"))?;
+    let stream = tokio::net::TcpStream::connect(&authority)
+        .await
+        .with_context(|| format!("connecting to {authority}"))?;
     stream.set_nodelay(true)?;
     let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream)).await?;
     tokio::spawn(conn);
@@ -116,7 +123,14 @@ fn main() -> anyhow::Result<()> {
         } else {
             println!(
                 "{:<24} conns={:<3} requests={:<9} errors={:<5} rps={:>10.0}  p50={:.2}ms p99={:.2}ms p99.9={:.2}ms",
-                args.workload, args.connections, all.len(), errors, rps, p50, p99, p999
+                args.workload,
+                args.connections,
+                all.len(),
+                errors,
+                rps,
+                p50,
+                p99,
+                p999
             );
         }
         Ok(())

@@ -33,7 +33,9 @@ impl Workload {
 
     pub fn request(&self, signer: &Signer, authority: &str, _n: u64) -> anyhow::Result<Request<Full<Bytes>>> {
         Ok(match self {
-            Workload::Health => Request::get("/health").header("host", authority).body(Full::new(Bytes::new()))?,
+            Workload::Health => Request::get("/health")
+                .header("host", authority)
+                .body(Full::new(Bytes::new()))?,
             Workload::Json {
                 service,
                 content_type,

@@ -27,7 +27,9 @@ pub enum Identity {
         role_name: String,
     },
     /// A service acting for itself (`invokedBy` names it).
-    AwsService { invoked_by: String },
+    AwsService {
+        invoked_by: String,
+    },
 }
 
 impl Identity {

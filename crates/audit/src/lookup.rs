@@ -117,25 +117,34 @@ impl Trail {
         }
         if let (Some(s), Some(e)) = (q.start_ms, q.end_ms) {
             if s > e {
-                return Err(LookupError::InvalidTimeRange("Start time must not be after the end time.".into()));
+                return Err(LookupError::InvalidTimeRange(
+                    "Start time must not be after the end time.".into(),
+                ));
             }
         }
         let max = match q.max_results {
             None => 50,
             Some(n) if (1..=50).contains(&n) => n as usize,
-            Some(_) => return Err(LookupError::InvalidMaxResults("MaxResults must be between 1 and 50.".into())),
+            Some(_) => {
+                return Err(LookupError::InvalidMaxResults(
+                    "MaxResults must be between 1 and 50.".into(),
+                ))
+            }
         };
         let fp = q.fingerprint();
         let before_seq = match &q.next_token {
             None => u64::MAX,
             Some(t) => {
-                let (seq, tfp) = t.split_once(':').ok_or_else(|| LookupError::InvalidNextToken("Invalid NextToken.".into()))?;
+                let (seq, tfp) = t
+                    .split_once(':')
+                    .ok_or_else(|| LookupError::InvalidNextToken("Invalid NextToken.".into()))?;
                 if tfp != fp {
                     return Err(LookupError::InvalidNextToken(
                         "The NextToken does not match the other parameters of the request.".into(),
                     ));
                 }
-                seq.parse::<u64>().map_err(|_| LookupError::InvalidNextToken("Invalid NextToken.".into()))?
+                seq.parse::<u64>()
+                    .map_err(|_| LookupError::InvalidNextToken("Invalid NextToken.".into()))?
             }
         };
         let events = self.events.read().unwrap_or_else(|p| p.into_inner());
@@ -157,6 +166,9 @@ impl Trail {
             }
             out.push(e.clone());
         }
-        Ok(LookupResult { events: out, next_token })
+        Ok(LookupResult {
+            events: out,
+            next_token,
+        })
     }
 }

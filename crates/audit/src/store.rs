@@ -197,7 +197,8 @@ impl Trail {
     pub fn open(dir: &Path, key: Arc<RootKey>) -> Result<Trail, TrailError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let path = dir.join("events.log");
-        let head: SealedStore<Head> = SealedStore::new(dir.join("head.sealed"), "strongroom/trail/head/v1", key.clone());
+        let head: SealedStore<Head> =
+            SealedStore::new(dir.join("head.sealed"), "strongroom/trail/head/v1", key.clone());
         let (frames, last_hash, end) = match read_all(&path, &key) {
             Ok(v) => v,
             Err(TrailError::TornTail { offset }) => {
@@ -289,7 +290,10 @@ impl Trail {
                 return Err(TrailError::Truncated { found, expected: h.seq });
             }
             if h.seq == found && h.hash != last_hash {
-                return Err(TrailError::BrokenChain { seq: found, prev: found });
+                return Err(TrailError::BrokenChain {
+                    seq: found,
+                    prev: found,
+                });
             }
         }
         Ok(VerifyReport {
@@ -383,7 +387,10 @@ mod tests {
         let (s, e) = frames(dir.path())[1];
         raw[(s + e) / 2] ^= 0x40;
         std::fs::write(&log, &raw).unwrap();
-        assert!(matches!(Trail::verify(dir.path(), key.clone()), Err(TrailError::Tampered { seq: 2 })));
+        assert!(matches!(
+            Trail::verify(dir.path(), key.clone()),
+            Err(TrailError::Tampered { seq: 2 })
+        ));
         // A removed middle record.
         let dir = fresh();
         let log = dir.path().join("events.log");

@@ -170,7 +170,13 @@ fn verification(spec: KeySpec, name: &str) -> Option<&'static dyn signature::Ver
 }
 
 /// Signs `message` (or, with `is_digest`, an already computed digest).
-pub fn sign(spec: KeySpec, material: &SecretBytes, algorithm: &str, message: &[u8], is_digest: bool) -> Result<Vec<u8>, KmsError> {
+pub fn sign(
+    spec: KeySpec,
+    material: &SecretBytes,
+    algorithm: &str,
+    message: &[u8],
+    is_digest: bool,
+) -> Result<Vec<u8>, KmsError> {
     let dalg = digest_alg(algorithm).ok_or_else(|| invalid_alg(algorithm))?;
     if is_digest && message.len() != dalg.output_len() {
         return Err(KmsError::Validation(format!(
@@ -198,11 +204,20 @@ pub fn sign(spec: KeySpec, material: &SecretBytes, algorithm: &str, message: &[u
     Ok(sig.as_ref().to_vec())
 }
 
-pub fn verify(spec: KeySpec, material: &SecretBytes, algorithm: &str, message: &[u8], is_digest: bool, sig: &[u8]) -> Result<bool, KmsError> {
+pub fn verify(
+    spec: KeySpec,
+    material: &SecretBytes,
+    algorithm: &str,
+    message: &[u8],
+    is_digest: bool,
+    sig: &[u8],
+) -> Result<bool, KmsError> {
     let dalg = digest_alg(algorithm).ok_or_else(|| invalid_alg(algorithm))?;
     let valg = verification(spec, algorithm).ok_or_else(|| invalid_alg(algorithm))?;
     if is_digest && message.len() != dalg.output_len() {
-        return Err(KmsError::Validation(format!("Digest is invalid length for algorithm {algorithm}.")));
+        return Err(KmsError::Validation(format!(
+            "Digest is invalid length for algorithm {algorithm}."
+        )));
     }
     let d = if is_digest {
         digest::Digest::import_less_safe(message, dalg).map_err(|_| internal("digest import"))?
@@ -239,7 +254,11 @@ pub fn rsa_encrypt_with_public(public_der: &[u8], algorithm: &str, plaintext: &[
     rsa_encrypt_to(&public, alg, plaintext)
 }
 
-fn rsa_encrypt_to(public: &PublicEncryptingKey, alg: &'static aws_lc_rs::rsa::OaepAlgorithm, plaintext: &[u8]) -> Result<Vec<u8>, KmsError> {
+fn rsa_encrypt_to(
+    public: &PublicEncryptingKey,
+    alg: &'static aws_lc_rs::rsa::OaepAlgorithm,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, KmsError> {
     let key = OaepPublicEncryptingKey::new(public.clone()).map_err(|_| internal("OAEP key"))?;
     let max = key.max_plaintext_size(alg);
     if plaintext.len() > max {
@@ -248,7 +267,10 @@ fn rsa_encrypt_to(public: &PublicEncryptingKey, alg: &'static aws_lc_rs::rsa::Oa
         )));
     }
     let mut out = vec![0u8; key.ciphertext_size()];
-    let n = key.encrypt(alg, plaintext, &mut out, None).map_err(|_| internal("OAEP encrypt"))?.len();
+    let n = key
+        .encrypt(alg, plaintext, &mut out, None)
+        .map_err(|_| internal("OAEP encrypt"))?
+        .len();
     out.truncate(n);
     Ok(out)
 }
@@ -272,15 +294,28 @@ pub fn rsa_public_from_private(material: &SecretBytes) -> Result<Vec<u8>, KmsErr
     Ok(der.as_ref().to_vec())
 }
 
-pub fn generate_mac(spec: KeySpec, material: &SecretBytes, algorithm: &str, message: &[u8]) -> Result<Vec<u8>, KmsError> {
+pub fn generate_mac(
+    spec: KeySpec,
+    material: &SecretBytes,
+    algorithm: &str,
+    message: &[u8],
+) -> Result<Vec<u8>, KmsError> {
     let (alg, _, name) = hmac_algorithm(spec).ok_or_else(|| invalid_alg(algorithm))?;
     if name != algorithm {
         return Err(invalid_alg(algorithm));
     }
-    Ok(hmac::sign(&hmac::Key::new(alg, material.expose()), message).as_ref().to_vec())
+    Ok(hmac::sign(&hmac::Key::new(alg, material.expose()), message)
+        .as_ref()
+        .to_vec())
 }
 
-pub fn verify_mac(spec: KeySpec, material: &SecretBytes, algorithm: &str, message: &[u8], mac: &[u8]) -> Result<bool, KmsError> {
+pub fn verify_mac(
+    spec: KeySpec,
+    material: &SecretBytes,
+    algorithm: &str,
+    message: &[u8],
+    mac: &[u8],
+) -> Result<bool, KmsError> {
     let (alg, _, name) = hmac_algorithm(spec).ok_or_else(|| invalid_alg(algorithm))?;
     if name != algorithm {
         return Err(invalid_alg(algorithm));
@@ -304,11 +339,17 @@ mod tests {
             let m = generate(spec).unwrap();
             for alg in signing_algorithms(spec) {
                 let sig = sign(spec, &m, alg, b"message", false).unwrap();
-                assert!(verify(spec, &m, alg, b"message", false, &sig).unwrap(), "{spec:?} {alg}");
+                assert!(
+                    verify(spec, &m, alg, b"message", false, &sig).unwrap(),
+                    "{spec:?} {alg}"
+                );
                 assert!(!verify(spec, &m, alg, b"other", false, &sig).unwrap(), "{spec:?} {alg}");
                 let d = digest::digest(digest_alg(alg).unwrap(), b"message");
                 // A signature over the message verifies as a signature over its digest, and back.
-                assert!(verify(spec, &m, alg, d.as_ref(), true, &sig).unwrap(), "{spec:?} {alg} digest");
+                assert!(
+                    verify(spec, &m, alg, d.as_ref(), true, &sig).unwrap(),
+                    "{spec:?} {alg} digest"
+                );
                 let sig2 = sign(spec, &m, alg, d.as_ref(), true).unwrap();
                 assert!(verify(spec, &m, alg, b"message", false, &sig2).unwrap());
             }

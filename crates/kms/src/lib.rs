@@ -120,6 +120,16 @@ impl Audit {
     }
 }
 
+/// What one authorization asks: the action, what a grant must list, the encryption context (checked
+/// against grant constraints and offered as `kms:EncryptionContext:*`), and extra condition keys.
+#[derive(Clone, Copy)]
+pub(crate) struct Check<'a> {
+    pub action: &'a str,
+    pub grant_op: Option<GrantOperation>,
+    pub ec: Option<&'a EncryptionContext>,
+    pub extra: &'a ConditionKeys,
+}
+
 /// The operation classes of spec/kms-api.md section 4 (which key states each accepts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StateRule {
@@ -176,7 +186,13 @@ fn grantee_matches(grantee: &str, caller: &KmsCaller) -> bool {
 }
 
 impl Kms {
-    pub fn open(data_dir: &Path, root_key: Arc<RootKey>, clock: Arc<dyn Clock>, iam: Arc<Iam>, trail: Arc<Trail>) -> Result<Kms, KmsError> {
+    pub fn open(
+        data_dir: &Path,
+        root_key: Arc<RootKey>,
+        clock: Arc<dyn Clock>,
+        iam: Arc<Iam>,
+        trail: Arc<Trail>,
+    ) -> Result<Kms, KmsError> {
         let store = SealedStore::new(data_dir.join("kms.sealed"), "strongroom/kms/v1", root_key);
         let state = store.load()?.unwrap_or(KmsState {
             format_version: FORMAT_VERSION,
@@ -212,9 +228,19 @@ impl Kms {
     }
 
     /// Finds a key by id, ARN, alias name or alias ARN (the last two when `aliases` is true).
-    pub(crate) fn resolve<'s>(&self, st: &'s KmsState, caller: &KmsCaller, key_id: &str, aliases: bool) -> Result<&'s KeyRecord, KmsError> {
+    pub(crate) fn resolve<'s>(
+        &self,
+        st: &'s KmsState,
+        caller: &KmsCaller,
+        key_id: &str,
+        aliases: bool,
+    ) -> Result<&'s KeyRecord, KmsError> {
         if key_id.is_empty() {
-            return Err(KmsError::validation(key_id, "keyId", "Member must have length greater than or equal to 1"));
+            return Err(KmsError::validation(
+                key_id,
+                "keyId",
+                "Member must have length greater than or equal to 1",
+            ));
         }
         let region = &caller.region;
         let account = caller.account();
@@ -225,7 +251,9 @@ impl Kms {
                 .get(&alias_slot(acct, reg, name))
                 .ok_or_else(|| KmsError::NotFound(format!("Alias {alias_arn} is not found.")))?;
             let arn = format!("arn:aws:kms:{reg}:{acct}:key/{}", a.target_key_id);
-            st.keys.get(&arn).ok_or_else(|| KmsError::NotFound(format!("Alias {alias_arn} is not found.")))
+            st.keys
+                .get(&arn)
+                .ok_or_else(|| KmsError::NotFound(format!("Alias {alias_arn} is not found.")))
         };
         if let Some(rest) = key_id.strip_prefix("arn:aws:kms:") {
             let parts: Vec<&str> = rest.splitn(3, ':').collect();
@@ -256,18 +284,20 @@ impl Kms {
             .ok_or_else(|| KmsError::NotFound(format!("Key '{arn}' does not exist")))
     }
 
-    /// Key policy + the caller's IAM policies, then grants. `grant_op` is what a grant must list;
-    /// `ec` is checked against grant constraints and offered as `kms:EncryptionContext:*` keys.
+    /// Key policy + the caller's IAM policies, then grants.
     pub(crate) fn authorize(
         &self,
         st: &KmsState,
         caller: &KmsCaller,
         k: &KeyRecord,
-        action: &str,
-        grant_op: Option<GrantOperation>,
-        ec: Option<&EncryptionContext>,
-        extra: &ConditionKeys,
+        check: &Check<'_>,
     ) -> Result<(), KmsError> {
+        let Check {
+            action,
+            grant_op,
+            ec,
+            extra,
+        } = *check;
         let mut keys = ConditionKeys::new();
         keys.set("kms:CallerAccount", caller.principal.account().unwrap_or(&k.account))
             .set("kms:KeySpec", k.spec.as_str())
@@ -280,7 +310,8 @@ impl Kms {
             keys.set("kms:ViaService", v.clone());
         }
         if let Some(by) = &caller.invoked_by {
-            keys.set("aws:ViaAWSService", "true").set_many("aws:CalledVia", vec![by.clone()]);
+            keys.set("aws:ViaAWSService", "true")
+                .set_many("aws:CalledVia", vec![by.clone()]);
         }
         if let Some(ec) = ec {
             for (ck, cv) in ec {
@@ -306,7 +337,12 @@ impl Kms {
             resource: &resource,
             keys: &keys,
         };
-        let denial = match policy::authorize_with_resource_policy(&caller.identity_policies, &k.policy.parsed, PolicyKind::Resource, &ctx) {
+        let denial = match policy::authorize_with_resource_policy(
+            &caller.identity_policies,
+            &k.policy.parsed,
+            PolicyKind::Resource,
+            &ctx,
+        ) {
             Ok(()) => return Ok(()),
             Err(d) => d,
         };
@@ -404,8 +440,12 @@ impl Kms {
             let st = self.read();
             st.keys.values().any(|k| {
                 k.deletion_ms.is_some_and(|d| d <= now)
-                    || k.rotation.as_ref().is_some_and(|r| r.next_ms <= now && k.state == KeyState::Enabled)
-                    || k.import.as_ref().is_some_and(|i| i.expires && i.valid_to_ms.is_some_and(|v| v <= now) && !k.versions.is_empty())
+                    || k.rotation
+                        .as_ref()
+                        .is_some_and(|r| r.next_ms <= now && k.state == KeyState::Enabled)
+                    || k.import
+                        .as_ref()
+                        .is_some_and(|i| i.expires && i.valid_to_ms.is_some_and(|v| v <= now) && !k.versions.is_empty())
             })
         };
         if !due {

@@ -103,7 +103,10 @@ impl KeySpec {
     }
 
     pub fn is_hmac(self) -> bool {
-        matches!(self, KeySpec::Hmac224 | KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512)
+        matches!(
+            self,
+            KeySpec::Hmac224 | KeySpec::Hmac256 | KeySpec::Hmac384 | KeySpec::Hmac512
+        )
     }
 
     /// The usages AWS allows for a spec.

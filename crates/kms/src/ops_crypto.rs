@@ -6,7 +6,7 @@ use iam::policy::ConditionKeys;
 use serde_json::{json, Map, Value};
 
 use crate::model::*;
-use crate::{blob, check_state, crypto, ec_json, Audit, EncryptionContext, Kms, KmsCaller, KmsError, StateRule};
+use crate::{blob, check_state, crypto, ec_json, Audit, Check, EncryptionContext, Kms, KmsCaller, KmsError, StateRule};
 
 const DRY_RUN: &str = "The request would have succeeded, but the DryRun option is set.";
 
@@ -134,15 +134,27 @@ pub struct PublicKeyOutput {
 }
 
 fn usage_error(k: &KeyRecord, op: &str) -> KmsError {
-    KmsError::InvalidKeyUsage(format!("{} key usage is {} which is not valid for {op}.", k.arn(), k.usage.as_str()))
+    KmsError::InvalidKeyUsage(format!(
+        "{} key usage is {} which is not valid for {op}.",
+        k.arn(),
+        k.usage.as_str()
+    ))
 }
 
 fn check_plaintext(p: &[u8], path: &str) -> Result<(), KmsError> {
     if p.is_empty() {
-        return Err(KmsError::validation("", path, "Member must have length greater than or equal to 1"));
+        return Err(KmsError::validation(
+            "",
+            path,
+            "Member must have length greater than or equal to 1",
+        ));
     }
     if p.len() > 4096 {
-        return Err(KmsError::validation("...", path, "Member must have length less than or equal to 4096"));
+        return Err(KmsError::validation(
+            "...",
+            path,
+            "Member must have length less than or equal to 4096",
+        ));
     }
     Ok(())
 }
@@ -157,7 +169,8 @@ fn params_with_ec(mut base: Map<String, Value>, ec: &EncryptionContext) -> Value
 /// Encrypts with a symmetric key's current version into our blob format.
 pub(crate) fn seal_blob(k: &KeyRecord, ec: &EncryptionContext, plaintext: &[u8]) -> Result<Vec<u8>, KmsError> {
     let v = k.current()?;
-    let mut out = blob::header(&k.account, &k.key_id, v.number).ok_or_else(|| KmsError::Internal("key id does not fit the blob".into()))?;
+    let mut out = blob::header(&k.account, &k.key_id, v.number)
+        .ok_or_else(|| KmsError::Internal("key id does not fit the blob".into()))?;
     let mut nonce = [0u8; blob::NONCE_LEN];
     base::random::fill(&mut nonce)?;
     let mut aad = out.clone();
@@ -166,6 +179,15 @@ pub(crate) fn seal_blob(k: &KeyRecord, ec: &EncryptionContext, plaintext: &[u8])
     out.extend_from_slice(&nonce);
     out.extend_from_slice(&sealed);
     Ok(out)
+}
+
+/// A ciphertext to open and what the caller said about it.
+#[derive(Clone, Copy)]
+struct Sealed<'a> {
+    ciphertext: &'a [u8],
+    ec: &'a EncryptionContext,
+    key_id: Option<&'a str>,
+    algorithm: Option<&'a str>,
 }
 
 impl Kms {
@@ -187,70 +209,129 @@ impl Kms {
         audit.key(k);
         let mut extra = ConditionKeys::new();
         if key_id.starts_with("alias/") || key_id.contains(":alias/") {
-            extra.set("kms:RequestAlias", key_id.rsplit(':').next().unwrap_or(key_id).to_owned());
+            extra.set(
+                "kms:RequestAlias",
+                key_id.rsplit(':').next().unwrap_or(key_id).to_owned(),
+            );
         }
-        self.authorize(st, caller, k, action, Some(op), ec, &extra)?;
+        self.authorize(
+            st,
+            caller,
+            k,
+            &Check {
+                action,
+                grant_op: Some(op),
+                ec,
+                extra: &extra,
+            },
+        )?;
         check_state(k, StateRule::Crypto)?;
         Ok(k)
     }
 
-    fn encrypt_with(&self, k: &KeyRecord, ec: &EncryptionContext, algorithm: Option<&str>, plaintext: &[u8], op: &str) -> Result<(Vec<u8>, String), KmsError> {
+    fn encrypt_with(
+        &self,
+        k: &KeyRecord,
+        ec: &EncryptionContext,
+        algorithm: Option<&str>,
+        plaintext: &[u8],
+        op: &str,
+    ) -> Result<(Vec<u8>, String), KmsError> {
         if k.usage != KeyUsage::EncryptDecrypt {
             return Err(usage_error(k, op));
         }
         if k.spec == KeySpec::SymmetricDefault {
             if let Some(a) = algorithm.filter(|a| *a != "SYMMETRIC_DEFAULT") {
-                return Err(KmsError::InvalidKeyUsage(format!("The specified algorithm {a} is not supported for this key.")));
+                return Err(KmsError::InvalidKeyUsage(format!(
+                    "The specified algorithm {a} is not supported for this key."
+                )));
             }
             return Ok((seal_blob(k, ec, plaintext)?, "SYMMETRIC_DEFAULT".into()));
         }
         if !ec.is_empty() {
-            return Err(KmsError::Validation("EncryptionContext is not supported with asymmetric KMS keys.".into()));
+            return Err(KmsError::Validation(
+                "EncryptionContext is not supported with asymmetric KMS keys.".into(),
+            ));
         }
-        let alg = algorithm.ok_or_else(|| {
-            KmsError::Validation("EncryptionAlgorithm is required for asymmetric KMS keys.".into())
-        })?;
-        Ok((crypto::rsa_encrypt(&k.current()?.material.0, alg, plaintext)?, alg.to_owned()))
+        let alg = algorithm
+            .ok_or_else(|| KmsError::Validation("EncryptionAlgorithm is required for asymmetric KMS keys.".into()))?;
+        Ok((
+            crypto::rsa_encrypt(&k.current()?.material.0, alg, plaintext)?,
+            alg.to_owned(),
+        ))
     }
 
     pub fn encrypt(&self, caller: &KmsCaller, input: EncryptInput) -> Result<EncryptOutput, KmsError> {
         let mut p = Map::new();
         p.insert("keyId".into(), json!(input.key_id));
-        p.insert("encryptionAlgorithm".into(), json!(input.algorithm.clone().unwrap_or_else(|| "SYMMETRIC_DEFAULT".into())));
-        self.audited(caller, "Encrypt", true, params_with_ec(p, &input.encryption_context), |audit| {
-            let plaintext = input.plaintext.as_ref().ok_or_else(|| {
-                KmsError::validation("null", "plaintext", "Member must not be null")
-            })?;
-            check_plaintext(plaintext.expose(), "plaintext")?;
-            let st = self.read();
-            let k = self.key_for(&st, caller, audit, &input.key_id, "kms:Encrypt", GrantOperation::Encrypt, Some(&input.encryption_context), &input.grant_tokens)?;
-            let (ciphertext, algorithm) = self.encrypt_with(k, &input.encryption_context, input.algorithm.as_deref(), plaintext.expose(), "Encrypt")?;
-            if input.dry_run {
-                return Err(KmsError::DryRun(DRY_RUN.into()));
-            }
-            Ok(EncryptOutput {
-                ciphertext,
-                key_arn: k.arn(),
-                algorithm,
-            })
-        })
+        p.insert(
+            "encryptionAlgorithm".into(),
+            json!(input.algorithm.clone().unwrap_or_else(|| "SYMMETRIC_DEFAULT".into())),
+        );
+        self.audited(
+            caller,
+            "Encrypt",
+            true,
+            params_with_ec(p, &input.encryption_context),
+            |audit| {
+                let plaintext = input
+                    .plaintext
+                    .as_ref()
+                    .ok_or_else(|| KmsError::validation("null", "plaintext", "Member must not be null"))?;
+                check_plaintext(plaintext.expose(), "plaintext")?;
+                let st = self.read();
+                let k = self.key_for(
+                    &st,
+                    caller,
+                    audit,
+                    &input.key_id,
+                    "kms:Encrypt",
+                    GrantOperation::Encrypt,
+                    Some(&input.encryption_context),
+                    &input.grant_tokens,
+                )?;
+                let (ciphertext, algorithm) = self.encrypt_with(
+                    k,
+                    &input.encryption_context,
+                    input.algorithm.as_deref(),
+                    plaintext.expose(),
+                    "Encrypt",
+                )?;
+                if input.dry_run {
+                    return Err(KmsError::DryRun(DRY_RUN.into()));
+                }
+                Ok(EncryptOutput {
+                    ciphertext,
+                    key_arn: k.arn(),
+                    algorithm,
+                })
+            },
+        )
     }
 
-    /// Finds the key of a ciphertext: ours by its blob header, an RSA ciphertext by the KeyId given.
+    /// Finds the key of a ciphertext (ours by its blob header, an RSA ciphertext by the KeyId given) and
+    /// decrypts it, authorized as `action` / `op`. Returns the plaintext, the key ARN and the algorithm.
     fn decrypt_inner(
         &self,
         st: &KmsState,
         caller: &KmsCaller,
         audit: &mut Audit,
-        ciphertext: &[u8],
-        ec: &EncryptionContext,
-        key_id: Option<&str>,
-        algorithm: Option<&str>,
+        c: &Sealed<'_>,
         action: &str,
         op: GrantOperation,
     ) -> Result<(SecretBytes, String, String), KmsError> {
+        let Sealed {
+            ciphertext,
+            ec,
+            key_id,
+            algorithm,
+        } = *c;
         if ciphertext.is_empty() || ciphertext.len() > 6144 {
-            return Err(KmsError::validation("...", "ciphertextBlob", "Member must have length less than or equal to 6144"));
+            return Err(KmsError::validation(
+                "...",
+                "ciphertextBlob",
+                "Member must have length less than or equal to 6144",
+            ));
         }
         if let Some(b) = blob::parse(ciphertext) {
             let arn = format!("arn:aws:kms:{}:{}:key/{}", caller.region, b.account, b.key_id);
@@ -266,18 +347,33 @@ impl Kms {
                     ));
                 }
             }
-            self.authorize(st, caller, k, action, Some(op), Some(ec), &ConditionKeys::new())?;
+            self.authorize(
+                st,
+                caller,
+                k,
+                &Check {
+                    action,
+                    grant_op: Some(op),
+                    ec: Some(ec),
+                    extra: &ConditionKeys::new(),
+                },
+            )?;
             check_state(k, StateRule::Crypto)?;
             if k.spec != KeySpec::SymmetricDefault {
                 return Err(KmsError::InvalidCiphertext(String::new()));
             }
             if let Some(a) = algorithm.filter(|a| *a != "SYMMETRIC_DEFAULT") {
-                return Err(KmsError::InvalidKeyUsage(format!("The specified algorithm {a} is not supported for this key.")));
+                return Err(KmsError::InvalidKeyUsage(format!(
+                    "The specified algorithm {a} is not supported for this key."
+                )));
             }
-            let v = k.version(b.version).ok_or_else(|| KmsError::InvalidCiphertext(String::new()))?;
+            let v = k
+                .version(b.version)
+                .ok_or_else(|| KmsError::InvalidCiphertext(String::new()))?;
             let mut aad = b.header.to_vec();
             aad.extend_from_slice(&blob::canonical_context(ec));
-            let plain = crypto::open(&v.material.0, b.nonce, &aad, b.sealed).ok_or_else(|| KmsError::InvalidCiphertext(String::new()))?;
+            let plain = crypto::open(&v.material.0, b.nonce, &aad, b.sealed)
+                .ok_or_else(|| KmsError::InvalidCiphertext(String::new()))?;
             return Ok((plain, k.arn(), "SYMMETRIC_DEFAULT".into()));
         }
         // Not our blob: only an RSA ciphertext with its key named can be decrypted.
@@ -286,7 +382,17 @@ impl Kms {
         };
         let k = self.resolve(st, caller, asked, true)?;
         audit.key(k);
-        self.authorize(st, caller, k, action, Some(op), Some(ec), &ConditionKeys::new())?;
+        self.authorize(
+            st,
+            caller,
+            k,
+            &Check {
+                action,
+                grant_op: Some(op),
+                ec: Some(ec),
+                extra: &ConditionKeys::new(),
+            },
+        )?;
         check_state(k, StateRule::Crypto)?;
         if k.usage != KeyUsage::EncryptDecrypt {
             return Err(usage_error(k, "Decrypt"));
@@ -294,7 +400,8 @@ impl Kms {
         if !k.spec.is_rsa() {
             return Err(KmsError::InvalidCiphertext(String::new()));
         }
-        let alg = algorithm.ok_or_else(|| KmsError::Validation("EncryptionAlgorithm is required for asymmetric KMS keys.".into()))?;
+        let alg = algorithm
+            .ok_or_else(|| KmsError::Validation("EncryptionAlgorithm is required for asymmetric KMS keys.".into()))?;
         let plain = crypto::rsa_decrypt(&k.current()?.material.0, alg, ciphertext)?;
         Ok((plain, k.arn(), alg.to_owned()))
     }
@@ -305,53 +412,73 @@ impl Kms {
             p.insert("keyId".into(), json!(k));
         }
         if caller.invoked_by.is_none() {
-            p.insert("encryptionAlgorithm".into(), json!(input.algorithm.clone().unwrap_or_else(|| "SYMMETRIC_DEFAULT".into())));
+            p.insert(
+                "encryptionAlgorithm".into(),
+                json!(input.algorithm.clone().unwrap_or_else(|| "SYMMETRIC_DEFAULT".into())),
+            );
         }
-        self.audited(caller, "Decrypt", true, params_with_ec(p, &input.encryption_context), |audit| {
-            let st = self.read();
-            self.check_grant_tokens(&st, &input.grant_tokens)?;
-            let (plaintext, key_arn, algorithm) = self.decrypt_inner(
-                &st,
-                caller,
-                audit,
-                &input.ciphertext,
-                &input.encryption_context,
-                input.key_id.as_deref(),
-                input.algorithm.as_deref(),
-                "kms:Decrypt",
-                GrantOperation::Decrypt,
-            )?;
-            if input.dry_run {
-                return Err(KmsError::DryRun(DRY_RUN.into()));
-            }
-            Ok(DecryptOutput {
-                plaintext,
-                key_arn,
-                algorithm,
-            })
-        })
+        self.audited(
+            caller,
+            "Decrypt",
+            true,
+            params_with_ec(p, &input.encryption_context),
+            |audit| {
+                let st = self.read();
+                self.check_grant_tokens(&st, &input.grant_tokens)?;
+                let (plaintext, key_arn, algorithm) = self.decrypt_inner(
+                    &st,
+                    caller,
+                    audit,
+                    &Sealed {
+                        ciphertext: &input.ciphertext,
+                        ec: &input.encryption_context,
+                        key_id: input.key_id.as_deref(),
+                        algorithm: input.algorithm.as_deref(),
+                    },
+                    "kms:Decrypt",
+                    GrantOperation::Decrypt,
+                )?;
+                if input.dry_run {
+                    return Err(KmsError::DryRun(DRY_RUN.into()));
+                }
+                Ok(DecryptOutput {
+                    plaintext,
+                    key_arn,
+                    algorithm,
+                })
+            },
+        )
     }
 
     pub fn re_encrypt(&self, caller: &KmsCaller, input: ReEncryptInput) -> Result<ReEncryptOutput, KmsError> {
         let mut p = Map::new();
         p.insert("destinationKeyId".into(), json!(input.destination_key_id));
         if !input.source_encryption_context.is_empty() {
-            p.insert("sourceEncryptionContext".into(), ec_json(&input.source_encryption_context));
+            p.insert(
+                "sourceEncryptionContext".into(),
+                ec_json(&input.source_encryption_context),
+            );
         }
         if !input.destination_encryption_context.is_empty() {
-            p.insert("destinationEncryptionContext".into(), ec_json(&input.destination_encryption_context));
+            p.insert(
+                "destinationEncryptionContext".into(),
+                ec_json(&input.destination_encryption_context),
+            );
         }
         self.audited(caller, "ReEncrypt", true, Value::Object(p), |audit| {
             let st = self.read();
             self.check_grant_tokens(&st, &input.grant_tokens)?;
+            let sealed = Sealed {
+                ciphertext: &input.ciphertext,
+                ec: &input.source_encryption_context,
+                key_id: input.source_key_id.as_deref(),
+                algorithm: input.source_algorithm.as_deref(),
+            };
             let (plain, source_arn, source_alg) = self.decrypt_inner(
                 &st,
                 caller,
                 audit,
-                &input.ciphertext,
-                &input.source_encryption_context,
-                input.source_key_id.as_deref(),
-                input.source_algorithm.as_deref(),
+                &sealed,
                 "kms:ReEncryptFrom",
                 GrantOperation::ReEncryptFrom,
             )?;
@@ -386,11 +513,19 @@ impl Kms {
     }
 
     /// GenerateDataKey (`with_plaintext`) and GenerateDataKeyWithoutPlaintext.
-    pub fn generate_data_key(&self, caller: &KmsCaller, input: DataKeyInput, with_plaintext: bool) -> Result<DataKeyOutput, KmsError> {
+    pub fn generate_data_key(
+        &self,
+        caller: &KmsCaller,
+        input: DataKeyInput,
+        with_plaintext: bool,
+    ) -> Result<DataKeyOutput, KmsError> {
         let (event, op) = if with_plaintext {
             ("GenerateDataKey", GrantOperation::GenerateDataKey)
         } else {
-            ("GenerateDataKeyWithoutPlaintext", GrantOperation::GenerateDataKeyWithoutPlaintext)
+            (
+                "GenerateDataKeyWithoutPlaintext",
+                GrantOperation::GenerateDataKeyWithoutPlaintext,
+            )
         };
         let mut p = Map::new();
         p.insert("keyId".into(), json!(input.key_id));
@@ -400,47 +535,78 @@ impl Kms {
         if let Some(n) = input.number_of_bytes {
             p.insert("numberOfBytes".into(), json!(n));
         }
-        self.audited(caller, event, true, params_with_ec(p, &input.encryption_context), |audit| {
-            let len = match (input.key_spec.as_deref(), input.number_of_bytes) {
-                (Some("AES_256"), None) => 32,
-                (Some("AES_128"), None) => 16,
-                (Some(other), None) => {
-                    return Err(KmsError::validation(other, "keySpec", "Member must satisfy enum value set: [AES_256, AES_128]"))
+        self.audited(
+            caller,
+            event,
+            true,
+            params_with_ec(p, &input.encryption_context),
+            |audit| {
+                let len = match (input.key_spec.as_deref(), input.number_of_bytes) {
+                    (Some("AES_256"), None) => 32,
+                    (Some("AES_128"), None) => 16,
+                    (Some(other), None) => {
+                        return Err(KmsError::validation(
+                            other,
+                            "keySpec",
+                            "Member must satisfy enum value set: [AES_256, AES_128]",
+                        ))
+                    }
+                    (None, Some(n)) if (1..=1024).contains(&n) => n as usize,
+                    (None, Some(n)) => {
+                        let c = if n < 1 {
+                            "Member must have value greater than or equal to 1"
+                        } else {
+                            "Member must have value less than or equal to 1024"
+                        };
+                        return Err(KmsError::validation(&n.to_string(), "numberOfBytes", c));
+                    }
+                    _ => {
+                        return Err(KmsError::Validation(
+                            "Please specify either number of bytes or key spec.".into(),
+                        ))
+                    }
+                };
+                let st = self.read();
+                let k = self.key_for(
+                    &st,
+                    caller,
+                    audit,
+                    &input.key_id,
+                    &format!("kms:{event}"),
+                    op,
+                    Some(&input.encryption_context),
+                    &input.grant_tokens,
+                )?;
+                if k.spec != KeySpec::SymmetricDefault || k.usage != KeyUsage::EncryptDecrypt {
+                    return Err(usage_error(k, event));
                 }
-                (None, Some(n)) if (1..=1024).contains(&n) => n as usize,
-                (None, Some(n)) => {
-                    let c = if n < 1 {
-                        "Member must have value greater than or equal to 1"
-                    } else {
-                        "Member must have value less than or equal to 1024"
-                    };
-                    return Err(KmsError::validation(&n.to_string(), "numberOfBytes", c));
+                let plaintext = base::random::secret_bytes(len)?;
+                let ciphertext = seal_blob(k, &input.encryption_context, plaintext.expose())?;
+                if input.dry_run {
+                    return Err(KmsError::DryRun(DRY_RUN.into()));
                 }
-                _ => return Err(KmsError::Validation("Please specify either number of bytes or key spec.".into())),
-            };
-            let st = self.read();
-            let k = self.key_for(&st, caller, audit, &input.key_id, &format!("kms:{event}"), op, Some(&input.encryption_context), &input.grant_tokens)?;
-            if k.spec != KeySpec::SymmetricDefault || k.usage != KeyUsage::EncryptDecrypt {
-                return Err(usage_error(k, event));
-            }
-            let plaintext = base::random::secret_bytes(len)?;
-            let ciphertext = seal_blob(k, &input.encryption_context, plaintext.expose())?;
-            if input.dry_run {
-                return Err(KmsError::DryRun(DRY_RUN.into()));
-            }
-            Ok(DataKeyOutput {
-                ciphertext,
-                plaintext: with_plaintext.then_some(plaintext),
-                key_arn: k.arn(),
-            })
-        })
+                Ok(DataKeyOutput {
+                    ciphertext,
+                    plaintext: with_plaintext.then_some(plaintext),
+                    key_arn: k.arn(),
+                })
+            },
+        )
     }
 
-    pub fn generate_data_key_pair(&self, caller: &KmsCaller, input: DataKeyPairInput, with_plaintext: bool) -> Result<DataKeyPairOutput, KmsError> {
+    pub fn generate_data_key_pair(
+        &self,
+        caller: &KmsCaller,
+        input: DataKeyPairInput,
+        with_plaintext: bool,
+    ) -> Result<DataKeyPairOutput, KmsError> {
         let (event, op) = if with_plaintext {
             ("GenerateDataKeyPair", GrantOperation::GenerateDataKeyPair)
         } else {
-            ("GenerateDataKeyPairWithoutPlaintext", GrantOperation::GenerateDataKeyPairWithoutPlaintext)
+            (
+                "GenerateDataKeyPairWithoutPlaintext",
+                GrantOperation::GenerateDataKeyPairWithoutPlaintext,
+            )
         };
         let mut p = Map::new();
         p.insert("keyId".into(), json!(input.key_id));
@@ -496,7 +662,11 @@ impl Kms {
         match input.message_type.as_deref().unwrap_or("RAW") {
             "RAW" => Ok(false),
             "DIGEST" => Ok(true),
-            other => Err(KmsError::validation(other, "messageType", "Member must satisfy enum value set: [RAW, DIGEST, EXTERNAL_MU]")),
+            other => Err(KmsError::validation(
+                other,
+                "messageType",
+                "Member must satisfy enum value set: [RAW, DIGEST, EXTERNAL_MU]",
+            )),
         }
     }
 
@@ -506,11 +676,26 @@ impl Kms {
             check_plaintext(&input.message, "message")?;
             let digest = Self::message_kind(&input)?;
             let st = self.read();
-            let k = self.key_for(&st, caller, audit, &input.key_id, "kms:Sign", GrantOperation::Sign, None, &input.grant_tokens)?;
+            let k = self.key_for(
+                &st,
+                caller,
+                audit,
+                &input.key_id,
+                "kms:Sign",
+                GrantOperation::Sign,
+                None,
+                &input.grant_tokens,
+            )?;
             if k.usage != KeyUsage::SignVerify {
                 return Err(usage_error(k, "Sign"));
             }
-            let sig = crypto::sign(k.spec, &k.current()?.material.0, &input.algorithm, &input.message, digest)?;
+            let sig = crypto::sign(
+                k.spec,
+                &k.current()?.material.0,
+                &input.algorithm,
+                &input.message,
+                digest,
+            )?;
             if input.dry_run {
                 return Err(KmsError::DryRun(DRY_RUN.into()));
             }
@@ -524,11 +709,27 @@ impl Kms {
             check_plaintext(&input.message, "message")?;
             let digest = Self::message_kind(&input)?;
             let st = self.read();
-            let k = self.key_for(&st, caller, audit, &input.key_id, "kms:Verify", GrantOperation::Verify, None, &input.grant_tokens)?;
+            let k = self.key_for(
+                &st,
+                caller,
+                audit,
+                &input.key_id,
+                "kms:Verify",
+                GrantOperation::Verify,
+                None,
+                &input.grant_tokens,
+            )?;
             if k.usage != KeyUsage::SignVerify {
                 return Err(usage_error(k, "Verify"));
             }
-            let ok = crypto::verify(k.spec, &k.current()?.material.0, &input.algorithm, &input.message, digest, &input.signature)?;
+            let ok = crypto::verify(
+                k.spec,
+                &k.current()?.material.0,
+                &input.algorithm,
+                &input.message,
+                digest,
+                &input.signature,
+            )?;
             if input.dry_run {
                 return Err(KmsError::DryRun(DRY_RUN.into()));
             }
@@ -539,10 +740,24 @@ impl Kms {
         })
     }
 
-    pub fn get_public_key(&self, caller: &KmsCaller, key_id: &str, grant_tokens: &[String]) -> Result<PublicKeyOutput, KmsError> {
+    pub fn get_public_key(
+        &self,
+        caller: &KmsCaller,
+        key_id: &str,
+        grant_tokens: &[String],
+    ) -> Result<PublicKeyOutput, KmsError> {
         self.audited(caller, "GetPublicKey", true, json!({ "keyId": key_id }), |audit| {
             let st = self.read();
-            let k = self.key_for(&st, caller, audit, key_id, "kms:GetPublicKey", GrantOperation::GetPublicKey, None, grant_tokens)?;
+            let k = self.key_for(
+                &st,
+                caller,
+                audit,
+                key_id,
+                "kms:GetPublicKey",
+                GrantOperation::GetPublicKey,
+                None,
+                grant_tokens,
+            )?;
             if !(k.spec.is_rsa() || k.spec.is_ecc()) {
                 return Err(KmsError::UnsupportedOperation(format!(
                     "{} key spec is {} which is not valid for GetPublicKey.",
@@ -574,7 +789,16 @@ impl Kms {
         self.audited(caller, "GenerateMac", true, p, |audit| {
             check_plaintext(&input.message, "message")?;
             let st = self.read();
-            let k = self.key_for(&st, caller, audit, &input.key_id, "kms:GenerateMac", GrantOperation::GenerateMac, None, &input.grant_tokens)?;
+            let k = self.key_for(
+                &st,
+                caller,
+                audit,
+                &input.key_id,
+                "kms:GenerateMac",
+                GrantOperation::GenerateMac,
+                None,
+                &input.grant_tokens,
+            )?;
             if k.usage != KeyUsage::GenerateVerifyMac {
                 return Err(usage_error(k, "GenerateMac"));
             }
@@ -591,11 +815,26 @@ impl Kms {
         self.audited(caller, "VerifyMac", true, p, |audit| {
             check_plaintext(&input.message, "message")?;
             let st = self.read();
-            let k = self.key_for(&st, caller, audit, &input.key_id, "kms:VerifyMac", GrantOperation::VerifyMac, None, &input.grant_tokens)?;
+            let k = self.key_for(
+                &st,
+                caller,
+                audit,
+                &input.key_id,
+                "kms:VerifyMac",
+                GrantOperation::VerifyMac,
+                None,
+                &input.grant_tokens,
+            )?;
             if k.usage != KeyUsage::GenerateVerifyMac {
                 return Err(usage_error(k, "VerifyMac"));
             }
-            let ok = crypto::verify_mac(k.spec, &k.current()?.material.0, &input.algorithm, &input.message, &input.mac)?;
+            let ok = crypto::verify_mac(
+                k.spec,
+                &k.current()?.material.0,
+                &input.algorithm,
+                &input.message,
+                &input.mac,
+            )?;
             if input.dry_run {
                 return Err(KmsError::DryRun(DRY_RUN.into()));
             }

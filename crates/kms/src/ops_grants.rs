@@ -5,8 +5,8 @@ use iam::policy::ConditionKeys;
 use serde_json::{json, Map, Value};
 
 use crate::model::*;
-use crate::ops_keys::{check_limit, page};
-use crate::{check_state, ec_json, grantee_matches, EncryptionContext, Kms, KmsCaller, KmsError, StateRule};
+use crate::ops_keys::{check_limit, page, Page};
+use crate::{check_state, ec_json, grantee_matches, Check, EncryptionContext, Kms, KmsCaller, KmsError, StateRule};
 
 #[derive(Debug, Clone, Default)]
 pub struct CreateGrantInput {
@@ -46,9 +46,10 @@ fn ops_for_spec(spec: KeySpec, usage: KeyUsage, op: GrantOperation) -> bool {
     match op {
         CreateGrant | RetireGrant | DescribeKey => true,
         Encrypt | Decrypt | ReEncryptFrom | ReEncryptTo => usage == KeyUsage::EncryptDecrypt,
-        GenerateDataKey | GenerateDataKeyWithoutPlaintext | GenerateDataKeyPair | GenerateDataKeyPairWithoutPlaintext => {
-            spec == KeySpec::SymmetricDefault
-        }
+        GenerateDataKey
+        | GenerateDataKeyWithoutPlaintext
+        | GenerateDataKeyPair
+        | GenerateDataKeyPairWithoutPlaintext => spec == KeySpec::SymmetricDefault,
         Sign | Verify => usage == KeyUsage::SignVerify,
         GetPublicKey => spec.is_rsa() || spec.is_ecc(),
         GenerateMac | VerifyMac => usage == KeyUsage::GenerateVerifyMac,
@@ -129,7 +130,7 @@ impl Kms {
                 .clone()
                 .or_else(|| input.constraints.equals.clone())
                 .unwrap_or_default();
-            self.authorize(&st, caller, k, "kms:CreateGrant", Some(GrantOperation::CreateGrant), Some(&constraint_ec), &extra)?;
+            self.authorize(&st, caller, k, &Check { action: "kms:CreateGrant", grant_op: Some(GrantOperation::CreateGrant), ec: Some(&constraint_ec), extra: &extra })?;
             check_state(k, StateRule::Crypto)?;
             if !input.constraints.is_empty() && k.spec != KeySpec::SymmetricDefault {
                 return Err(KmsError::Validation(
@@ -196,65 +197,105 @@ impl Kms {
         marker: Option<&str>,
         grant_id: Option<&str>,
         grantee: Option<&str>,
-    ) -> Result<(Vec<GrantEntry>, Option<String>), KmsError> {
-        self.audited(caller, "ListGrants", true, json!({ "keyId": key_id, "limit": limit }), |audit| {
-            let limit = check_limit(limit, 100, 50)?;
-            let st = self.read();
-            let k = self.resolve(&st, caller, key_id, false)?;
-            audit.key(k);
-            self.authorize(&st, caller, k, "kms:ListGrants", None, None, &ConditionKeys::new())?;
-            if let Some(id) = grant_id {
-                if !k.grants.iter().any(|g| g.grant_id == id) {
-                    return Err(KmsError::InvalidGrantId(format!("Grant ID {id} not found")));
+    ) -> Result<Page<GrantEntry>, KmsError> {
+        self.audited(
+            caller,
+            "ListGrants",
+            true,
+            json!({ "keyId": key_id, "limit": limit }),
+            |audit| {
+                let limit = check_limit(limit, 100, 50)?;
+                let st = self.read();
+                let k = self.resolve(&st, caller, key_id, false)?;
+                audit.key(k);
+                self.authorize(
+                    &st,
+                    caller,
+                    k,
+                    &Check {
+                        action: "kms:ListGrants",
+                        grant_op: None,
+                        ec: None,
+                        extra: &ConditionKeys::new(),
+                    },
+                )?;
+                if let Some(id) = grant_id {
+                    if !k.grants.iter().any(|g| g.grant_id == id) {
+                        return Err(KmsError::InvalidGrantId(format!("Grant ID {id} not found")));
+                    }
                 }
-            }
-            let items: Vec<GrantEntry> = k
-                .grants
-                .iter()
-                .filter(|g| grant_id.is_none_or(|id| g.grant_id == id))
-                .filter(|g| grantee.is_none_or(|p| g.grantee == p))
-                .map(|g| GrantEntry {
-                    key_arn: k.arn(),
-                    grant: g.clone(),
-                })
-                .collect();
-            page(items, marker, limit, |e| e.grant.grant_id.clone())
-        })
+                let items: Vec<GrantEntry> = k
+                    .grants
+                    .iter()
+                    .filter(|g| grant_id.is_none_or(|id| g.grant_id == id))
+                    .filter(|g| grantee.is_none_or(|p| g.grantee == p))
+                    .map(|g| GrantEntry {
+                        key_arn: k.arn(),
+                        grant: g.clone(),
+                    })
+                    .collect();
+                page(items, marker, limit, |e| e.grant.grant_id.clone())
+            },
+        )
     }
 
-    pub fn list_retirable_grants(&self, caller: &KmsCaller, retiring: &str, limit: Option<i64>, marker: Option<&str>) -> Result<(Vec<GrantEntry>, Option<String>), KmsError> {
-        self.audited(caller, "ListRetirableGrants", true, json!({ "retiringPrincipal": retiring }), |_| {
-            let limit = check_limit(limit, 100, 50)?;
-            self.authorize_iam(caller, "kms:ListRetirableGrants")?;
-            let st = self.read();
-            let items: Vec<GrantEntry> = st
-                .keys
-                .values()
-                .filter(|k| k.region == caller.region)
-                .flat_map(|k| {
-                    k.grants
-                        .iter()
-                        .filter(|g| g.retiring.as_deref() == Some(retiring))
-                        .map(|g| GrantEntry {
-                            key_arn: k.arn(),
-                            grant: g.clone(),
-                        })
-                })
-                .collect();
-            page(items, marker, limit, |e| e.grant.grant_id.clone())
-        })
+    pub fn list_retirable_grants(
+        &self,
+        caller: &KmsCaller,
+        retiring: &str,
+        limit: Option<i64>,
+        marker: Option<&str>,
+    ) -> Result<Page<GrantEntry>, KmsError> {
+        self.audited(
+            caller,
+            "ListRetirableGrants",
+            true,
+            json!({ "retiringPrincipal": retiring }),
+            |_| {
+                let limit = check_limit(limit, 100, 50)?;
+                self.authorize_iam(caller, "kms:ListRetirableGrants")?;
+                let st = self.read();
+                let items: Vec<GrantEntry> = st
+                    .keys
+                    .values()
+                    .filter(|k| k.region == caller.region)
+                    .flat_map(|k| {
+                        k.grants
+                            .iter()
+                            .filter(|g| g.retiring.as_deref() == Some(retiring))
+                            .map(|g| GrantEntry {
+                                key_arn: k.arn(),
+                                grant: g.clone(),
+                            })
+                    })
+                    .collect();
+                page(items, marker, limit, |e| e.grant.grant_id.clone())
+            },
+        )
     }
 
     /// By token, or by key and grant id. Allowed to the retiring principal, to a grantee whose grant
     /// lists RetireGrant, and to the account that created the grant.
-    pub fn retire_grant(&self, caller: &KmsCaller, token: Option<&str>, key_id: Option<&str>, grant_id: Option<&str>, dry_run: bool) -> Result<(), KmsError> {
+    pub fn retire_grant(
+        &self,
+        caller: &KmsCaller,
+        token: Option<&str>,
+        key_id: Option<&str>,
+        grant_id: Option<&str>,
+        dry_run: bool,
+    ) -> Result<(), KmsError> {
         self.audited(caller, "RetireGrant", false, Value::Null, |audit| {
             let st = self.read();
             let (arn, id) = match (token, key_id, grant_id) {
                 (Some(t), _, _) => st
                     .keys
                     .values()
-                    .find_map(|k| k.grants.iter().find(|g| g.tokens.iter().any(|x| x == t)).map(|g| (k.arn(), g.grant_id.clone())))
+                    .find_map(|k| {
+                        k.grants
+                            .iter()
+                            .find(|g| g.tokens.iter().any(|x| x == t))
+                            .map(|g| (k.arn(), g.grant_id.clone()))
+                    })
                     .ok_or_else(|| KmsError::InvalidGrantToken("Invalid grant token.".into()))?,
                 (None, Some(kid), Some(gid)) => {
                     let k = self.resolve(&st, caller, kid, false)?;
@@ -269,7 +310,10 @@ impl Kms {
                     ))
                 }
             };
-            let k = st.keys.get(&arn).ok_or_else(|| KmsError::NotFound(format!("Key '{arn}' does not exist")))?;
+            let k = st
+                .keys
+                .get(&arn)
+                .ok_or_else(|| KmsError::NotFound(format!("Key '{arn}' does not exist")))?;
             audit.key(k);
             audit.additional(json!({ "grantId": id }));
             let g = k
@@ -288,31 +332,57 @@ impl Kms {
             }
             check_state(k, StateRule::Always)?;
             if dry_run {
-                return Err(KmsError::DryRun("The request would have succeeded, but the DryRun option is set.".into()));
+                return Err(KmsError::DryRun(
+                    "The request would have succeeded, but the DryRun option is set.".into(),
+                ));
             }
             drop(st);
             self.remove_grant(&arn, &id)
         })
     }
 
-    pub fn revoke_grant(&self, caller: &KmsCaller, key_id: &str, grant_id: &str, dry_run: bool) -> Result<(), KmsError> {
-        self.audited(caller, "RevokeGrant", false, json!({ "keyId": key_id, "grantId": grant_id }), |audit| {
-            let st = self.read();
-            let k = self.resolve(&st, caller, key_id, false)?;
-            audit.key(k);
-            let mut extra = ConditionKeys::new();
-            extra.set("kms:GrantIsForAWSResource", caller.invoked_by.is_some().to_string());
-            self.authorize(&st, caller, k, "kms:RevokeGrant", None, None, &extra)?;
-            if !k.grants.iter().any(|g| g.grant_id == grant_id) {
-                return Err(KmsError::InvalidGrantId(format!("Grant ID {grant_id} not found")));
-            }
-            if dry_run {
-                return Err(KmsError::DryRun("The request would have succeeded, but the DryRun option is set.".into()));
-            }
-            let arn = k.arn();
-            drop(st);
-            self.remove_grant(&arn, grant_id)
-        })
+    pub fn revoke_grant(
+        &self,
+        caller: &KmsCaller,
+        key_id: &str,
+        grant_id: &str,
+        dry_run: bool,
+    ) -> Result<(), KmsError> {
+        self.audited(
+            caller,
+            "RevokeGrant",
+            false,
+            json!({ "keyId": key_id, "grantId": grant_id }),
+            |audit| {
+                let st = self.read();
+                let k = self.resolve(&st, caller, key_id, false)?;
+                audit.key(k);
+                let mut extra = ConditionKeys::new();
+                extra.set("kms:GrantIsForAWSResource", caller.invoked_by.is_some().to_string());
+                self.authorize(
+                    &st,
+                    caller,
+                    k,
+                    &Check {
+                        action: "kms:RevokeGrant",
+                        grant_op: None,
+                        ec: None,
+                        extra: &extra,
+                    },
+                )?;
+                if !k.grants.iter().any(|g| g.grant_id == grant_id) {
+                    return Err(KmsError::InvalidGrantId(format!("Grant ID {grant_id} not found")));
+                }
+                if dry_run {
+                    return Err(KmsError::DryRun(
+                        "The request would have succeeded, but the DryRun option is set.".into(),
+                    ));
+                }
+                let arn = k.arn();
+                drop(st);
+                self.remove_grant(&arn, grant_id)
+            },
+        )
     }
 
     fn remove_grant(&self, arn: &str, grant_id: &str) -> Result<(), KmsError> {

@@ -39,7 +39,13 @@ fn external_only(k: &KeyRecord) -> Result<(), KmsError> {
 }
 
 impl Kms {
-    pub fn get_parameters_for_import(&self, caller: &KmsCaller, key_id: &str, wrapping_algorithm: &str, wrapping_key_spec: &str) -> Result<ImportParameters, KmsError> {
+    pub fn get_parameters_for_import(
+        &self,
+        caller: &KmsCaller,
+        key_id: &str,
+        wrapping_algorithm: &str,
+        wrapping_key_spec: &str,
+    ) -> Result<ImportParameters, KmsError> {
         if !matches!(wrapping_algorithm, "RSAES_OAEP_SHA_1" | "RSAES_OAEP_SHA_256") {
             return Err(KmsError::validation(
                 wrapping_algorithm,
@@ -52,31 +58,43 @@ impl Kms {
             "RSA_3072" => KeySpec::Rsa3072,
             "RSA_4096" => KeySpec::Rsa4096,
             other => {
-                return Err(KmsError::validation(other, "wrappingKeySpec", "Member must satisfy enum value set: [RSA_2048, RSA_3072, RSA_4096]"))
+                return Err(KmsError::validation(
+                    other,
+                    "wrappingKeySpec",
+                    "Member must satisfy enum value set: [RSA_2048, RSA_3072, RSA_4096]",
+                ))
             }
         };
-        let params = json!({ "keyId": key_id, "wrappingAlgorithm": wrapping_algorithm, "wrappingKeySpec": wrapping_key_spec });
-        self.update_key(caller, "GetParametersForImport", params, key_id, StateRule::Manage, |k, now| {
-            external_only(k)?;
-            let private = crypto::generate(spec)?;
-            let public = crypto::rsa_public_from_private(&private)?;
-            let token = base::random::bytes(64)?;
-            let token_text = base64::engine::general_purpose::STANDARD.encode(&token);
-            let state = k.import.get_or_insert_with(ImportState::default);
-            state.pending.retain(|p| p.valid_until_ms > now);
-            state.pending.push(PendingImport {
-                token: token_text,
-                wrapping_algorithm: wrapping_algorithm.to_owned(),
-                private_key: Material(private),
-                valid_until_ms: now + PARAMETERS_LIFETIME_MS,
-            });
-            Ok(ImportParameters {
-                key_arn: k.arn(),
-                import_token: token,
-                public_key: public,
-                valid_to_ms: now + PARAMETERS_LIFETIME_MS,
-            })
-        })
+        let params =
+            json!({ "keyId": key_id, "wrappingAlgorithm": wrapping_algorithm, "wrappingKeySpec": wrapping_key_spec });
+        self.update_key(
+            caller,
+            "GetParametersForImport",
+            params,
+            key_id,
+            StateRule::Manage,
+            |k, now| {
+                external_only(k)?;
+                let private = crypto::generate(spec)?;
+                let public = crypto::rsa_public_from_private(&private)?;
+                let token = base::random::bytes(64)?;
+                let token_text = base64::engine::general_purpose::STANDARD.encode(&token);
+                let state = k.import.get_or_insert_with(ImportState::default);
+                state.pending.retain(|p| p.valid_until_ms > now);
+                state.pending.push(PendingImport {
+                    token: token_text,
+                    wrapping_algorithm: wrapping_algorithm.to_owned(),
+                    private_key: Material(private),
+                    valid_until_ms: now + PARAMETERS_LIFETIME_MS,
+                });
+                Ok(ImportParameters {
+                    key_arn: k.arn(),
+                    import_token: token,
+                    public_key: public,
+                    valid_to_ms: now + PARAMETERS_LIFETIME_MS,
+                })
+            },
+        )
     }
 
     pub fn import_key_material(&self, caller: &KmsCaller, input: ImportInput) -> Result<(), KmsError> {
@@ -92,10 +110,14 @@ impl Kms {
             }
         };
         if expires && input.valid_to_ms.is_none() {
-            return Err(KmsError::Validation("A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES".into()));
+            return Err(KmsError::Validation(
+                "A validTo date must be set if the ExpirationModel is KEY_MATERIAL_EXPIRES".into(),
+            ));
         }
         if !expires && input.valid_to_ms.is_some() {
-            return Err(KmsError::Validation("A validTo date must not be set if the ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE".into()));
+            return Err(KmsError::Validation(
+                "A validTo date must not be set if the ExpirationModel is KEY_MATERIAL_DOES_NOT_EXPIRE".into(),
+            ));
         }
         let token_text = base64::engine::general_purpose::STANDARD.encode(&input.import_token);
         let params = json!({ "keyId": input.key_id, "expirationModel": input.expiration_model, "validTo": input.valid_to_ms.map(base::timefmt::iso8601_millis) });
@@ -143,13 +165,20 @@ impl Kms {
     }
 
     pub fn delete_imported_key_material(&self, caller: &KmsCaller, key_id: &str) -> Result<(), KmsError> {
-        self.update_key(caller, "DeleteImportedKeyMaterial", json!({ "keyId": key_id }), key_id, StateRule::Manage, |k, _| {
-            external_only(k)?;
-            k.versions.clear();
-            if k.state != KeyState::PendingDeletion {
-                k.state = KeyState::PendingImport;
-            }
-            Ok(())
-        })
+        self.update_key(
+            caller,
+            "DeleteImportedKeyMaterial",
+            json!({ "keyId": key_id }),
+            key_id,
+            StateRule::Manage,
+            |k, _| {
+                external_only(k)?;
+                k.versions.clear();
+                if k.state != KeyState::PendingDeletion {
+                    k.state = KeyState::PendingImport;
+                }
+                Ok(())
+            },
+        )
     }
 }

@@ -8,7 +8,7 @@ use iam::state::PolicyDoc;
 use serde_json::{json, Value};
 
 use crate::model::*;
-use crate::{check_state, crypto, Kms, KmsCaller, KmsError, StateRule};
+use crate::{check_state, crypto, Check, Kms, KmsCaller, KmsError, StateRule};
 
 #[derive(Debug, Clone, Default)]
 pub struct CreateKeyInput {
@@ -109,14 +109,20 @@ pub fn default_key_policy(account: &str) -> String {
 /// A key policy's own rules: size, JSON, principals.
 pub(crate) fn parse_key_policy(text: &str) -> Result<PolicyDoc, KmsError> {
     if text.len() > 32_768 {
-        return Err(KmsError::LimitExceeded("Key policy exceeds the maximum size of 32768 bytes.".into()));
+        return Err(KmsError::LimitExceeded(
+            "Key policy exceeds the maximum size of 32768 bytes.".into(),
+        ));
     }
     let doc = PolicyDoc::parse(text).map_err(|e| KmsError::MalformedPolicyDocument(e.0))?;
-    doc.parsed.validate_resource().map_err(|e| KmsError::MalformedPolicyDocument(e.0))?;
+    doc.parsed
+        .validate_resource()
+        .map_err(|e| KmsError::MalformedPolicyDocument(e.0))?;
     for s in &doc.parsed.statements {
         for c in &s.conditions {
             let key = c.key().to_ascii_lowercase();
-            if c.uses_for_all_values() && (key.starts_with("kms:encryptioncontext:") || key.starts_with("aws:requesttag/")) {
+            if c.uses_for_all_values()
+                && (key.starts_with("kms:encryptioncontext:") || key.starts_with("aws:requesttag/"))
+            {
                 return Err(KmsError::MalformedPolicyDocument(
                     "OverlyPermissiveCondition: Using the ForAllValues set operator with a single-valued condition key matches requests without the specified [encryption context or tag] or with an unspecified [encryption context or tag]. To fix, remove ForAllValues.".into(),
                 ));
@@ -130,10 +136,14 @@ pub(crate) fn validate_tags(tags: &[(String, String)]) -> Result<(), KmsError> {
     let mut seen = std::collections::BTreeSet::new();
     for (k, v) in tags {
         if k.is_empty() || k.chars().count() > 128 {
-            return Err(KmsError::Tag(format!("Tag key '{k}' must be between 1 and 128 characters.")));
+            return Err(KmsError::Tag(format!(
+                "Tag key '{k}' must be between 1 and 128 characters."
+            )));
         }
         if v.chars().count() > 256 {
-            return Err(KmsError::Tag(format!("Tag value for key '{k}' must be at most 256 characters.")));
+            return Err(KmsError::Tag(format!(
+                "Tag value for key '{k}' must be at most 256 characters."
+            )));
         }
         if k.starts_with("aws:") {
             return Err(KmsError::Tag("Tags beginning with aws: are reserved.".into()));
@@ -153,7 +163,12 @@ fn new_key_id(multi_region: bool) -> Result<String, KmsError> {
     }
 }
 
-pub(crate) fn new_version(spec: KeySpec, number: u32, now: i64, rotation_type: Option<&str>) -> Result<Version, KmsError> {
+pub(crate) fn new_version(
+    spec: KeySpec,
+    number: u32,
+    now: i64,
+    rotation_type: Option<&str>,
+) -> Result<Version, KmsError> {
     Ok(Version {
         number,
         material_id: hex::encode(base::random::bytes(32)?),
@@ -188,12 +203,22 @@ impl Kms {
         probe.policy = policy.clone();
         probe.grants.clear();
         let st = KmsState::default();
-        self.authorize(&st, caller, &probe, "kms:PutKeyPolicy", None, None, &ConditionKeys::new())
-            .map_err(|_| {
-                KmsError::MalformedPolicyDocument(
-                    "The new key policy will not allow you to update the key policy in the future.".into(),
-                )
-            })
+        self.authorize(
+            &st,
+            caller,
+            &probe,
+            &Check {
+                action: "kms:PutKeyPolicy",
+                grant_op: None,
+                ec: None,
+                extra: &ConditionKeys::new(),
+            },
+        )
+        .map_err(|_| {
+            KmsError::MalformedPolicyDocument(
+                "The new key policy will not allow you to update the key policy in the future.".into(),
+            )
+        })
     }
 
     pub fn create_key(&self, caller: &KmsCaller, input: CreateKeyInput) -> Result<KeyMetadata, KmsError> {
@@ -208,11 +233,19 @@ impl Kms {
         self.audited(caller, "CreateKey", false, params, |audit| {
             let spec_text = input.key_spec.as_deref().unwrap_or("SYMMETRIC_DEFAULT");
             let spec = KeySpec::parse(spec_text).ok_or_else(|| {
-                KmsError::validation(spec_text, "keySpec", &format!("Member must satisfy enum value set: {}", KeySpec::value_set()))
+                KmsError::validation(
+                    spec_text,
+                    "keySpec",
+                    &format!("Member must satisfy enum value set: {}", KeySpec::value_set()),
+                )
             })?;
             let usage_text = input.key_usage.as_deref().unwrap_or("ENCRYPT_DECRYPT");
             let usage = KeyUsage::parse(usage_text).ok_or_else(|| {
-                KmsError::validation(usage_text, "keyUsage", &format!("Member must satisfy enum value set: {}", KeyUsage::value_set()))
+                KmsError::validation(
+                    usage_text,
+                    "keyUsage",
+                    &format!("Member must satisfy enum value set: {}", KeyUsage::value_set()),
+                )
             })?;
             if !spec.allows(usage) {
                 return Err(KmsError::Validation(format!(
@@ -221,7 +254,11 @@ impl Kms {
             }
             let origin_text = input.origin.as_deref().unwrap_or("AWS_KMS");
             let origin = Origin::parse(origin_text).ok_or_else(|| {
-                KmsError::validation(origin_text, "origin", &format!("Member must satisfy enum value set: {}", Origin::value_set()))
+                KmsError::validation(
+                    origin_text,
+                    "origin",
+                    &format!("Member must satisfy enum value set: {}", Origin::value_set()),
+                )
             })?;
             if origin == Origin::External && spec != KeySpec::SymmetricDefault {
                 return Err(KmsError::UnsupportedOperation(
@@ -230,7 +267,11 @@ impl Kms {
             }
             let description = input.description.clone().unwrap_or_default();
             if description.chars().count() > 8192 {
-                return Err(KmsError::validation("...", "description", "Member must have length less than or equal to 8192"));
+                return Err(KmsError::validation(
+                    "...",
+                    "description",
+                    "Member must have length less than or equal to 8192",
+                ));
             }
             validate_tags(&input.tags)?;
             self.authorize_iam(caller, "kms:CreateKey")?;
@@ -250,7 +291,11 @@ impl Kms {
                 usage,
                 origin,
                 manager: KeyManager::Customer,
-                state: if origin == Origin::External { KeyState::PendingImport } else { KeyState::Enabled },
+                state: if origin == Origin::External {
+                    KeyState::PendingImport
+                } else {
+                    KeyState::Enabled
+                },
                 deletion_ms: None,
                 pending_window_days: None,
                 multi_region: input.multi_region,
@@ -279,19 +324,39 @@ impl Kms {
         })
     }
 
-    pub fn describe_key(&self, caller: &KmsCaller, key_id: &str, grant_tokens: &[String]) -> Result<KeyMetadata, KmsError> {
+    pub fn describe_key(
+        &self,
+        caller: &KmsCaller,
+        key_id: &str,
+        grant_tokens: &[String],
+    ) -> Result<KeyMetadata, KmsError> {
         self.audited(caller, "DescribeKey", true, json!({ "keyId": key_id }), |audit| {
             let st = self.read();
             self.check_grant_tokens(&st, grant_tokens)?;
             let k = self.resolve(&st, caller, key_id, true)?;
             audit.key(k);
-            self.authorize(&st, caller, k, "kms:DescribeKey", Some(GrantOperation::DescribeKey), None, &ConditionKeys::new())?;
+            self.authorize(
+                &st,
+                caller,
+                k,
+                &Check {
+                    action: "kms:DescribeKey",
+                    grant_op: Some(GrantOperation::DescribeKey),
+                    ec: None,
+                    extra: &ConditionKeys::new(),
+                },
+            )?;
             Ok(KeyMetadata::of(k))
         })
     }
 
     /// Keys of the caller's account and region: `(key id, ARN)`, and the next marker.
-    pub fn list_keys(&self, caller: &KmsCaller, limit: Option<i64>, marker: Option<&str>) -> Result<(Vec<(String, String)>, Option<String>), KmsError> {
+    pub fn list_keys(
+        &self,
+        caller: &KmsCaller,
+        limit: Option<i64>,
+        marker: Option<&str>,
+    ) -> Result<Page<(String, String)>, KmsError> {
         let params = json!({ "limit": limit, "marker": marker });
         self.audited(caller, "ListKeys", true, params, |_| {
             let limit = check_limit(limit, 1000, 100)?;
@@ -323,7 +388,7 @@ impl Kms {
                 let st = self.read();
                 let k = self.resolve(&st, caller, key_id, false)?;
                 audit.key(k);
-                self.authorize(&st, caller, k, &format!("kms:{event}"), None, None, &ConditionKeys::new())?;
+                self.authorize(&st, caller, k, &Check { action: &format!("kms:{event}"), grant_op: None, ec: None, extra: &ConditionKeys::new() })?;
                 if k.manager == KeyManager::Aws {
                     return Err(KmsError::AccessDenied(format!(
                         "User: {} is not authorized to perform: kms:{event} on resource: {} because the key is managed by AWS",
@@ -346,31 +411,61 @@ impl Kms {
 
     pub fn update_key_description(&self, caller: &KmsCaller, key_id: &str, description: &str) -> Result<(), KmsError> {
         if description.chars().count() > 8192 {
-            return Err(KmsError::validation("...", "description", "Member must have length less than or equal to 8192"));
+            return Err(KmsError::validation(
+                "...",
+                "description",
+                "Member must have length less than or equal to 8192",
+            ));
         }
         let params = json!({ "keyId": key_id, "description": description });
-        self.update_key(caller, "UpdateKeyDescription", params, key_id, StateRule::Manage, |k, _| {
-            k.description = description.to_owned();
-            Ok(())
-        })
+        self.update_key(
+            caller,
+            "UpdateKeyDescription",
+            params,
+            key_id,
+            StateRule::Manage,
+            |k, _| {
+                k.description = description.to_owned();
+                Ok(())
+            },
+        )
     }
 
     pub fn enable_key(&self, caller: &KmsCaller, key_id: &str) -> Result<(), KmsError> {
-        self.update_key(caller, "EnableKey", json!({ "keyId": key_id }), key_id, StateRule::EnableDisable, |k, _| {
-            k.state = KeyState::Enabled;
-            Ok(())
-        })
+        self.update_key(
+            caller,
+            "EnableKey",
+            json!({ "keyId": key_id }),
+            key_id,
+            StateRule::EnableDisable,
+            |k, _| {
+                k.state = KeyState::Enabled;
+                Ok(())
+            },
+        )
     }
 
     pub fn disable_key(&self, caller: &KmsCaller, key_id: &str) -> Result<(), KmsError> {
-        self.update_key(caller, "DisableKey", json!({ "keyId": key_id }), key_id, StateRule::EnableDisable, |k, _| {
-            k.state = KeyState::Disabled;
-            Ok(())
-        })
+        self.update_key(
+            caller,
+            "DisableKey",
+            json!({ "keyId": key_id }),
+            key_id,
+            StateRule::EnableDisable,
+            |k, _| {
+                k.state = KeyState::Disabled;
+                Ok(())
+            },
+        )
     }
 
     /// Returns `(key ARN, deletion date ms, window days)`.
-    pub fn schedule_key_deletion(&self, caller: &KmsCaller, key_id: &str, window: Option<i64>) -> Result<(String, i64, i64), KmsError> {
+    pub fn schedule_key_deletion(
+        &self,
+        caller: &KmsCaller,
+        key_id: &str,
+        window: Option<i64>,
+    ) -> Result<(String, i64, i64), KmsError> {
         let days = window.unwrap_or(30);
         if !(7..=30).contains(&days) {
             let c = if days < 7 {
@@ -381,31 +476,56 @@ impl Kms {
             return Err(KmsError::validation(&days.to_string(), "pendingWindowInDays", c));
         }
         let params = json!({ "keyId": key_id, "pendingWindowInDays": days });
-        self.update_key(caller, "ScheduleKeyDeletion", params, key_id, StateRule::Schedule, |k, now| {
-            let when = now + days * 86_400_000;
-            k.state = KeyState::PendingDeletion;
-            k.deletion_ms = Some(when);
-            k.pending_window_days = Some(days);
-            Ok((k.arn(), when, days))
-        })
+        self.update_key(
+            caller,
+            "ScheduleKeyDeletion",
+            params,
+            key_id,
+            StateRule::Schedule,
+            |k, now| {
+                let when = now + days * 86_400_000;
+                k.state = KeyState::PendingDeletion;
+                k.deletion_ms = Some(when);
+                k.pending_window_days = Some(days);
+                Ok((k.arn(), when, days))
+            },
+        )
     }
 
     /// The key comes back Disabled, as on AWS.
     pub fn cancel_key_deletion(&self, caller: &KmsCaller, key_id: &str) -> Result<String, KmsError> {
-        self.update_key(caller, "CancelKeyDeletion", json!({ "keyId": key_id }), key_id, StateRule::Cancel, |k, _| {
-            k.state = if k.versions.is_empty() { KeyState::PendingImport } else { KeyState::Disabled };
-            k.deletion_ms = None;
-            k.pending_window_days = None;
-            Ok(k.arn())
-        })
+        self.update_key(
+            caller,
+            "CancelKeyDeletion",
+            json!({ "keyId": key_id }),
+            key_id,
+            StateRule::Cancel,
+            |k, _| {
+                k.state = if k.versions.is_empty() {
+                    KeyState::PendingImport
+                } else {
+                    KeyState::Disabled
+                };
+                k.deletion_ms = None;
+                k.pending_window_days = None;
+                Ok(k.arn())
+            },
+        )
     }
 }
+
+/// A page of a listing and the marker of the next page.
+pub type Page<T> = (Vec<T>, Option<String>);
 
 pub(crate) fn check_limit(limit: Option<i64>, max: i64, default: i64) -> Result<usize, KmsError> {
     match limit {
         None => Ok(default as usize),
         Some(n) if (1..=max).contains(&n) => Ok(n as usize),
-        Some(n) if n < 1 => Err(KmsError::validation(&n.to_string(), "limit", "Member must have value greater than or equal to 1")),
+        Some(n) if n < 1 => Err(KmsError::validation(
+            &n.to_string(),
+            "limit",
+            "Member must have value greater than or equal to 1",
+        )),
         Some(n) => Err(KmsError::validation(
             &n.to_string(),
             "limit",
@@ -415,7 +535,12 @@ pub(crate) fn check_limit(limit: Option<i64>, max: i64, default: i64) -> Result<
 }
 
 /// Marker paging over a sorted list: the marker is the sort key of the next item.
-pub(crate) fn page<T>(items: Vec<T>, marker: Option<&str>, limit: usize, key: impl Fn(&T) -> String) -> Result<(Vec<T>, Option<String>), KmsError> {
+pub(crate) fn page<T>(
+    items: Vec<T>,
+    marker: Option<&str>,
+    limit: usize,
+    key: impl Fn(&T) -> String,
+) -> Result<Page<T>, KmsError> {
     let start = match marker {
         None => 0,
         Some(m) => items
@@ -424,7 +549,11 @@ pub(crate) fn page<T>(items: Vec<T>, marker: Option<&str>, limit: usize, key: im
             .ok_or_else(|| KmsError::InvalidMarker(format!("Invalid marker: {m}")))?,
     };
     let mut rest: Vec<T> = items.into_iter().skip(start).collect();
-    let next = if rest.len() > limit { Some(key(&rest[limit])) } else { None };
+    let next = if rest.len() > limit {
+        Some(key(&rest[limit]))
+    } else {
+        None
+    };
     rest.truncate(limit);
     Ok((rest, next))
 }

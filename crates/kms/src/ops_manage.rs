@@ -4,8 +4,8 @@ use iam::policy::ConditionKeys;
 use serde_json::json;
 
 use crate::model::*;
-use crate::ops_keys::{check_limit, new_version, page, parse_key_policy, validate_tags};
-use crate::{check_state, Kms, KmsCaller, KmsError, StateRule};
+use crate::ops_keys::{check_limit, new_version, page, parse_key_policy, validate_tags, Page};
+use crate::{check_state, Check, Kms, KmsCaller, KmsError, StateRule};
 
 /// An AliasListEntry. `target_key_id` is `None` for a predefined AWS alias not yet used.
 #[derive(Debug, Clone)]
@@ -49,9 +49,17 @@ fn check_alias_name(name: &str) -> Result<(), KmsError> {
             "Alias must start with the prefix \"alias/\". Please see http://docs.aws.amazon.com/kms/latest/developerguide/programming-aliases.html".into(),
         ));
     }
-    let ok = name.len() <= 256 && name.len() > 6 && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '_' | '-'));
+    let ok = name.len() <= 256
+        && name.len() > 6
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, ':' | '/' | '_' | '-'));
     if !ok {
-        return Err(KmsError::validation(name, "aliasName", "Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$"));
+        return Err(KmsError::validation(
+            name,
+            "aliasName",
+            "Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_-]+$",
+        ));
     }
     if name.starts_with("alias/aws/") {
         return Err(KmsError::InvalidAliasName(format!(
@@ -76,41 +84,60 @@ fn rotatable(k: &KeyRecord) -> Result<(), KmsError> {
 impl Kms {
     pub fn create_alias(&self, caller: &KmsCaller, name: &str, target: &str) -> Result<(), KmsError> {
         let (account, region) = (caller.account().to_owned(), caller.region.clone());
-        self.audited(caller, "CreateAlias", false, json!({ "aliasName": name, "targetKeyId": target }), |audit| {
-            check_alias_name(name)?;
-            let key_id = {
-                let st = self.read();
-                let k = self.resolve(&st, caller, target, false)?;
-                audit.key(k);
-                self.authorize(&st, caller, k, "kms:CreateAlias", None, None, &ConditionKeys::new())?;
-                if k.manager == KeyManager::Aws {
-                    return Err(KmsError::UnsupportedOperation(format!("{} is an AWS managed key.", k.arn())));
-                }
-                check_state(k, StateRule::Manage)?;
-                k.key_id.clone()
-            };
-            self.mutate(|st, now| {
-                let slot = alias_slot(&account, &region, name);
-                if st.aliases.contains_key(&slot) {
-                    return Err(KmsError::AlreadyExists(format!(
-                        "An alias with the name arn:aws:kms:{region}:{account}:{name} already exists"
-                    )));
-                }
-                if st.aliases.values().filter(|a| a.target_key_id == key_id).count() >= 50 {
-                    return Err(KmsError::LimitExceeded("A KMS key can have at most 50 aliases.".into()));
-                }
-                st.aliases.insert(
-                    slot,
-                    Alias {
-                        name: name.to_owned(),
-                        target_key_id: key_id.clone(),
-                        created_ms: now,
-                        updated_ms: now,
-                    },
-                );
-                Ok(())
-            })
-        })
+        self.audited(
+            caller,
+            "CreateAlias",
+            false,
+            json!({ "aliasName": name, "targetKeyId": target }),
+            |audit| {
+                check_alias_name(name)?;
+                let key_id = {
+                    let st = self.read();
+                    let k = self.resolve(&st, caller, target, false)?;
+                    audit.key(k);
+                    self.authorize(
+                        &st,
+                        caller,
+                        k,
+                        &Check {
+                            action: "kms:CreateAlias",
+                            grant_op: None,
+                            ec: None,
+                            extra: &ConditionKeys::new(),
+                        },
+                    )?;
+                    if k.manager == KeyManager::Aws {
+                        return Err(KmsError::UnsupportedOperation(format!(
+                            "{} is an AWS managed key.",
+                            k.arn()
+                        )));
+                    }
+                    check_state(k, StateRule::Manage)?;
+                    k.key_id.clone()
+                };
+                self.mutate(|st, now| {
+                    let slot = alias_slot(&account, &region, name);
+                    if st.aliases.contains_key(&slot) {
+                        return Err(KmsError::AlreadyExists(format!(
+                            "An alias with the name arn:aws:kms:{region}:{account}:{name} already exists"
+                        )));
+                    }
+                    if st.aliases.values().filter(|a| a.target_key_id == key_id).count() >= 50 {
+                        return Err(KmsError::LimitExceeded("A KMS key can have at most 50 aliases.".into()));
+                    }
+                    st.aliases.insert(
+                        slot,
+                        Alias {
+                            name: name.to_owned(),
+                            target_key_id: key_id.clone(),
+                            created_ms: now,
+                            updated_ms: now,
+                        },
+                    );
+                    Ok(())
+                })
+            },
+        )
     }
 
     pub fn update_alias(&self, caller: &KmsCaller, name: &str, target: &str) -> Result<(), KmsError> {
@@ -161,7 +188,17 @@ impl Kms {
             let arn = format!("arn:aws:kms:{region}:{account}:key/{}", a.target_key_id);
             if let Some(k) = st.keys.get(&arn) {
                 audit.key(k);
-                self.authorize(&st, caller, k, "kms:DeleteAlias", None, None, &ConditionKeys::new())?;
+                self.authorize(
+                    &st,
+                    caller,
+                    k,
+                    &Check {
+                        action: "kms:DeleteAlias",
+                        grant_op: None,
+                        ec: None,
+                        extra: &ConditionKeys::new(),
+                    },
+                )?;
             }
             drop(st);
             self.mutate(|st, _| {
@@ -171,98 +208,174 @@ impl Kms {
         })
     }
 
-    pub fn list_aliases(&self, caller: &KmsCaller, key_id: Option<&str>, limit: Option<i64>, marker: Option<&str>) -> Result<(Vec<AliasEntry>, Option<String>), KmsError> {
-        self.audited(caller, "ListAliases", true, json!({ "keyId": key_id, "limit": limit }), |_| {
-            let limit = check_limit(limit, 100, 50)?;
-            self.authorize_iam(caller, "kms:ListAliases")?;
-            let st = self.read();
-            let (account, region) = (caller.account(), caller.region.as_str());
-            let filter = match key_id {
-                Some(k) => Some(self.resolve(&st, caller, k, false)?.key_id.clone()),
-                None => None,
-            };
-            let prefix = format!("{account}/{region}/");
-            let mut items: Vec<AliasEntry> = st
-                .aliases
-                .iter()
-                .filter(|(slot, a)| slot.starts_with(&prefix) && filter.as_ref().is_none_or(|f| *f == a.target_key_id))
-                .map(|(_, a)| AliasEntry {
-                    name: a.name.clone(),
-                    arn: format!("arn:aws:kms:{region}:{account}:{}", a.name),
-                    target_key_id: Some(a.target_key_id.clone()),
-                    created_ms: Some(a.created_ms),
-                    updated_ms: Some(a.updated_ms),
-                })
-                .collect();
-            if filter.is_none() {
-                for name in PREDEFINED {
-                    if !items.iter().any(|i| i.name == *name) {
-                        items.push(AliasEntry {
-                            name: (*name).to_owned(),
-                            arn: format!("arn:aws:kms:{region}:{account}:{name}"),
-                            target_key_id: None,
-                            created_ms: None,
-                            updated_ms: None,
-                        });
+    pub fn list_aliases(
+        &self,
+        caller: &KmsCaller,
+        key_id: Option<&str>,
+        limit: Option<i64>,
+        marker: Option<&str>,
+    ) -> Result<Page<AliasEntry>, KmsError> {
+        self.audited(
+            caller,
+            "ListAliases",
+            true,
+            json!({ "keyId": key_id, "limit": limit }),
+            |_| {
+                let limit = check_limit(limit, 100, 50)?;
+                self.authorize_iam(caller, "kms:ListAliases")?;
+                let st = self.read();
+                let (account, region) = (caller.account(), caller.region.as_str());
+                let filter = match key_id {
+                    Some(k) => Some(self.resolve(&st, caller, k, false)?.key_id.clone()),
+                    None => None,
+                };
+                let prefix = format!("{account}/{region}/");
+                let mut items: Vec<AliasEntry> = st
+                    .aliases
+                    .iter()
+                    .filter(|(slot, a)| {
+                        slot.starts_with(&prefix) && filter.as_ref().is_none_or(|f| *f == a.target_key_id)
+                    })
+                    .map(|(_, a)| AliasEntry {
+                        name: a.name.clone(),
+                        arn: format!("arn:aws:kms:{region}:{account}:{}", a.name),
+                        target_key_id: Some(a.target_key_id.clone()),
+                        created_ms: Some(a.created_ms),
+                        updated_ms: Some(a.updated_ms),
+                    })
+                    .collect();
+                if filter.is_none() {
+                    for name in PREDEFINED {
+                        if !items.iter().any(|i| i.name == *name) {
+                            items.push(AliasEntry {
+                                name: (*name).to_owned(),
+                                arn: format!("arn:aws:kms:{region}:{account}:{name}"),
+                                target_key_id: None,
+                                created_ms: None,
+                                updated_ms: None,
+                            });
+                        }
                     }
                 }
-            }
-            items.sort_by(|a, b| a.name.cmp(&b.name));
-            page(items, marker, limit, |a| a.name.clone())
-        })
+                items.sort_by(|a, b| a.name.cmp(&b.name));
+                page(items, marker, limit, |a| a.name.clone())
+            },
+        )
     }
 
     pub fn tag_resource(&self, caller: &KmsCaller, key_id: &str, tags: &[(String, String)]) -> Result<(), KmsError> {
         validate_tags(tags)?;
         let keys: Vec<&String> = tags.iter().map(|(k, _)| k).collect();
-        self.update_key(caller, "TagResource", json!({ "keyId": key_id, "tagKeys": keys }), key_id, StateRule::Manage, |k, _| {
-            for (tk, tv) in tags {
-                k.tags.insert(tk.clone(), tv.clone());
-            }
-            if k.tags.len() > 50 {
-                return Err(KmsError::Tag("A KMS key can have at most 50 tags.".into()));
-            }
-            Ok(())
-        })
+        self.update_key(
+            caller,
+            "TagResource",
+            json!({ "keyId": key_id, "tagKeys": keys }),
+            key_id,
+            StateRule::Manage,
+            |k, _| {
+                for (tk, tv) in tags {
+                    k.tags.insert(tk.clone(), tv.clone());
+                }
+                if k.tags.len() > 50 {
+                    return Err(KmsError::Tag("A KMS key can have at most 50 tags.".into()));
+                }
+                Ok(())
+            },
+        )
     }
 
     pub fn untag_resource(&self, caller: &KmsCaller, key_id: &str, tag_keys: &[String]) -> Result<(), KmsError> {
-        self.update_key(caller, "UntagResource", json!({ "keyId": key_id, "tagKeys": tag_keys }), key_id, StateRule::Manage, |k, _| {
-            for tk in tag_keys {
-                k.tags.remove(tk);
-            }
-            Ok(())
-        })
+        self.update_key(
+            caller,
+            "UntagResource",
+            json!({ "keyId": key_id, "tagKeys": tag_keys }),
+            key_id,
+            StateRule::Manage,
+            |k, _| {
+                for tk in tag_keys {
+                    k.tags.remove(tk);
+                }
+                Ok(())
+            },
+        )
     }
 
-    pub fn list_resource_tags(&self, caller: &KmsCaller, key_id: &str, limit: Option<i64>, marker: Option<&str>) -> Result<(Vec<(String, String)>, Option<String>), KmsError> {
+    pub fn list_resource_tags(
+        &self,
+        caller: &KmsCaller,
+        key_id: &str,
+        limit: Option<i64>,
+        marker: Option<&str>,
+    ) -> Result<Page<(String, String)>, KmsError> {
         self.audited(caller, "ListResourceTags", true, json!({ "keyId": key_id }), |audit| {
             let limit = check_limit(limit, 50, 50)?;
             let st = self.read();
             let k = self.resolve(&st, caller, key_id, false)?;
             audit.key(k);
-            self.authorize(&st, caller, k, "kms:ListResourceTags", None, None, &ConditionKeys::new())?;
+            self.authorize(
+                &st,
+                caller,
+                k,
+                &Check {
+                    action: "kms:ListResourceTags",
+                    grant_op: None,
+                    ec: None,
+                    extra: &ConditionKeys::new(),
+                },
+            )?;
             let tags: Vec<(String, String)> = k.tags.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
             page(tags, marker, limit, |(tk, _)| tk.clone())
         })
     }
 
-    pub fn get_key_policy(&self, caller: &KmsCaller, key_id: &str, policy_name: Option<&str>) -> Result<String, KmsError> {
-        self.audited(caller, "GetKeyPolicy", true, json!({ "keyId": key_id, "policyName": policy_name.unwrap_or("default") }), |audit| {
-            let st = self.read();
-            let k = self.resolve(&st, caller, key_id, false)?;
-            audit.key(k);
-            self.authorize(&st, caller, k, "kms:GetKeyPolicy", None, None, &ConditionKeys::new())?;
-            if policy_name.is_some_and(|n| n != "default") {
-                return Err(KmsError::NotFound("No such policy exists".into()));
-            }
-            Ok(k.policy.text.clone())
-        })
+    pub fn get_key_policy(
+        &self,
+        caller: &KmsCaller,
+        key_id: &str,
+        policy_name: Option<&str>,
+    ) -> Result<String, KmsError> {
+        self.audited(
+            caller,
+            "GetKeyPolicy",
+            true,
+            json!({ "keyId": key_id, "policyName": policy_name.unwrap_or("default") }),
+            |audit| {
+                let st = self.read();
+                let k = self.resolve(&st, caller, key_id, false)?;
+                audit.key(k);
+                self.authorize(
+                    &st,
+                    caller,
+                    k,
+                    &Check {
+                        action: "kms:GetKeyPolicy",
+                        grant_op: None,
+                        ec: None,
+                        extra: &ConditionKeys::new(),
+                    },
+                )?;
+                if policy_name.is_some_and(|n| n != "default") {
+                    return Err(KmsError::NotFound("No such policy exists".into()));
+                }
+                Ok(k.policy.text.clone())
+            },
+        )
     }
 
-    pub fn put_key_policy(&self, caller: &KmsCaller, key_id: &str, policy: &str, policy_name: Option<&str>, bypass: bool) -> Result<(), KmsError> {
+    pub fn put_key_policy(
+        &self,
+        caller: &KmsCaller,
+        key_id: &str,
+        policy: &str,
+        policy_name: Option<&str>,
+        bypass: bool,
+    ) -> Result<(), KmsError> {
         if policy_name.is_some_and(|n| n != "default") {
-            return Err(KmsError::validation(policy_name.unwrap_or_default(), "policyName", "Member must satisfy regular expression pattern: default"));
+            return Err(KmsError::validation(
+                policy_name.unwrap_or_default(),
+                "policyName",
+                "Member must satisfy regular expression pattern: default",
+            ));
         }
         let doc = parse_key_policy(policy)?;
         let probe = {
@@ -284,7 +397,17 @@ impl Kms {
             let st = self.read();
             let k = self.resolve(&st, caller, key_id, false)?;
             audit.key(k);
-            self.authorize(&st, caller, k, "kms:ListKeyPolicies", None, None, &ConditionKeys::new())?;
+            self.authorize(
+                &st,
+                caller,
+                k,
+                &Check {
+                    action: "kms:ListKeyPolicies",
+                    grant_op: None,
+                    ec: None,
+                    extra: &ConditionKeys::new(),
+                },
+            )?;
             Ok(vec!["default".to_owned()])
         })
     }
@@ -300,63 +423,120 @@ impl Kms {
             return Err(KmsError::validation(&days.to_string(), "rotationPeriodInDays", c));
         }
         let params = json!({ "keyId": key_id, "rotationPeriodInDays": days });
-        self.update_key(caller, "EnableKeyRotation", params, key_id, StateRule::RotationChange, |k, now| {
-            rotatable(k)?;
-            k.rotation = Some(Rotation {
-                period_days: days,
-                next_ms: now + days * 86_400_000,
-            });
-            Ok(())
-        })
+        self.update_key(
+            caller,
+            "EnableKeyRotation",
+            params,
+            key_id,
+            StateRule::RotationChange,
+            |k, now| {
+                rotatable(k)?;
+                k.rotation = Some(Rotation {
+                    period_days: days,
+                    next_ms: now + days * 86_400_000,
+                });
+                Ok(())
+            },
+        )
     }
 
     pub fn disable_key_rotation(&self, caller: &KmsCaller, key_id: &str) -> Result<(), KmsError> {
-        self.update_key(caller, "DisableKeyRotation", json!({ "keyId": key_id }), key_id, StateRule::RotationChange, |k, _| {
-            rotatable(k)?;
-            k.rotation = None;
-            Ok(())
-        })
+        self.update_key(
+            caller,
+            "DisableKeyRotation",
+            json!({ "keyId": key_id }),
+            key_id,
+            StateRule::RotationChange,
+            |k, _| {
+                rotatable(k)?;
+                k.rotation = None;
+                Ok(())
+            },
+        )
     }
 
     pub fn get_key_rotation_status(&self, caller: &KmsCaller, key_id: &str) -> Result<RotationStatus, KmsError> {
-        self.audited(caller, "GetKeyRotationStatus", true, json!({ "keyId": key_id }), |audit| {
-            let st = self.read();
-            let k = self.resolve(&st, caller, key_id, false)?;
-            audit.key(k);
-            self.authorize(&st, caller, k, "kms:GetKeyRotationStatus", None, None, &ConditionKeys::new())?;
-            check_state(k, StateRule::RotationStatus)?;
-            rotatable(k)?;
-            Ok(RotationStatus {
-                enabled: k.rotation.is_some(),
-                key_arn: k.arn(),
-                period_days: k.rotation.as_ref().map(|r| r.period_days),
-                next_ms: k.rotation.as_ref().map(|r| r.next_ms),
-            })
-        })
+        self.audited(
+            caller,
+            "GetKeyRotationStatus",
+            true,
+            json!({ "keyId": key_id }),
+            |audit| {
+                let st = self.read();
+                let k = self.resolve(&st, caller, key_id, false)?;
+                audit.key(k);
+                self.authorize(
+                    &st,
+                    caller,
+                    k,
+                    &Check {
+                        action: "kms:GetKeyRotationStatus",
+                        grant_op: None,
+                        ec: None,
+                        extra: &ConditionKeys::new(),
+                    },
+                )?;
+                check_state(k, StateRule::RotationStatus)?;
+                rotatable(k)?;
+                Ok(RotationStatus {
+                    enabled: k.rotation.is_some(),
+                    key_arn: k.arn(),
+                    period_days: k.rotation.as_ref().map(|r| r.period_days),
+                    next_ms: k.rotation.as_ref().map(|r| r.next_ms),
+                })
+            },
+        )
     }
 
     pub fn rotate_key_on_demand(&self, caller: &KmsCaller, key_id: &str) -> Result<String, KmsError> {
-        self.update_key(caller, "RotateKeyOnDemand", json!({ "keyId": key_id }), key_id, StateRule::Crypto, |k, now| {
-            rotatable(k)?;
-            let on_demand = k.versions.iter().filter(|v| v.rotation_type.as_deref() == Some("ON_DEMAND")).count();
-            if on_demand >= 10 {
-                return Err(KmsError::LimitExceeded(format!(
-                    "{} has reached the limit of 10 on-demand rotations.",
-                    k.arn()
-                )));
-            }
-            add_version(k, now, "ON_DEMAND")?;
-            Ok(k.arn())
-        })
+        self.update_key(
+            caller,
+            "RotateKeyOnDemand",
+            json!({ "keyId": key_id }),
+            key_id,
+            StateRule::Crypto,
+            |k, now| {
+                rotatable(k)?;
+                let on_demand = k
+                    .versions
+                    .iter()
+                    .filter(|v| v.rotation_type.as_deref() == Some("ON_DEMAND"))
+                    .count();
+                if on_demand >= 10 {
+                    return Err(KmsError::LimitExceeded(format!(
+                        "{} has reached the limit of 10 on-demand rotations.",
+                        k.arn()
+                    )));
+                }
+                add_version(k, now, "ON_DEMAND")?;
+                Ok(k.arn())
+            },
+        )
     }
 
-    pub fn list_key_rotations(&self, caller: &KmsCaller, key_id: &str, limit: Option<i64>, marker: Option<&str>) -> Result<(Vec<RotationEntry>, Option<String>), KmsError> {
+    pub fn list_key_rotations(
+        &self,
+        caller: &KmsCaller,
+        key_id: &str,
+        limit: Option<i64>,
+        marker: Option<&str>,
+    ) -> Result<Page<RotationEntry>, KmsError> {
         self.audited(caller, "ListKeyRotations", true, json!({ "keyId": key_id }), |audit| {
             let limit = check_limit(limit, 1000, 100)?;
             let st = self.read();
             let k = self.resolve(&st, caller, key_id, false)?;
             audit.key(k);
-            self.authorize(&st, caller, k, "kms:ListKeyRotations", None, None, &ConditionKeys::new())?;
+            self.authorize(
+                &st,
+                caller,
+                k,
+                &Check {
+                    action: "kms:ListKeyRotations",
+                    grant_op: None,
+                    ec: None,
+                    extra: &ConditionKeys::new(),
+                },
+            )?;
             rotatable(k)?;
             let items: Vec<RotationEntry> = k
                 .versions

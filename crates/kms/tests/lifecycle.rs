@@ -1,4 +1,5 @@
 //! Time-driven KMS behaviour on a manual clock: deletion windows, automatic rotation, import expiry.
+#![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
 
@@ -27,7 +28,9 @@ fn fixture() -> Fixture {
 
 fn root() -> KmsCaller {
     KmsCaller {
-        principal: Principal::Root { account: ACCOUNT.into() },
+        principal: Principal::Root {
+            account: ACCOUNT.into(),
+        },
         identity_policies: vec![],
         access_key_id: "AKIAROOT".into(),
         region: "us-west-2".into(),
@@ -76,13 +79,22 @@ fn deletion_window_ends_with_the_key_gone() {
 
     f.clock.advance_millis(7 * DAY - 1);
     f.kms.tick().unwrap();
-    assert_eq!(f.kms.describe_key(&root(), &m.key_id, &[]).unwrap().key_state, "PendingDeletion");
+    assert_eq!(
+        f.kms.describe_key(&root(), &m.key_id, &[]).unwrap().key_state,
+        "PendingDeletion"
+    );
 
     f.clock.advance_millis(1);
     f.kms.tick().unwrap();
-    assert!(matches!(f.kms.describe_key(&root(), &m.key_id, &[]), Err(KmsError::NotFound(_))));
+    assert!(matches!(
+        f.kms.describe_key(&root(), &m.key_id, &[]),
+        Err(KmsError::NotFound(_))
+    ));
     // Its alias went with it, and its ciphertexts are unrecoverable.
-    assert!(matches!(f.kms.describe_key(&root(), "alias/doomed", &[]), Err(KmsError::NotFound(_))));
+    assert!(matches!(
+        f.kms.describe_key(&root(), "alias/doomed", &[]),
+        Err(KmsError::NotFound(_))
+    ));
     assert!(matches!(decrypt(&f, &ct), Err(KmsError::AccessDenied(_))));
 }
 
@@ -118,7 +130,14 @@ fn automatic_rotation_keeps_every_old_ciphertext_readable() {
     assert_eq!(decrypt(&f, &after).unwrap(), b"data");
     f.kms.rotate_key_on_demand(&root(), &m.key_id).unwrap();
     assert_eq!(decrypt(&f, &before).unwrap(), b"data");
-    assert_eq!(f.kms.list_key_rotations(&root(), &m.key_id, None, None).unwrap().0.len(), 2);
+    assert_eq!(
+        f.kms
+            .list_key_rotations(&root(), &m.key_id, None, None)
+            .unwrap()
+            .0
+            .len(),
+        2
+    );
 }
 
 #[test]
@@ -165,12 +184,18 @@ fn imported_material_lifecycle_and_expiry() {
 
     f.clock.advance_millis(DAY);
     f.kms.tick().unwrap();
-    assert_eq!(f.kms.describe_key(&root(), &m.key_id, &[]).unwrap().key_state, "PendingImport");
+    assert_eq!(
+        f.kms.describe_key(&root(), &m.key_id, &[]).unwrap().key_state,
+        "PendingImport"
+    );
     assert!(decrypt(&f, &ct).is_err());
 
     // The same material again brings every old ciphertext back.
     import(None, "KEY_MATERIAL_DOES_NOT_EXPIRE", &material).unwrap();
     assert_eq!(decrypt(&f, &ct).unwrap(), b"data");
     f.kms.delete_imported_key_material(&root(), &m.key_id).unwrap();
-    assert_eq!(f.kms.describe_key(&root(), &m.key_id, &[]).unwrap().key_state, "PendingImport");
+    assert_eq!(
+        f.kms.describe_key(&root(), &m.key_id, &[]).unwrap().key_state,
+        "PendingImport"
+    );
 }

@@ -38,7 +38,11 @@ fn open_root_key(args: &config::DataArgs) -> anyhow::Result<Arc<RootKey>> {
 
 fn open_identities(args: &config::DataArgs) -> anyhow::Result<Arc<iam::Iam>> {
     let root_key = open_root_key(args)?;
-    Ok(Arc::new(iam::Iam::open(&args.data_dir, root_key, Arc::new(SystemClock))?))
+    Ok(Arc::new(iam::Iam::open(
+        &args.data_dir,
+        root_key,
+        Arc::new(SystemClock),
+    )?))
 }
 
 fn trail_verify(args: config::DataArgs) -> anyhow::Result<()> {
@@ -102,7 +106,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let clock: Arc<dyn base::Clock> = Arc::new(SystemClock);
         let iam = Arc::new(iam::Iam::open(&args.data.data_dir, root_key.clone(), clock.clone())?);
         let trail = Arc::new(audit::Trail::open(&args.data.data_dir.join("trail"), root_key.clone())?);
-        let kms = Arc::new(kms::Kms::open(&args.data.data_dir, root_key, clock.clone(), iam.clone(), trail.clone())?);
+        let kms = Arc::new(kms::Kms::open(
+            &args.data.data_dir,
+            root_key,
+            clock.clone(),
+            iam.clone(),
+            trail.clone(),
+        )?);
         let (id, secret, generated) = root_credentials_for(&iam, &args.account_id)?;
         if generated {
             // Printed once, to the operator's terminal; kept sealed in the data directory.
@@ -133,9 +143,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ));
         {
             let kms = kms.clone();
-            run_every(std::time::Duration::from_secs(1), "kms-housekeeping", move || kms.tick().map_err(|e| e.to_string()));
+            run_every(std::time::Duration::from_secs(1), "kms-housekeeping", move || {
+                kms.tick().map_err(|e| e.to_string())
+            });
             let trail = trail.clone();
-            run_every(std::time::Duration::from_secs(1), "trail-sync", move || trail.sync().map_err(|e| e.to_string()));
+            run_every(std::time::Duration::from_secs(1), "trail-sync", move || {
+                trail.sync().map_err(|e| e.to_string())
+            });
         }
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await

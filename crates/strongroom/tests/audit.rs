@@ -12,7 +12,16 @@ use serde_json::Value;
 async fn kms_calls_are_recorded_and_looked_up() {
     let s = Server::start();
     let kms = s.kms(s.root());
-    let key = kms.create_key().send().await.unwrap().key_metadata().unwrap().arn().unwrap().to_owned();
+    let key = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_owned();
     let eve = s.user("eve", None).await;
     kms.encrypt()
         .key_id(&key)
@@ -21,8 +30,20 @@ async fn kms_calls_are_recorded_and_looked_up() {
         .send()
         .await
         .unwrap();
-    let _ = s.kms(eve).decrypt().ciphertext_blob(Blob::new(vec![1u8; 80])).key_id(&key).send().await;
-    let _ = s.kms(s.user("mallory", None).await).encrypt().key_id(&key).plaintext(Blob::new("x")).send().await;
+    let _ = s
+        .kms(eve)
+        .decrypt()
+        .ciphertext_blob(Blob::new(vec![1u8; 80]))
+        .key_id(&key)
+        .send()
+        .await;
+    let _ = s
+        .kms(s.user("mallory", None).await)
+        .encrypt()
+        .key_id(&key)
+        .plaintext(Blob::new("x"))
+        .send()
+        .await;
 
     let ct = s.cloudtrail(s.root());
     let out = ct
@@ -61,7 +82,10 @@ async fn kms_calls_are_recorded_and_looked_up() {
     assert_eq!(record["readOnly"], true);
     assert_eq!(record["userIdentity"]["type"], "Root");
     assert_eq!(record["userIdentity"]["accessKeyId"], ROOT_KEY_ID);
-    assert_eq!(record["requestParameters"]["encryptionContext"]["aws:dynamodb:tableName"], "Books");
+    assert_eq!(
+        record["requestParameters"]["encryptionContext"]["aws:dynamodb:tableName"],
+        "Books"
+    );
     assert_eq!(record["requestParameters"]["keyId"], key);
     assert_eq!(record["resources"][0]["ARN"], key);
     assert_eq!(record["responseElements"], Value::Null);

@@ -32,7 +32,10 @@ async fn aws_encryption_sdk_for_python_round_trips_through_our_kms() {
     // The SDK's GenerateDataKey and Decrypt went through our KMS and its trail.
     let events = s.cloudtrail(s.root()).lookup_events().send().await.unwrap();
     let names: Vec<&str> = events.events().iter().filter_map(|e| e.event_name()).collect();
-    assert!(names.contains(&"GenerateDataKey") && names.contains(&"Decrypt"), "{names:?}");
+    assert!(
+        names.contains(&"GenerateDataKey") && names.contains(&"Decrypt"),
+        "{names:?}"
+    );
 }
 
 fn aws(s: &Server, args: &[&str]) -> serde_json::Value {
@@ -49,11 +52,15 @@ fn aws(s: &Server, args: &[&str]) -> serde_json::Value {
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .output()
         .expect("aws CLI");
-    assert!(out.status.success(), "aws {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "aws {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     if out.stdout.is_empty() {
         serde_json::Value::Null
     } else {
-        serde_json::from_slice(&out.stdout).unwrap()
+        serde_json::from_slice(&out.stdout).expect("aws CLI JSON output")
     }
 }
 
@@ -63,7 +70,17 @@ fn aws_cli_kms_walkthrough() {
     let s = Server::start();
     let key = aws(&s, &["kms", "create-key", "--description", "walkthrough"]);
     let key_id = key["KeyMetadata"]["KeyId"].as_str().unwrap().to_owned();
-    aws(&s, &["kms", "create-alias", "--alias-name", "alias/walkthrough", "--target-key-id", &key_id]);
+    aws(
+        &s,
+        &[
+            "kms",
+            "create-alias",
+            "--alias-name",
+            "alias/walkthrough",
+            "--target-key-id",
+            &key_id,
+        ],
+    );
     let dir = tempfile::tempdir().unwrap();
     let pt = dir.path().join("pt");
     std::fs::write(&pt, b"hello").unwrap();
@@ -82,7 +99,9 @@ fn aws_cli_kms_walkthrough() {
     );
     let ct_path = dir.path().join("ct");
     use base64::Engine;
-    let ct = base64::engine::general_purpose::STANDARD.decode(enc["CiphertextBlob"].as_str().unwrap()).unwrap();
+    let ct = base64::engine::general_purpose::STANDARD
+        .decode(enc["CiphertextBlob"].as_str().unwrap())
+        .unwrap();
     std::fs::write(&ct_path, ct).unwrap();
     let dec = aws(
         &s,
@@ -95,7 +114,9 @@ fn aws_cli_kms_walkthrough() {
             "purpose=demo",
         ],
     );
-    let plain = base64::engine::general_purpose::STANDARD.decode(dec["Plaintext"].as_str().unwrap()).unwrap();
+    let plain = base64::engine::general_purpose::STANDARD
+        .decode(dec["Plaintext"].as_str().unwrap())
+        .unwrap();
     assert_eq!(plain, b"hello");
     let grant = aws(
         &s,
@@ -114,6 +135,14 @@ fn aws_cli_kms_walkthrough() {
     aws(&s, &["kms", "disable-key", "--key-id", &key_id]);
     let d = aws(&s, &["kms", "describe-key", "--key-id", "alias/walkthrough"]);
     assert_eq!(d["KeyMetadata"]["KeyState"], "Disabled");
-    let events = aws(&s, &["cloudtrail", "lookup-events", "--lookup-attributes", "AttributeKey=EventName,AttributeValue=DisableKey"]);
+    let events = aws(
+        &s,
+        &[
+            "cloudtrail",
+            "lookup-events",
+            "--lookup-attributes",
+            "AttributeKey=EventName,AttributeValue=DisableKey",
+        ],
+    );
     assert_eq!(events["Events"].as_array().unwrap().len(), 1);
 }

@@ -10,10 +10,12 @@ use aws_sdk_kms::types::{
 };
 use common::*;
 
-const ALLOW_ALL_KMS: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#;
+const ALLOW_ALL_KMS: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}"#;
 
 async fn new_key(kms: &aws_sdk_kms::Client) -> String {
-    kms.create_key().send().await.unwrap().key_metadata().unwrap().key_id().to_owned()
+    let out = kms.create_key().send().await.expect("CreateKey");
+    out.key_metadata().expect("KeyMetadata").key_id().to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -24,9 +26,17 @@ async fn symmetric_round_trip_with_context_and_its_errors() {
     let meta = created.key_metadata().unwrap();
     assert_eq!(meta.key_manager().unwrap().as_str(), "CUSTOMER");
     assert_eq!(meta.key_spec().unwrap().as_str(), "SYMMETRIC_DEFAULT");
-    assert_eq!(meta.arn().unwrap(), format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{}", meta.key_id()));
+    assert_eq!(
+        meta.arn().unwrap(),
+        format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{}", meta.key_id())
+    );
     let key = meta.key_id().to_owned();
-    kms.create_alias().alias_name("alias/orders").target_key_id(&key).send().await.unwrap();
+    kms.create_alias()
+        .alias_name("alias/orders")
+        .target_key_id(&key)
+        .send()
+        .await
+        .unwrap();
 
     let enc = kms
         .encrypt()
@@ -39,18 +49,41 @@ async fn symmetric_round_trip_with_context_and_its_errors() {
     assert_eq!(enc.key_id(), meta.arn());
     let blob = enc.ciphertext_blob().unwrap().as_ref().to_vec();
 
-    let dec = kms.decrypt().ciphertext_blob(Blob::new(blob.clone())).encryption_context("tenant", "acme").send().await.unwrap();
+    let dec = kms
+        .decrypt()
+        .ciphertext_blob(Blob::new(blob.clone()))
+        .encryption_context("tenant", "acme")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(dec.plaintext().unwrap().as_ref(), b"MARKER-PLAINTEXT");
     assert_eq!(dec.key_id(), meta.arn());
 
-    let err = kms.decrypt().ciphertext_blob(Blob::new(blob.clone())).encryption_context("tenant", "other").send().await.unwrap_err();
+    let err = kms
+        .decrypt()
+        .ciphertext_blob(Blob::new(blob.clone()))
+        .encryption_context("tenant", "other")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("InvalidCiphertextException"));
-    let err = kms.decrypt().ciphertext_blob(Blob::new(blob.clone())).send().await.unwrap_err();
+    let err = kms
+        .decrypt()
+        .ciphertext_blob(Blob::new(blob.clone()))
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("InvalidCiphertextException"));
     for i in [0, 20, 60, blob.len() - 1] {
         let mut bad = blob.clone();
         bad[i] ^= 1;
-        let err = kms.decrypt().ciphertext_blob(Blob::new(bad)).encryption_context("tenant", "acme").send().await.unwrap_err();
+        let err = kms
+            .decrypt()
+            .ciphertext_blob(Blob::new(bad))
+            .encryption_context("tenant", "acme")
+            .send()
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), Some("InvalidCiphertextException"), "flip at {i}");
     }
     let other = new_key(&kms).await;
@@ -72,15 +105,42 @@ async fn symmetric_round_trip_with_context_and_its_errors() {
         .send()
         .await
         .unwrap();
-    let dec = kms.decrypt().ciphertext_blob(re.ciphertext_blob().unwrap().clone()).send().await.unwrap();
+    let dec = kms
+        .decrypt()
+        .ciphertext_blob(re.ciphertext_blob().unwrap().clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(dec.plaintext().unwrap().as_ref(), b"MARKER-PLAINTEXT");
 
-    let dk = kms.generate_data_key().key_id(&key).key_spec(DataKeySpec::Aes256).send().await.unwrap();
+    let dk = kms
+        .generate_data_key()
+        .key_id(&key)
+        .key_spec(DataKeySpec::Aes256)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(dk.plaintext().unwrap().as_ref().len(), 32);
-    let back = kms.decrypt().ciphertext_blob(dk.ciphertext_blob().unwrap().clone()).send().await.unwrap();
+    let back = kms
+        .decrypt()
+        .ciphertext_blob(dk.ciphertext_blob().unwrap().clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(back.plaintext().unwrap().as_ref(), dk.plaintext().unwrap().as_ref());
-    let wp = kms.generate_data_key_without_plaintext().key_id(&key).number_of_bytes(64).send().await.unwrap();
-    let back = kms.decrypt().ciphertext_blob(wp.ciphertext_blob().unwrap().clone()).send().await.unwrap();
+    let wp = kms
+        .generate_data_key_without_plaintext()
+        .key_id(&key)
+        .number_of_bytes(64)
+        .send()
+        .await
+        .unwrap();
+    let back = kms
+        .decrypt()
+        .ciphertext_blob(wp.ciphertext_blob().unwrap().clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(back.plaintext().unwrap().as_ref().len(), 64);
 
     for (n, ok) in [(0, false), (1, true), (1024, true), (1025, false)] {
@@ -89,11 +149,26 @@ async fn symmetric_round_trip_with_context_and_its_errors() {
     }
     let err = kms.generate_data_key().key_id(&key).send().await.unwrap_err();
     assert_eq!(err.code(), Some("ValidationException"));
-    let err = kms.encrypt().key_id(&key).plaintext(Blob::new(vec![0u8; 4097])).send().await.unwrap_err();
+    let err = kms
+        .encrypt()
+        .key_id(&key)
+        .plaintext(Blob::new(vec![0u8; 4097]))
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("ValidationException"));
-    let err = kms.encrypt().key_id("alias/none").plaintext(Blob::new("x")).send().await.unwrap_err();
+    let err = kms
+        .encrypt()
+        .key_id("alias/none")
+        .plaintext(Blob::new("x"))
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("NotFoundException"));
-    assert_eq!(err.message(), Some(format!("Alias arn:aws:kms:{REGION}:{ACCOUNT}:alias/none is not found.").as_str()));
+    assert_eq!(
+        err.message(),
+        Some(format!("Alias arn:aws:kms:{REGION}:{ACCOUNT}:alias/none is not found.").as_str())
+    );
 
     s.assert_not_at_rest("MARKER-PLAINTEXT");
 }
@@ -105,17 +180,41 @@ async fn key_states_and_their_errors() {
     let key = new_key(&kms).await;
     let arn = format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{key}");
     kms.disable_key().key_id(&key).send().await.unwrap();
-    let err = kms.encrypt().key_id(&key).plaintext(Blob::new("x")).send().await.unwrap_err();
+    let err = kms
+        .encrypt()
+        .key_id(&key)
+        .plaintext(Blob::new("x"))
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("DisabledException"));
     assert_eq!(err.message(), Some(format!("{arn} is disabled.").as_str()));
     kms.enable_key().key_id(&key).send().await.unwrap();
 
-    let err = kms.schedule_key_deletion().key_id(&key).pending_window_in_days(5).send().await.unwrap_err();
+    let err = kms
+        .schedule_key_deletion()
+        .key_id(&key)
+        .pending_window_in_days(5)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("ValidationException"));
-    let out = kms.schedule_key_deletion().key_id(&key).pending_window_in_days(7).send().await.unwrap();
+    let out = kms
+        .schedule_key_deletion()
+        .key_id(&key)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(out.key_state().unwrap().as_str(), "PendingDeletion");
     assert_eq!(out.pending_window_in_days(), Some(7));
-    let err = kms.encrypt().key_id(&key).plaintext(Blob::new("x")).send().await.unwrap_err();
+    let err = kms
+        .encrypt()
+        .key_id(&key)
+        .plaintext(Blob::new("x"))
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("KMSInvalidStateException"));
     assert_eq!(err.message(), Some(format!("{arn} is pending deletion.").as_str()));
     let err = kms.enable_key().key_id(&key).send().await.unwrap_err();
@@ -129,8 +228,18 @@ async fn key_states_and_their_errors() {
     assert_eq!(d.key_metadata().unwrap().key_state().unwrap().as_str(), "Disabled");
     let err = kms.cancel_key_deletion().key_id(&key).send().await.unwrap_err();
     assert_eq!(err.message(), Some(format!("{arn} is not pending deletion.").as_str()));
-    kms.update_key_description().key_id(&key).description("new").send().await.unwrap();
-    let err = kms.describe_key().key_id("00000000-0000-4000-8000-000000000000").send().await.unwrap_err();
+    kms.update_key_description()
+        .key_id(&key)
+        .description("new")
+        .send()
+        .await
+        .unwrap();
+    let err = kms
+        .describe_key()
+        .key_id("00000000-0000-4000-8000-000000000000")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("NotFoundException"));
 }
 
@@ -143,7 +252,13 @@ async fn asymmetric_and_hmac_keys_follow_their_usage_rules() {
         (KeySpec::EccNistP256, SigningAlgorithmSpec::EcdsaSha256),
         (KeySpec::EccSecgP256K1, SigningAlgorithmSpec::EcdsaSha256),
     ] {
-        let k = kms.create_key().key_spec(spec.clone()).key_usage(KeyUsageType::SignVerify).send().await.unwrap();
+        let k = kms
+            .create_key()
+            .key_spec(spec.clone())
+            .key_usage(KeyUsageType::SignVerify)
+            .send()
+            .await
+            .unwrap();
         let id = k.key_metadata().unwrap().key_id().to_owned();
         let sig = kms
             .sign()
@@ -176,11 +291,23 @@ async fn asymmetric_and_hmac_keys_follow_their_usage_rules() {
         assert_eq!(err.code(), Some("KMSInvalidSignatureException"), "{spec:?}");
         let pk = kms.get_public_key().key_id(&id).send().await.unwrap();
         assert!(!pk.public_key().unwrap().as_ref().is_empty());
-        let err = kms.encrypt().key_id(&id).plaintext(Blob::new("x")).send().await.unwrap_err();
+        let err = kms
+            .encrypt()
+            .key_id(&id)
+            .plaintext(Blob::new("x"))
+            .send()
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), Some("InvalidKeyUsageException"));
     }
     // A digest signs like its message.
-    let k = kms.create_key().key_spec(KeySpec::EccNistP384).key_usage(KeyUsageType::SignVerify).send().await.unwrap();
+    let k = kms
+        .create_key()
+        .key_spec(KeySpec::EccNistP384)
+        .key_usage(KeyUsageType::SignVerify)
+        .send()
+        .await
+        .unwrap();
     let id = k.key_metadata().unwrap().key_id().to_owned();
     let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA384, b"message");
     let sig = kms
@@ -201,7 +328,13 @@ async fn asymmetric_and_hmac_keys_follow_their_usage_rules() {
         .await
         .unwrap();
 
-    let rsa = kms.create_key().key_spec(KeySpec::Rsa3072).key_usage(KeyUsageType::EncryptDecrypt).send().await.unwrap();
+    let rsa = kms
+        .create_key()
+        .key_spec(KeySpec::Rsa3072)
+        .key_usage(KeyUsageType::EncryptDecrypt)
+        .send()
+        .await
+        .unwrap();
     let rsa = rsa.key_metadata().unwrap().key_id().to_owned();
     let ct = kms
         .encrypt()
@@ -221,7 +354,13 @@ async fn asymmetric_and_hmac_keys_follow_their_usage_rules() {
         .unwrap();
     assert_eq!(pt.plaintext().unwrap().as_ref(), b"rsa secret");
 
-    let mac_key = kms.create_key().key_spec(KeySpec::Hmac256).key_usage(KeyUsageType::GenerateVerifyMac).send().await.unwrap();
+    let mac_key = kms
+        .create_key()
+        .key_spec(KeySpec::Hmac256)
+        .key_usage(KeyUsageType::GenerateVerifyMac)
+        .send()
+        .await
+        .unwrap();
     let mac_key = mac_key.key_metadata().unwrap().key_id().to_owned();
     let mac = kms
         .generate_mac()
@@ -253,7 +392,11 @@ async fn asymmetric_and_hmac_keys_follow_their_usage_rules() {
     assert_eq!(err.code(), Some("KMSInvalidMacException"));
 
     let err = kms.create_key().key_spec(KeySpec::Hmac256).send().await.unwrap_err();
-    assert_eq!(err.code(), Some("ValidationException"), "HMAC keys cannot be ENCRYPT_DECRYPT");
+    assert_eq!(
+        err.code(),
+        Some("ValidationException"),
+        "HMAC keys cannot be ENCRYPT_DECRYPT"
+    );
 
     let sym = new_key(&kms).await;
     let pair = kms
@@ -263,8 +406,16 @@ async fn asymmetric_and_hmac_keys_follow_their_usage_rules() {
         .send()
         .await
         .unwrap();
-    let private = kms.decrypt().ciphertext_blob(pair.private_key_ciphertext_blob().unwrap().clone()).send().await.unwrap();
-    assert_eq!(private.plaintext().unwrap().as_ref(), pair.private_key_plaintext().unwrap().as_ref());
+    let private = kms
+        .decrypt()
+        .ciphertext_blob(pair.private_key_ciphertext_blob().unwrap().clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        private.plaintext().unwrap().as_ref(),
+        pair.private_key_plaintext().unwrap().as_ref()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -285,7 +436,13 @@ async fn key_policies_decide_direct_use() {
     let k = kms.create_key().policy(&via_dynamodb).send().await.unwrap();
     let key = k.key_metadata().unwrap().key_id().to_owned();
     // Alice's IAM policy allows kms:* and the root statement delegates to IAM, so she is allowed ...
-    alice_kms.encrypt().key_id(&key).plaintext(Blob::new("x")).send().await.unwrap();
+    alice_kms
+        .encrypt()
+        .key_id(&key)
+        .plaintext(Blob::new("x"))
+        .send()
+        .await
+        .unwrap();
     // ... but without the delegation statement, the ViaService condition refuses direct calls.
     let only_via = format!(
         r#"{{"Version":"2012-10-17","Statement":[
@@ -293,8 +450,19 @@ async fn key_policies_decide_direct_use() {
           "Resource":"*","Condition":{{"StringLike":{{"kms:ViaService":"dynamodb.*.amazonaws.com"}}}}}},
         {{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCOUNT}:root"}},"Action":["kms:PutKeyPolicy","kms:GetKeyPolicy","kms:DescribeKey"],"Resource":"*"}}]}}"#
     );
-    kms.put_key_policy().key_id(&key).policy(&only_via).send().await.unwrap();
-    let err = alice_kms.encrypt().key_id(&key).plaintext(Blob::new("x")).send().await.unwrap_err();
+    kms.put_key_policy()
+        .key_id(&key)
+        .policy(&only_via)
+        .send()
+        .await
+        .unwrap();
+    let err = alice_kms
+        .encrypt()
+        .key_id(&key)
+        .plaintext(Blob::new("x"))
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("AccessDeniedException"));
     let arn = format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{key}");
     assert_eq!(
@@ -312,15 +480,41 @@ async fn key_policies_decide_direct_use() {
     );
     let k2 = kms.create_key().policy(&deny).send().await.unwrap();
     let key2 = k2.key_metadata().unwrap().key_id().to_owned();
-    let ct = alice_kms.encrypt().key_id(&key2).plaintext(Blob::new("x")).send().await.unwrap();
-    let err = alice_kms.decrypt().ciphertext_blob(ct.ciphertext_blob().unwrap().clone()).send().await.unwrap_err();
-    assert!(err.message().unwrap().ends_with("with an explicit deny in a resource-based policy"), "{err:?}");
+    let ct = alice_kms
+        .encrypt()
+        .key_id(&key2)
+        .plaintext(Blob::new("x"))
+        .send()
+        .await
+        .unwrap();
+    let err = alice_kms
+        .decrypt()
+        .ciphertext_blob(ct.ciphertext_blob().unwrap().clone())
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        err.message()
+            .unwrap()
+            .ends_with("with an explicit deny in a resource-based policy"),
+        "{err:?}"
+    );
 
     // IAM alone never reaches a key whose policy does not delegate to the account.
     let foreign = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::999999999999:root"},"Action":"kms:*","Resource":"*"}]}"#;
     let err = kms.create_key().policy(foreign).send().await.unwrap_err();
-    assert_eq!(err.code(), Some("MalformedPolicyDocumentException"), "the lockout check refuses it");
-    let k3 = kms.create_key().policy(foreign).bypass_policy_lockout_safety_check(true).send().await.unwrap();
+    assert_eq!(
+        err.code(),
+        Some("MalformedPolicyDocumentException"),
+        "the lockout check refuses it"
+    );
+    let k3 = kms
+        .create_key()
+        .policy(foreign)
+        .bypass_policy_lockout_safety_check(true)
+        .send()
+        .await
+        .unwrap();
     let err = alice_kms
         .encrypt()
         .key_id(k3.key_metadata().unwrap().key_id())
@@ -331,7 +525,13 @@ async fn key_policies_decide_direct_use() {
     assert_eq!(err.code(), Some("AccessDeniedException"));
 
     // Malformed policies are refused with AWS's exception.
-    let err = kms.put_key_policy().key_id(&key2).policy("{not json").send().await.unwrap_err();
+    let err = kms
+        .put_key_policy()
+        .key_id(&key2)
+        .policy("{not json")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("MalformedPolicyDocumentException"));
 }
 
@@ -344,7 +544,13 @@ async fn grants_constraints_and_revocation() {
     let key = new_key(&kms).await;
     let bob_arn = format!("arn:aws:iam::{ACCOUNT}:user/bob");
 
-    let err = bob_kms.encrypt().key_id(&key).plaintext(Blob::new("x")).send().await.unwrap_err();
+    let err = bob_kms
+        .encrypt()
+        .key_id(&key)
+        .plaintext(Blob::new("x"))
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("AccessDeniedException"));
 
     let grant = kms
@@ -354,7 +560,11 @@ async fn grants_constraints_and_revocation() {
         .retiring_principal(&bob_arn)
         .operations(GrantOperation::Encrypt)
         .operations(GrantOperation::Decrypt)
-        .constraints(GrantConstraints::builder().encryption_context_subset("purpose", "test").build())
+        .constraints(
+            GrantConstraints::builder()
+                .encryption_context_subset("purpose", "test")
+                .build(),
+        )
         .name("bob-grant")
         .send()
         .await
@@ -368,12 +578,20 @@ async fn grants_constraints_and_revocation() {
         .retiring_principal(&bob_arn)
         .operations(GrantOperation::Encrypt)
         .operations(GrantOperation::Decrypt)
-        .constraints(GrantConstraints::builder().encryption_context_subset("purpose", "test").build())
+        .constraints(
+            GrantConstraints::builder()
+                .encryption_context_subset("purpose", "test")
+                .build(),
+        )
         .name("bob-grant")
         .send()
         .await
         .unwrap();
-    assert_eq!(again.grant_id(), Some(grant_id.as_str()), "a named grant is created once");
+    assert_eq!(
+        again.grant_id(),
+        Some(grant_id.as_str()),
+        "a named grant is created once"
+    );
 
     let ct = bob_kms
         .encrypt()
@@ -393,22 +611,46 @@ async fn grants_constraints_and_revocation() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some("AccessDeniedException"));
-    let err = bob_kms.encrypt().key_id(&key).plaintext(Blob::new("x")).send().await.unwrap_err();
+    let err = bob_kms
+        .encrypt()
+        .key_id(&key)
+        .plaintext(Blob::new("x"))
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("AccessDeniedException"));
     let err = bob_kms.describe_key().key_id(&key).send().await.unwrap_err();
-    assert_eq!(err.code(), Some("AccessDeniedException"), "the grant does not list DescribeKey");
+    assert_eq!(
+        err.code(),
+        Some("AccessDeniedException"),
+        "the grant does not list DescribeKey"
+    );
 
     let list = kms.list_grants().key_id(&key).send().await.unwrap();
     assert_eq!(list.grants().len(), 1);
     let g = &list.grants()[0];
     assert_eq!(g.grantee_principal(), Some(bob_arn.as_str()));
-    assert_eq!(g.issuing_account(), Some(format!("arn:aws:iam::{ACCOUNT}:root").as_str()));
+    assert_eq!(
+        g.issuing_account(),
+        Some(format!("arn:aws:iam::{ACCOUNT}:root").as_str())
+    );
     assert_eq!(g.name(), Some("bob-grant"));
-    let retirable = s.kms(s.root()).list_retirable_grants().retiring_principal(&bob_arn).send().await.unwrap();
+    let retirable = s
+        .kms(s.root())
+        .list_retirable_grants()
+        .retiring_principal(&bob_arn)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(retirable.grants().len(), 1);
 
     // Revocation takes effect at once.
-    kms.revoke_grant().key_id(&key).grant_id(&grant_id).send().await.unwrap();
+    kms.revoke_grant()
+        .key_id(&key)
+        .grant_id(&grant_id)
+        .send()
+        .await
+        .unwrap();
     let err = bob_kms
         .decrypt()
         .ciphertext_blob(ct.ciphertext_blob().unwrap().clone())
@@ -418,7 +660,13 @@ async fn grants_constraints_and_revocation() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some("AccessDeniedException"));
-    let err = kms.revoke_grant().key_id(&key).grant_id(&grant_id).send().await.unwrap_err();
+    let err = kms
+        .revoke_grant()
+        .key_id(&key)
+        .grant_id(&grant_id)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("InvalidGrantIdException"));
 
     // Retire by token, as the retiring principal.
@@ -431,12 +679,36 @@ async fn grants_constraints_and_revocation() {
         .send()
         .await
         .unwrap();
-    bob_kms.encrypt().key_id(&key).plaintext(Blob::new("x")).send().await.unwrap();
-    bob_kms.retire_grant().grant_token(g2.grant_token().unwrap()).send().await.unwrap();
+    bob_kms
+        .encrypt()
+        .key_id(&key)
+        .plaintext(Blob::new("x"))
+        .send()
+        .await
+        .unwrap();
+    bob_kms
+        .retire_grant()
+        .grant_token(g2.grant_token().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert!(kms.list_grants().key_id(&key).send().await.unwrap().grants().is_empty());
-    let err = bob_kms.encrypt().key_id(&key).plaintext(Blob::new("x")).send().await.unwrap_err();
+    let err = bob_kms
+        .encrypt()
+        .key_id(&key)
+        .plaintext(Blob::new("x"))
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("AccessDeniedException"));
-    let err = kms.encrypt().key_id(&key).plaintext(Blob::new("x")).grant_tokens("bogus").send().await.unwrap_err();
+    let err = kms
+        .encrypt()
+        .key_id(&key)
+        .plaintext(Blob::new("x"))
+        .grant_tokens("bogus")
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("InvalidGrantTokenException"));
 }
 
@@ -446,28 +718,77 @@ async fn aliases_tags_rotation_and_pagination() {
     let kms = s.kms(s.root());
     let a = new_key(&kms).await;
     let b = new_key(&kms).await;
-    kms.create_alias().alias_name("alias/app").target_key_id(&a).send().await.unwrap();
-    let err = kms.create_alias().alias_name("alias/app").target_key_id(&b).send().await.unwrap_err();
+    kms.create_alias()
+        .alias_name("alias/app")
+        .target_key_id(&a)
+        .send()
+        .await
+        .unwrap();
+    let err = kms
+        .create_alias()
+        .alias_name("alias/app")
+        .target_key_id(&b)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("AlreadyExistsException"));
-    let err = kms.create_alias().alias_name("alias/aws/mine").target_key_id(&b).send().await.unwrap_err();
+    let err = kms
+        .create_alias()
+        .alias_name("alias/aws/mine")
+        .target_key_id(&b)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("InvalidAliasNameException"));
-    let err = kms.create_alias().alias_name("app").target_key_id(&b).send().await.unwrap_err();
+    let err = kms
+        .create_alias()
+        .alias_name("app")
+        .target_key_id(&b)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("ValidationException"));
-    kms.update_alias().alias_name("alias/app").target_key_id(&b).send().await.unwrap();
-    let d = kms.describe_key().key_id(format!("arn:aws:kms:{REGION}:{ACCOUNT}:alias/app")).send().await.unwrap();
+    kms.update_alias()
+        .alias_name("alias/app")
+        .target_key_id(&b)
+        .send()
+        .await
+        .unwrap();
+    let d = kms
+        .describe_key()
+        .key_id(format!("arn:aws:kms:{REGION}:{ACCOUNT}:alias/app"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(d.key_metadata().unwrap().key_id(), b);
     let aliases = kms.list_aliases().key_id(&b).send().await.unwrap();
     assert_eq!(aliases.aliases().len(), 1);
     assert_eq!(aliases.aliases()[0].target_key_id(), Some(b.as_str()));
     let all = kms.list_aliases().send().await.unwrap();
-    let dynamo = all.aliases().iter().find(|x| x.alias_name() == Some("alias/aws/dynamodb")).unwrap();
+    let dynamo = all
+        .aliases()
+        .iter()
+        .find(|x| x.alias_name() == Some("alias/aws/dynamodb"))
+        .unwrap();
     assert!(dynamo.target_key_id().is_none(), "predefined, not yet created");
     kms.delete_alias().alias_name("alias/app").send().await.unwrap();
 
     kms.tag_resource()
         .key_id(&a)
-        .tags(aws_sdk_kms::types::Tag::builder().tag_key("team").tag_value("db").build().unwrap())
-        .tags(aws_sdk_kms::types::Tag::builder().tag_key("env").tag_value("dev").build().unwrap())
+        .tags(
+            aws_sdk_kms::types::Tag::builder()
+                .tag_key("team")
+                .tag_value("db")
+                .build()
+                .unwrap(),
+        )
+        .tags(
+            aws_sdk_kms::types::Tag::builder()
+                .tag_key("env")
+                .tag_value("dev")
+                .build()
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
@@ -476,17 +797,39 @@ async fn aliases_tags_rotation_and_pagination() {
     assert_eq!(tags.tags().len(), 1);
     assert_eq!(tags.tags()[0].tag_key(), "team");
 
-    let ct = kms.encrypt().key_id(&a).plaintext(Blob::new("old")).send().await.unwrap();
-    kms.enable_key_rotation().key_id(&a).rotation_period_in_days(100).send().await.unwrap();
+    let ct = kms
+        .encrypt()
+        .key_id(&a)
+        .plaintext(Blob::new("old"))
+        .send()
+        .await
+        .unwrap();
+    kms.enable_key_rotation()
+        .key_id(&a)
+        .rotation_period_in_days(100)
+        .send()
+        .await
+        .unwrap();
     let st = kms.get_key_rotation_status().key_id(&a).send().await.unwrap();
     assert!(st.key_rotation_enabled());
     assert_eq!(st.rotation_period_in_days(), Some(100));
-    let err = kms.enable_key_rotation().key_id(&a).rotation_period_in_days(80).send().await.unwrap_err();
+    let err = kms
+        .enable_key_rotation()
+        .key_id(&a)
+        .rotation_period_in_days(80)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("ValidationException"));
     kms.rotate_key_on_demand().key_id(&a).send().await.unwrap();
     let rots = kms.list_key_rotations().key_id(&a).send().await.unwrap();
     assert_eq!(rots.rotations().len(), 1);
-    let back = kms.decrypt().ciphertext_blob(ct.ciphertext_blob().unwrap().clone()).send().await.unwrap();
+    let back = kms
+        .decrypt()
+        .ciphertext_blob(ct.ciphertext_blob().unwrap().clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(back.plaintext().unwrap().as_ref(), b"old");
 
     for _ in 0..3 {
@@ -495,7 +838,13 @@ async fn aliases_tags_rotation_and_pagination() {
     let mut seen = 0;
     let mut marker: Option<String> = None;
     loop {
-        let page = kms.list_keys().limit(2).set_marker(marker.clone()).send().await.unwrap();
+        let page = kms
+            .list_keys()
+            .limit(2)
+            .set_marker(marker.clone())
+            .send()
+            .await
+            .unwrap();
         seen += page.keys().len();
         if !page.truncated() {
             break;
@@ -512,10 +861,24 @@ async fn dry_run_reports_without_doing() {
     let s = Server::start();
     let kms = s.kms(s.root());
     let key = new_key(&kms).await;
-    let err = kms.encrypt().key_id(&key).plaintext(Blob::new("x")).dry_run(true).send().await.unwrap_err();
+    let err = kms
+        .encrypt()
+        .key_id(&key)
+        .plaintext(Blob::new("x"))
+        .dry_run(true)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("DryRunOperationException"));
     kms.disable_key().key_id(&key).send().await.unwrap();
-    let err = kms.encrypt().key_id(&key).plaintext(Blob::new("x")).dry_run(true).send().await.unwrap_err();
+    let err = kms
+        .encrypt()
+        .key_id(&key)
+        .plaintext(Blob::new("x"))
+        .dry_run(true)
+        .send()
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), Some("DisabledException"), "a dry run still checks state");
 }
 
@@ -532,7 +895,13 @@ async fn key_material_survives_a_restart_sealed() {
         .await
         .unwrap();
     s.restart();
-    let back = s.kms(s.root()).decrypt().ciphertext_blob(ct.ciphertext_blob().unwrap().clone()).send().await.unwrap();
+    let back = s
+        .kms(s.root())
+        .decrypt()
+        .ciphertext_blob(ct.ciphertext_blob().unwrap().clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(back.plaintext().unwrap().as_ref(), b"persisted");
     s.assert_not_at_rest(&key);
 }

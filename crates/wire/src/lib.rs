@@ -12,13 +12,13 @@ mod xml;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use audit::Trail;
 use base::Clock;
 use bytes::Bytes;
 use dynamodb::Catalogue;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use iam::{AuthEntry, Iam};
 use kms::Kms;
-use audit::Trail;
 
 pub use error::{Api, ApiError, ErrorKind};
 pub use server::serve;
@@ -111,7 +111,14 @@ fn route(headers: &HeaderMap) -> Route {
 }
 
 impl App {
-    pub fn new(iam: Arc<Iam>, dynamodb: Arc<Catalogue>, kms: Arc<Kms>, trail: Arc<Trail>, clock: Arc<dyn Clock>, region: String) -> Self {
+    pub fn new(
+        iam: Arc<Iam>,
+        dynamodb: Arc<Catalogue>,
+        kms: Arc<Kms>,
+        trail: Arc<Trail>,
+        clock: Arc<dyn Clock>,
+        region: String,
+    ) -> Self {
         Self {
             iam,
             dynamodb,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming as HyperBody;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -14,42 +14,69 @@ use tokio::net::TcpListener;
 
 use crate::{Api, ApiError, App, ErrorKind, Incoming, MAX_BODY};
 
+/// Past this, an oversized body is no longer drained before the 413 and the connection just closes.
+const DRAIN_CAP: usize = 64 * 1024 * 1024;
+
+enum Body {
+    Complete(Bytes),
+    TooLarge,
+    Broken,
+}
+
+/// Reads the body up to [`MAX_BODY`]. An oversized body is read on and discarded (up to [`DRAIN_CAP`])
+/// so the client, still sending, receives the 413 instead of a connection reset.
+async fn read_body(mut body: HyperBody, declared: Option<usize>) -> Body {
+    let mut buf = Vec::with_capacity(declared.unwrap_or(0).min(MAX_BODY));
+    let mut seen = declared.filter(|n| *n > MAX_BODY).map(|_| MAX_BODY + 1).unwrap_or(0);
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { return Body::Broken };
+        if let Some(data) = frame.data_ref() {
+            seen += data.len();
+            if seen <= MAX_BODY {
+                buf.extend_from_slice(data);
+            } else if seen > DRAIN_CAP {
+                break;
+            }
+        }
+    }
+    if seen > MAX_BODY {
+        Body::TooLarge
+    } else {
+        Body::Complete(Bytes::from(buf))
+    }
+}
+
 async fn handle(
     app: Arc<App>,
     peer: std::net::SocketAddr,
     req: Request<HyperBody>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let (parts, body) = req.into_parts();
-    let too_large = || {
-        let e = ApiError::new(ErrorKind::PayloadTooLarge, "Request Entity Too Large");
-        crate::render(Api::DynamoDb, Err(e), "")
-    };
     let declared = parts
         .headers
         .get("content-length")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    let resp = if declared.is_some_and(|n| n > MAX_BODY) {
-        too_large()
-    } else {
-        match Limited::new(body, MAX_BODY).collect().await {
-            Ok(collected) => {
-                let incoming = Incoming {
-                    method: parts.method,
-                    path: parts.uri.path().to_owned(),
-                    query: parts.uri.query().unwrap_or_default().to_owned(),
-                    headers: parts.headers,
-                    body: collected.to_bytes(),
-                    peer,
-                };
-                app.handle(incoming).await
-            }
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => too_large(),
-            Err(_) => {
-                let mut r = Response::new(Bytes::new());
-                *r.status_mut() = StatusCode::BAD_REQUEST;
-                r
-            }
+    let resp = match read_body(body, declared).await {
+        Body::Complete(bytes) => {
+            let incoming = Incoming {
+                method: parts.method,
+                path: parts.uri.path().to_owned(),
+                query: parts.uri.query().unwrap_or_default().to_owned(),
+                headers: parts.headers,
+                body: bytes,
+                peer,
+            };
+            app.handle(incoming).await
+        }
+        Body::TooLarge => {
+            let e = ApiError::new(ErrorKind::PayloadTooLarge, "Request Entity Too Large");
+            crate::render(Api::DynamoDb, Err(e), "")
+        }
+        Body::Broken => {
+            let mut r = Response::new(Bytes::new());
+            *r.status_mut() = StatusCode::BAD_REQUEST;
+            r
         }
     };
     let (parts, body) = resp.into_parts();

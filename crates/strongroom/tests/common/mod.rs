@@ -113,7 +113,12 @@ impl Server {
                 .await
                 .expect("PutUserPolicy");
         }
-        let k = iam.create_access_key().user_name(name).send().await.expect("CreateAccessKey");
+        let k = iam
+            .create_access_key()
+            .user_name(name)
+            .send()
+            .await
+            .expect("CreateAccessKey");
         let k = k.access_key().expect("key");
         creds(k.access_key_id(), k.secret_access_key(), None)
     }

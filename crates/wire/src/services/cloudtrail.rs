@@ -11,11 +11,16 @@ pub fn dispatch(app: &App, c: &Caller, op: &str, input: &Value) -> Result<Reply,
         return Err(unknown_operation(Api::CloudTrail, op));
     }
     let resource = format!("arn:aws:cloudtrail:{}:{}:trail/*", c.region, c.account());
-    app.iam.authorize(&c.entry, "cloudtrail:LookupEvents", &resource, &Default::default())?;
+    app.iam
+        .authorize(&c.entry, "cloudtrail:LookupEvents", &resource, &Default::default())?;
     let i = Input(input);
     if let Some(cat) = i.opt_str("EventCategory")? {
         if cat != "insight" {
-            return Err(ApiError::modeled("InvalidEventCategoryException", 400, format!("Invalid EventCategory: {cat}")));
+            return Err(ApiError::modeled(
+                "InvalidEventCategoryException",
+                400,
+                format!("Invalid EventCategory: {cat}"),
+            ));
         }
         return Ok(Reply::Json(json!({ "Events": [] })));
     }
@@ -50,7 +55,11 @@ pub fn dispatch(app: &App, c: &Caller, op: &str, input: &Value) -> Result<Reply,
             if let Some(u) = &e.username {
                 o.insert("Username".into(), json!(u));
             }
-            let res: Vec<Value> = e.resources.iter().map(|(t, n)| json!({ "ResourceType": t, "ResourceName": n })).collect();
+            let res: Vec<Value> = e
+                .resources
+                .iter()
+                .map(|(t, n)| json!({ "ResourceType": t, "ResourceName": n }))
+                .collect();
             o.insert("Resources".into(), json!(res));
             o.insert("CloudTrailEvent".into(), json!(e.record_json));
             Value::Object(o)

@@ -1,8 +1,8 @@
 //! KMS (TrentService, awsJson 1.1): decode each operation's input, call `kms`, encode its output.
 
 use kms::{
-    Constraints, CreateGrantInput, CreateKeyInput, DataKeyInput, DataKeyPairInput, DecryptInput, EncryptInput, GrantEntry,
-    ImportInput, KeyMetadata, KmsCaller, MacInput, ReEncryptInput, SignInput,
+    Constraints, CreateGrantInput, CreateKeyInput, DataKeyInput, DataKeyPairInput, DecryptInput, EncryptInput,
+    GrantEntry, ImportInput, KeyMetadata, KmsCaller, MacInput, ReEncryptInput, SignInput,
 };
 use serde_json::{json, Map, Value};
 
@@ -105,7 +105,12 @@ fn paged(mut body: Map<String, Value>, next: Option<String>) -> Value {
 fn tags(i: &Input<'_>) -> Result<Vec<(String, String)>, ApiError> {
     i.list("Tags")?
         .iter()
-        .map(|t| Ok((t.str("TagKey")?.to_owned(), t.opt_str("TagValue")?.unwrap_or_default().to_owned())))
+        .map(|t| {
+            Ok((
+                t.str("TagKey")?.to_owned(),
+                t.opt_str("TagValue")?.unwrap_or_default().to_owned(),
+            ))
+        })
         .collect()
 }
 
@@ -122,7 +127,10 @@ pub fn dispatch(app: &App, c: &Caller, op: &str, input: &Value) -> Result<Reply,
                     policy: i.opt_str("Policy")?.map(str::to_owned),
                     description: i.opt_str("Description")?.map(str::to_owned),
                     key_usage: i.opt_str("KeyUsage")?.map(str::to_owned),
-                    key_spec: i.opt_str("KeySpec")?.or(i.opt_str("CustomerMasterKeySpec")?).map(str::to_owned),
+                    key_spec: i
+                        .opt_str("KeySpec")?
+                        .or(i.opt_str("CustomerMasterKeySpec")?)
+                        .map(str::to_owned),
                     origin: i.opt_str("Origin")?.map(str::to_owned),
                     bypass_policy_lockout_safety_check: i.bool("BypassPolicyLockoutSafetyCheck")?,
                     tags: tags(&i)?,
@@ -134,7 +142,10 @@ pub fn dispatch(app: &App, c: &Caller, op: &str, input: &Value) -> Result<Reply,
         "DescribeKey" => json!({ "KeyMetadata": metadata_json(&kms.describe_key(&who, i.str("KeyId")?, &tokens)?) }),
         "ListKeys" => {
             let (keys, next) = kms.list_keys(&who, i.opt_i64("Limit")?, i.opt_str("Marker")?)?;
-            let list: Vec<Value> = keys.iter().map(|(id, arn)| json!({ "KeyId": id, "KeyArn": arn })).collect();
+            let list: Vec<Value> = keys
+                .iter()
+                .map(|(id, arn)| json!({ "KeyId": id, "KeyArn": arn }))
+                .collect();
             let mut body = Map::new();
             body.insert("Keys".into(), json!(list));
             paged(body, next)
@@ -152,7 +163,8 @@ pub fn dispatch(app: &App, c: &Caller, op: &str, input: &Value) -> Result<Reply,
             json!({})
         }
         "ScheduleKeyDeletion" => {
-            let (arn, when, days) = kms.schedule_key_deletion(&who, i.str("KeyId")?, i.opt_i64("PendingWindowInDays")?)?;
+            let (arn, when, days) =
+                kms.schedule_key_deletion(&who, i.str("KeyId")?, i.opt_i64("PendingWindowInDays")?)?;
             json!({ "KeyId": arn, "DeletionDate": epoch(when), "KeyState": "PendingDeletion", "PendingWindowInDays": days })
         }
         "CancelKeyDeletion" => json!({ "KeyId": kms.cancel_key_deletion(&who, i.str("KeyId")?)? }),
@@ -247,14 +259,20 @@ pub fn dispatch(app: &App, c: &Caller, op: &str, input: &Value) -> Result<Reply,
             body.insert("KeyPairSpec".into(), json!(o.key_pair_spec));
             Value::Object(body)
         }
-        "GenerateRandom" => json!({ "Plaintext": b64(kms.generate_random(&who, i.opt_i64("NumberOfBytes")?)?.expose()) }),
+        "GenerateRandom" => {
+            json!({ "Plaintext": b64(kms.generate_random(&who, i.opt_i64("NumberOfBytes")?)?.expose()) })
+        }
         "Sign" | "Verify" => {
             let input = SignInput {
                 key_id: i.str("KeyId")?.to_owned(),
                 message: i.blob("Message")?,
                 message_type: i.opt_str("MessageType")?.map(str::to_owned),
                 algorithm: i.str("SigningAlgorithm")?.to_owned(),
-                signature: if op == "Verify" { i.blob("Signature")? } else { Vec::new() },
+                signature: if op == "Verify" {
+                    i.blob("Signature")?
+                } else {
+                    Vec::new()
+                },
                 grant_tokens: tokens,
                 dry_run: i.bool("DryRun")?,
             };
@@ -339,7 +357,12 @@ pub fn dispatch(app: &App, c: &Caller, op: &str, input: &Value) -> Result<Reply,
                     i.opt_str("GranteePrincipal")?,
                 )?
             } else {
-                kms.list_retirable_grants(&who, i.str("RetiringPrincipal")?, i.opt_i64("Limit")?, i.opt_str("Marker")?)?
+                kms.list_retirable_grants(
+                    &who,
+                    i.str("RetiringPrincipal")?,
+                    i.opt_i64("Limit")?,
+                    i.opt_str("Marker")?,
+                )?
             };
             let list: Vec<Value> = grants.iter().map(grant_json).collect();
             let mut body = Map::new();
@@ -347,7 +370,13 @@ pub fn dispatch(app: &App, c: &Caller, op: &str, input: &Value) -> Result<Reply,
             paged(body, next)
         }
         "RetireGrant" => {
-            kms.retire_grant(&who, i.opt_str("GrantToken")?, i.opt_str("KeyId")?, i.opt_str("GrantId")?, i.bool("DryRun")?)?;
+            kms.retire_grant(
+                &who,
+                i.opt_str("GrantToken")?,
+                i.opt_str("KeyId")?,
+                i.opt_str("GrantId")?,
+                i.bool("DryRun")?,
+            )?;
             json!({})
         }
         "RevokeGrant" => {
@@ -367,7 +396,8 @@ pub fn dispatch(app: &App, c: &Caller, op: &str, input: &Value) -> Result<Reply,
             json!({})
         }
         "ListAliases" => {
-            let (aliases, next) = kms.list_aliases(&who, i.opt_str("KeyId")?, i.opt_i64("Limit")?, i.opt_str("Marker")?)?;
+            let (aliases, next) =
+                kms.list_aliases(&who, i.opt_str("KeyId")?, i.opt_i64("Limit")?, i.opt_str("Marker")?)?;
             let list: Vec<Value> = aliases
                 .iter()
                 .map(|a| {
@@ -410,7 +440,13 @@ pub fn dispatch(app: &App, c: &Caller, op: &str, input: &Value) -> Result<Reply,
             json!({ "Policy": kms.get_key_policy(&who, i.str("KeyId")?, name)?, "PolicyName": name.unwrap_or("default") })
         }
         "PutKeyPolicy" => {
-            kms.put_key_policy(&who, i.str("KeyId")?, i.str("Policy")?, i.opt_str("PolicyName")?, i.bool("BypassPolicyLockoutSafetyCheck")?)?;
+            kms.put_key_policy(
+                &who,
+                i.str("KeyId")?,
+                i.str("Policy")?,
+                i.opt_str("PolicyName")?,
+                i.bool("BypassPolicyLockoutSafetyCheck")?,
+            )?;
             json!({})
         }
         "ListKeyPolicies" => {
@@ -440,7 +476,8 @@ pub fn dispatch(app: &App, c: &Caller, op: &str, input: &Value) -> Result<Reply,
         }
         "RotateKeyOnDemand" => json!({ "KeyId": kms.rotate_key_on_demand(&who, i.str("KeyId")?)? }),
         "ListKeyRotations" => {
-            let (rots, next) = kms.list_key_rotations(&who, i.str("KeyId")?, i.opt_i64("Limit")?, i.opt_str("Marker")?)?;
+            let (rots, next) =
+                kms.list_key_rotations(&who, i.str("KeyId")?, i.opt_i64("Limit")?, i.opt_str("Marker")?)?;
             let list: Vec<Value> = rots
                 .iter()
                 .map(|r| json!({ "KeyId": r.key_arn, "RotationDate": epoch(r.rotation_ms), "RotationType": r.rotation_type, "KeyMaterialId": r.material_id }))
@@ -450,7 +487,12 @@ pub fn dispatch(app: &App, c: &Caller, op: &str, input: &Value) -> Result<Reply,
             paged(body, next)
         }
         "GetParametersForImport" => {
-            let p = kms.get_parameters_for_import(&who, i.str("KeyId")?, i.str("WrappingAlgorithm")?, i.str("WrappingKeySpec")?)?;
+            let p = kms.get_parameters_for_import(
+                &who,
+                i.str("KeyId")?,
+                i.str("WrappingAlgorithm")?,
+                i.str("WrappingKeySpec")?,
+            )?;
             json!({ "KeyId": p.key_arn, "ImportToken": b64(&p.import_token), "PublicKey": b64(&p.public_key), "ParametersValidTo": epoch(p.valid_to_ms) })
         }
         "ImportKeyMaterial" => {

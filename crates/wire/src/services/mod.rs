@@ -2,8 +2,8 @@
 
 pub mod cloudtrail;
 pub mod dynamodb;
+pub mod iam;
 pub mod input;
 pub mod kms;
-pub mod iam;
 pub mod query;
 pub mod sts;
