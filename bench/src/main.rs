@@ -36,6 +36,9 @@ struct Args {
     /// Print one JSON object instead of a line of text.
     #[arg(long)]
     json: bool,
+    /// Load generator threads (the generator signs every request, so one thread cannot saturate the server).
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
 }
 
 struct Outcome {
@@ -95,7 +98,14 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = if args.threads <= 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()?
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.threads)
+            .enable_all()
+            .build()?
+    };
     rt.block_on(async move {
         let wl = std::sync::Arc::new(Workload::prepare(&args).await?);
         let warmup_end = Instant::now() + Duration::from_secs(1);

@@ -4,7 +4,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{mpsc, Arc, Mutex, RwLock};
 
 use aws_lc_rs::digest;
 use base::{RootKey, SealedStore};
@@ -37,6 +37,10 @@ pub enum TrailError {
     Decode(#[from] serde_json::Error),
     #[error("sealing failed: {0}")]
     Seal(#[from] base::root_key::RootKeyError),
+    #[error("the audit trail writer has stopped")]
+    WriterGone,
+    #[error("the audit trail writer failed: {0}")]
+    Writer(String),
 }
 
 /// What the index keeps of each event, for LookupEvents.
@@ -71,19 +75,35 @@ struct Head {
     hash: String,
 }
 
+/// What the writer thread is asked to do.
+enum Msg {
+    Record { seq: u64, frame_json: String },
+    Sync(mpsc::Sender<Result<(), String>>),
+}
+
+/// Owned by the writer thread: the file, the chain's last hash and the head.
 struct Writer {
+    path: PathBuf,
     file: File,
-    next_seq: u64,
+    key: Arc<RootKey>,
+    head: SealedStore<Head>,
+    last_seq: u64,
     last_hash: String,
     dirty: bool,
+    failed: Option<String>,
+}
+
+/// The index and the sequence counter move together under one lock, and records are handed to the writer
+/// under it too, so file order, sequence order and index order are the same.
+struct Index {
+    next_seq: u64,
+    tx: mpsc::Sender<Msg>,
 }
 
 pub struct Trail {
-    path: PathBuf,
-    key: Arc<RootKey>,
-    head: SealedStore<Head>,
-    writer: Mutex<Writer>,
+    index: Mutex<Index>,
     pub(crate) events: RwLock<Vec<Arc<StoredEvent>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -226,58 +246,80 @@ impl Trail {
             .map_err(io(&path))?;
         debug_assert_eq!(file.metadata().map(|m| m.len()).unwrap_or(end), end);
         let events = frames.iter().map(|f| Arc::new(index_entry(f))).collect();
-        Ok(Trail {
-            writer: Mutex::new(Writer {
-                file,
-                next_seq: frames.len() as u64 + 1,
-                last_hash,
-                dirty: false,
-            }),
+        let (tx, rx) = mpsc::channel();
+        let writer = Writer {
             path,
+            file,
             key,
             head,
+            last_seq: frames.len() as u64,
+            last_hash,
+            dirty: false,
+            failed: None,
+        };
+        let handle = std::thread::Builder::new()
+            .name("audit-trail-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|source| TrailError::Io {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        Ok(Trail {
+            index: Mutex::new(Index {
+                next_seq: frames.len() as u64 + 1,
+                tx,
+            }),
             events: RwLock::new(events),
+            writer: Mutex::new(Some(handle)),
         })
     }
 
-    /// Appends one event. It reaches the OS at once and the disk at the next [`Trail::sync`].
+    /// Appends one event: visible to lookups at once, handed to the writer thread to seal and write, and
+    /// durable at the next [`Trail::sync`] (the server syncs every second).
     pub fn append(&self, event: &AuditEvent) -> Result<(), TrailError> {
-        let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let frame = Frame {
-            seq: w.next_seq,
-            prev: w.last_hash.clone(),
+        let record_json = event.to_record().to_string();
+        let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
+        let seq = index.next_seq;
+        let frame_json = format!(
+            "{{\"seq\":{seq},\"prev\":\"\",\"account\":{},\"region\":{},\"record\":{record_json}}}",
+            Value::String(event.recipient_account.clone()),
+            Value::String(event.region.clone()),
+        );
+        index
+            .tx
+            .send(Msg::Record { seq, frame_json })
+            .map_err(|_| TrailError::WriterGone)?;
+        index.next_seq += 1;
+        let entry = Arc::new(StoredEvent {
+            seq,
             account: event.recipient_account.clone(),
             region: event.region.clone(),
-            record: event.to_record(),
-        };
-        let plain = serde_json::to_vec(&frame)?;
-        let sealed = self.key.seal(format!("{AAD_PREFIX}{}", frame.seq).as_bytes(), &plain)?;
-        let mut buf = Vec::with_capacity(sealed.len() + 4);
-        buf.extend_from_slice(&(sealed.len() as u32).to_be_bytes());
-        buf.extend_from_slice(&sealed);
-        w.file.write_all(&buf).map_err(io(&self.path))?;
-        w.last_hash = hash_hex(&sealed);
-        w.next_seq += 1;
-        w.dirty = true;
-        let entry = Arc::new(index_entry(&frame));
-        // Index under the writer lock so the index order is the file order.
+            time_ms: event.time_ms,
+            event_id: event.event_id.clone(),
+            event_name: event.event_name.clone(),
+            event_source: event.event_source.clone(),
+            read_only: event.read_only,
+            username: event.identity.username(),
+            access_key_id: event.identity.access_key_id().map(str::to_owned),
+            resources: event.resources.iter().map(|(arn, _)| ("AWS::KMS::Key".to_owned(), arn.clone())).collect(),
+            record_json,
+        });
         self.events.write().unwrap_or_else(|p| p.into_inner()).push(entry);
         Ok(())
     }
 
-    /// Makes every appended event durable and records the head.
+    /// Waits until every appended event is written and fsynced, and the head records them.
     pub fn sync(&self) -> Result<(), TrailError> {
-        let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        if !w.dirty {
-            return Ok(());
+        let (ack_tx, ack_rx) = mpsc::channel();
+        {
+            let index = self.index.lock().unwrap_or_else(|p| p.into_inner());
+            index.tx.send(Msg::Sync(ack_tx)).map_err(|_| TrailError::WriterGone)?;
         }
-        w.file.sync_data().map_err(io(&self.path))?;
-        self.head.save(&Head {
-            seq: w.next_seq - 1,
-            hash: w.last_hash.clone(),
-        })?;
-        w.dirty = false;
-        Ok(())
+        match ack_rx.recv() {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(TrailError::Writer(e)),
+            Err(_) => Err(TrailError::WriterGone),
+        }
     }
 
     /// Checks a trail directory without opening it for writing: every seal, the chain and the head.
@@ -299,6 +341,109 @@ impl Trail {
         Ok(VerifyReport {
             records: frames.len() as u64,
         })
+    }
+}
+
+
+impl Writer {
+    fn run(mut self, rx: mpsc::Receiver<Msg>) {
+        let mut buf = Vec::with_capacity(64 * 1024);
+        loop {
+            // Poll rather than block: a sender then never has to wake this thread (a futex call per
+            // record), and a burst costs one write. A sync waits at most one poll period longer.
+            let mut batch = Vec::new();
+            let mut closed = false;
+            while batch.len() < 4096 {
+                match rx.try_recv() {
+                    Ok(m) => batch.push(m),
+                    Err(mpsc::TryRecvError::Empty) => break,
+                    Err(mpsc::TryRecvError::Disconnected) => {
+                        closed = true;
+                        break;
+                    }
+                }
+            }
+            if batch.is_empty() {
+                if closed {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+                continue;
+            }
+            let mut acks = Vec::new();
+            for m in batch {
+                match m {
+                    Msg::Record { seq, frame_json } => self.seal_into(seq, &frame_json, &mut buf),
+                    Msg::Sync(ack) => acks.push(ack),
+                }
+            }
+            if !buf.is_empty() && self.failed.is_none() {
+                if let Err(e) = self.file.write_all(&buf) {
+                    tracing::error!(error = %e, path = %self.path.display(), "audit trail write failed");
+                    self.failed = Some(e.to_string());
+                }
+                self.dirty = true;
+            }
+            buf.clear();
+            if !acks.is_empty() {
+                let r = self.sync();
+                for a in acks {
+                    let _ = a.send(r.clone());
+                }
+            }
+            if closed {
+                break;
+            }
+        }
+        let _ = self.sync();
+    }
+
+    /// Seals one frame (with the chain's previous hash filled in) into `buf`.
+    fn seal_into(&mut self, seq: u64, frame_json: &str, buf: &mut Vec<u8>) {
+        debug_assert_eq!(seq, self.last_seq + 1);
+        let with_prev = frame_json.replacen("\"prev\":\"\"", &format!("\"prev\":\"{}\"", self.last_hash), 1);
+        match self.key.seal(format!("{AAD_PREFIX}{seq}").as_bytes(), with_prev.as_bytes()) {
+            Ok(sealed) => {
+                buf.extend_from_slice(&(sealed.len() as u32).to_be_bytes());
+                buf.extend_from_slice(&sealed);
+                self.last_hash = hash_hex(&sealed);
+                self.last_seq = seq;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "audit trail sealing failed");
+                self.failed = Some(e.to_string());
+            }
+        }
+    }
+
+    fn sync(&mut self) -> Result<(), String> {
+        if let Some(f) = &self.failed {
+            return Err(f.clone());
+        }
+        if !self.dirty {
+            return Ok(());
+        }
+        self.file.sync_data().map_err(|e| e.to_string())?;
+        self.head
+            .save(&Head {
+                seq: self.last_seq,
+                hash: self.last_hash.clone(),
+            })
+            .map_err(|e| e.to_string())?;
+        self.dirty = false;
+        Ok(())
+    }
+}
+
+impl Drop for Trail {
+    /// Lets the writer finish what it was given, so a reopened trail sees everything appended.
+    fn drop(&mut self) {
+        let (tx, _) = mpsc::channel();
+        let old = std::mem::replace(&mut self.index.get_mut().unwrap_or_else(|p| p.into_inner()).tx, tx);
+        drop(old);
+        if let Some(h) = self.writer.get_mut().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = h.join();
+        }
     }
 }
 

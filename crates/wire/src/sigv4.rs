@@ -3,7 +3,7 @@
 //! caller), never a flag.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::RwLock;
 
 use aws_lc_rs::{digest, hmac};
 use http::HeaderMap;
@@ -285,7 +285,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// Derived signing keys per (access key, date, region, service): a request then costs one HMAC.
 #[derive(Default)]
 pub struct SigningKeyCache {
-    keys: Mutex<HashMap<(String, String, String, String), hmac::Key>>,
+    keys: RwLock<HashMap<(String, String, String, String), hmac::Key>>,
 }
 
 impl SigningKeyCache {
@@ -298,10 +298,10 @@ impl SigningKeyCache {
             p.region.clone(),
             p.service.clone(),
         );
-        let mut map = self.keys.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(k) = map.get(&id) {
+        if let Some(k) = self.keys.read().unwrap_or_else(|e| e.into_inner()).get(&id) {
             return k.clone();
         }
+        let mut map = self.keys.write().unwrap_or_else(|e| e.into_inner());
         if map.len() >= Self::MAX {
             map.clear();
         }
@@ -315,7 +315,7 @@ impl SigningKeyCache {
     /// Forgets the keys of one access key (it was deleted or its secret replaced).
     pub fn forget(&self, access_key_id: &str) {
         self.keys
-            .lock()
+            .write()
             .unwrap_or_else(|e| e.into_inner())
             .retain(|k, _| k.0 != access_key_id);
     }
