@@ -42,8 +42,8 @@ pub fn parse(bytes: &[u8]) -> Option<Blob<'_>> {
     if crc32fast::hash(&bytes[..54]) != crc {
         return None;
     }
-    let account = std::str::from_utf8(&bytes[2..14]).ok()?;
-    let key_id = std::str::from_utf8(&bytes[14..50]).ok()?;
+    let account = std::str::from_utf8(&bytes[2..14]).ok().filter(|a| valid_account(a))?;
+    let key_id = std::str::from_utf8(&bytes[14..50]).ok().filter(|k| valid_key_id(k))?;
     let version = u32::from_be_bytes(bytes[50..54].try_into().ok()?);
     let mut nonce = [0u8; NONCE_LEN];
     nonce.copy_from_slice(&bytes[HEADER_LEN..HEADER_LEN + NONCE_LEN]);
@@ -57,9 +57,17 @@ pub fn parse(bytes: &[u8]) -> Option<Blob<'_>> {
     })
 }
 
-/// The header of a new blob. `key_id` must be 36 ASCII characters (a UUID or `mrk-` + 32 hex).
+fn valid_account(a: &str) -> bool {
+    a.len() == ACCOUNT_LEN && a.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn valid_key_id(k: &str) -> bool {
+    k.len() == KEY_ID_LEN && k.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// The header of a new blob: a 12-digit account and a 36-character key id (a UUID or `mrk-` + 32 hex).
 pub fn header(account: &str, key_id: &str, version: u32) -> Option<Vec<u8>> {
-    if key_id.len() != KEY_ID_LEN || !key_id.is_ascii() || account.len() != ACCOUNT_LEN || !account.is_ascii() {
+    if !valid_account(account) || !valid_key_id(key_id) {
         return None;
     }
     let mut h = Vec::with_capacity(HEADER_LEN);
@@ -115,6 +123,29 @@ mod tests {
         let a: BTreeMap<String, String> = [("ab".to_string(), "c".to_string())].into();
         let b: BTreeMap<String, String> = [("a".to_string(), "bc".to_string())].into();
         assert_ne!(canonical_context(&a), canonical_context(&b));
+    }
+
+    /// Found by the `kms_blob` fuzz target: a valid CRC over a key id that is UTF-8 but not ASCII parsed,
+    /// though no blob of ours can hold one.
+    #[test]
+    fn fuzz_regression_non_ascii_fields_are_refused() {
+        let crash: &[u8] = &[
+            177, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 16, 0, 0, 0, 0, 0, 0, 117, 115, 204, 143, 0, 0, 0, 0, 0, 0, 0,
+            0, 0, 0, 0, 0, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 46, 69, 199, 100, 239, 46, 46,
+            46, 0, 117, 115, 87, 0, 0, 0, 0, 0, 0, 0, 204, 143, 5, 0, 91, 0, 0, 0, 137, 0, 0, 246, 246, 177, 246,
+            246, 177, 214, 246, 246, 246, 246, 246, 246, 246, 246, 0, 0, 0, 0,
+        ];
+        assert!(parse(crash).is_none());
+        // The same shape with ASCII fields and a right CRC still parses.
+        let mut ok = header(ACCT, ID, 1).unwrap();
+        ok.extend_from_slice(&[0u8; NONCE_LEN + TAG_LEN]);
+        assert!(parse(&ok).is_some());
+        let mut bad_account = header(ACCT, ID, 1).unwrap();
+        bad_account[2] = b'x';
+        let crc = crc32fast::hash(&bad_account[..54]);
+        bad_account[54..58].copy_from_slice(&crc.to_be_bytes());
+        bad_account.extend_from_slice(&[0u8; NONCE_LEN + TAG_LEN]);
+        assert!(parse(&bad_account).is_none());
     }
 
     proptest! {
