@@ -32,7 +32,8 @@ impl Workload {
                 let authority = args.url.trim_start_matches("http://").trim_end_matches('/').to_owned();
                 let created = kms_call(&signer, &authority, "CreateKey", serde_json::json!({})).await?;
                 let key_id = created["KeyMetadata"]["KeyId"].as_str().unwrap_or_default().to_owned();
-                let context = serde_json::json!({"aws:dynamodb:tableName": "bench", "aws:dynamodb:subscriberId": "000000000000"});
+                let context =
+                    serde_json::json!({"aws:dynamodb:tableName": "bench", "aws:dynamodb:subscriberId": "000000000000"});
                 let (op, body) = match args.workload.as_str() {
                     "kms-encrypt" => (
                         "Encrypt",
@@ -50,7 +51,10 @@ impl Workload {
                             serde_json::json!({"KeyId": key_id, "KeySpec": "AES_256", "EncryptionContext": context}),
                         )
                         .await?;
-                        ("Decrypt", serde_json::json!({"CiphertextBlob": dk["CiphertextBlob"], "EncryptionContext": context}))
+                        (
+                            "Decrypt",
+                            serde_json::json!({"CiphertextBlob": dk["CiphertextBlob"], "EncryptionContext": context}),
+                        )
                     }
                 };
                 Workload::Json {
@@ -89,10 +93,16 @@ impl Workload {
 }
 
 /// One signed KMS call on its own connection, for preparing a workload.
-async fn kms_call(signer: &Signer, authority: &str, op: &str, body: serde_json::Value) -> anyhow::Result<serde_json::Value> {
+async fn kms_call(
+    signer: &Signer,
+    authority: &str,
+    op: &str,
+    body: serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
     use http_body_util::BodyExt;
     let stream = tokio::net::TcpStream::connect(authority).await?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(hyper_util::rt::TokioIo::new(stream)).await?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake::<_, Full<Bytes>>(hyper_util::rt::TokioIo::new(stream)).await?;
     tokio::spawn(conn);
     let wl = Workload::Json {
         service: "kms",

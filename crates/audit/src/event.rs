@@ -1,6 +1,7 @@
 //! The CloudTrail record model (spec/audit-trail.md section 2 and 3).
 
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use serde_json::{json, Value};
 
 /// Who made the call, in CloudTrail's `userIdentity` terms.
 #[derive(Debug, Clone)]
@@ -125,45 +126,92 @@ pub struct AuditEvent {
     pub error: Option<ErrorInfo>,
 }
 
+#[derive(Serialize)]
+struct Resource<'a> {
+    #[serde(rename = "ARN")]
+    arn: &'a str,
+    #[serde(rename = "accountId")]
+    account_id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+/// The record in CloudTrail's field order, borrowed from the event: serialized straight to text.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Record<'a> {
+    event_version: &'static str,
+    user_identity: Value,
+    event_time: String,
+    event_source: &'a str,
+    event_name: &'a str,
+    aws_region: &'a str,
+    #[serde(rename = "sourceIPAddress")]
+    source_ip_address: &'a str,
+    user_agent: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_message: Option<&'a str>,
+    request_parameters: &'a Value,
+    response_elements: &'a Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    additional_event_data: Option<&'a Value>,
+    #[serde(rename = "requestID")]
+    request_id: &'a str,
+    #[serde(rename = "eventID")]
+    event_id: &'a str,
+    read_only: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    resources: Vec<Resource<'a>>,
+    event_type: &'static str,
+    management_event: bool,
+    recipient_account_id: &'a str,
+    #[serde(rename = "sharedEventID", skip_serializing_if = "Option::is_none")]
+    shared_event_id: Option<&'a str>,
+    event_category: &'static str,
+}
+
 impl AuditEvent {
-    /// The record exactly as CloudTrail writes it.
-    pub fn to_record(&self) -> Value {
-        let mut r = Map::new();
-        r.insert("eventVersion".into(), json!("1.08"));
-        r.insert("userIdentity".into(), self.identity.to_json(self.invoked_by.as_deref()));
-        r.insert("eventTime".into(), json!(base::timefmt::iso8601_millis(self.time_ms)));
-        r.insert("eventSource".into(), json!(self.event_source));
-        r.insert("eventName".into(), json!(self.event_name));
-        r.insert("awsRegion".into(), json!(self.region));
-        r.insert("sourceIPAddress".into(), json!(self.source_ip));
-        r.insert("userAgent".into(), json!(self.user_agent));
-        if let Some(e) = &self.error {
-            r.insert("errorCode".into(), json!(e.code));
-            r.insert("errorMessage".into(), json!(e.message));
-        }
-        r.insert("requestParameters".into(), self.request_parameters.clone());
-        r.insert("responseElements".into(), self.response_elements.clone());
-        if let Some(a) = &self.additional_event_data {
-            r.insert("additionalEventData".into(), a.clone());
-        }
-        r.insert("requestID".into(), json!(self.request_id));
-        r.insert("eventID".into(), json!(self.event_id));
-        r.insert("readOnly".into(), json!(self.read_only));
-        if !self.resources.is_empty() {
-            let res: Vec<Value> = self
+    /// The record exactly as CloudTrail writes it, as JSON text.
+    pub fn to_record_json(&self) -> String {
+        let r = Record {
+            event_version: "1.08",
+            user_identity: self.identity.to_json(self.invoked_by.as_deref()),
+            event_time: base::timefmt::iso8601_millis(self.time_ms),
+            event_source: &self.event_source,
+            event_name: &self.event_name,
+            aws_region: &self.region,
+            source_ip_address: &self.source_ip,
+            user_agent: &self.user_agent,
+            error_code: self.error.as_ref().map(|e| e.code.as_str()),
+            error_message: self.error.as_ref().map(|e| e.message.as_str()),
+            request_parameters: &self.request_parameters,
+            response_elements: &self.response_elements,
+            additional_event_data: self.additional_event_data.as_ref(),
+            request_id: &self.request_id,
+            event_id: &self.event_id,
+            read_only: self.read_only,
+            resources: self
                 .resources
                 .iter()
-                .map(|(arn, acct)| json!({"ARN": arn, "accountId": acct, "type": "AWS::KMS::Key"}))
-                .collect();
-            r.insert("resources".into(), Value::Array(res));
-        }
-        r.insert("eventType".into(), json!("AwsApiCall"));
-        r.insert("managementEvent".into(), json!(true));
-        r.insert("recipientAccountId".into(), json!(self.recipient_account));
-        if let Some(s) = &self.shared_event_id {
-            r.insert("sharedEventID".into(), json!(s));
-        }
-        r.insert("eventCategory".into(), json!("Management"));
-        Value::Object(r)
+                .map(|(arn, acct)| Resource {
+                    arn,
+                    account_id: acct,
+                    kind: "AWS::KMS::Key",
+                })
+                .collect(),
+            event_type: "AwsApiCall",
+            management_event: true,
+            recipient_account_id: &self.recipient_account,
+            shared_event_id: self.shared_event_id.as_deref(),
+            event_category: "Management",
+        };
+        serde_json::to_string(&r).unwrap_or_default()
+    }
+
+    /// The record as a JSON value.
+    pub fn to_record(&self) -> Value {
+        serde_json::from_str(&self.to_record_json()).unwrap_or(Value::Null)
     }
 }

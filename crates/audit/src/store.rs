@@ -277,7 +277,7 @@ impl Trail {
     /// Appends one event: visible to lookups at once, handed to the writer thread to seal and write, and
     /// durable at the next [`Trail::sync`] (the server syncs every second).
     pub fn append(&self, event: &AuditEvent) -> Result<(), TrailError> {
-        let record_json = event.to_record().to_string();
+        let record_json = event.to_record_json();
         let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
         let seq = index.next_seq;
         let frame_json = format!(
@@ -301,7 +301,11 @@ impl Trail {
             read_only: event.read_only,
             username: event.identity.username(),
             access_key_id: event.identity.access_key_id().map(str::to_owned),
-            resources: event.resources.iter().map(|(arn, _)| ("AWS::KMS::Key".to_owned(), arn.clone())).collect(),
+            resources: event
+                .resources
+                .iter()
+                .map(|(arn, _)| ("AWS::KMS::Key".to_owned(), arn.clone()))
+                .collect(),
             record_json,
         });
         self.events.write().unwrap_or_else(|p| p.into_inner()).push(entry);
@@ -343,7 +347,6 @@ impl Trail {
         })
     }
 }
-
 
 impl Writer {
     fn run(mut self, rx: mpsc::Receiver<Msg>) {
@@ -402,7 +405,10 @@ impl Writer {
     fn seal_into(&mut self, seq: u64, frame_json: &str, buf: &mut Vec<u8>) {
         debug_assert_eq!(seq, self.last_seq + 1);
         let with_prev = frame_json.replacen("\"prev\":\"\"", &format!("\"prev\":\"{}\"", self.last_hash), 1);
-        match self.key.seal(format!("{AAD_PREFIX}{seq}").as_bytes(), with_prev.as_bytes()) {
+        match self
+            .key
+            .seal(format!("{AAD_PREFIX}{seq}").as_bytes(), with_prev.as_bytes())
+        {
             Ok(sealed) => {
                 buf.extend_from_slice(&(sealed.len() as u32).to_be_bytes());
                 buf.extend_from_slice(&sealed);

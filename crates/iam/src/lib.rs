@@ -208,6 +208,20 @@ fn build_index(state: &IdentityState, builtin: &HashMap<String, PolicyDoc>) -> H
     index
 }
 
+/// `aws:CurrentTime` for a second, formatted once per second and thread.
+fn current_time_text(secs: i64) -> String {
+    thread_local! {
+        static CACHE: std::cell::RefCell<(i64, String)> = const { std::cell::RefCell::new((i64::MIN, String::new())) };
+    }
+    CACHE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.0 != secs {
+            *c = (secs, base::timefmt::iso8601_millis(secs * 1000));
+        }
+        c.1.clone()
+    })
+}
+
 fn new_access_key(prefix: &str, now_ms: i64) -> Result<AccessKey, IamError> {
     Ok(AccessKey {
         id: format!("{prefix}{}", random::string_from(random::UPPER_ALNUM, 16)?),
@@ -340,13 +354,20 @@ impl Iam {
     /// The condition keys every request carries: the principal's and the global `aws:*` ones.
     pub fn request_keys(&self, principal: &Principal, extra: &ConditionKeys) -> ConditionKeys {
         let mut keys = ConditionKeys::new();
-        principal.condition_keys(&mut keys);
-        let now = self.clock.now();
-        keys.set("aws:CurrentTime", base::timefmt::iso8601_seconds(now))
-            .set("aws:EpochTime", now.unix_timestamp().to_string())
-            .set("aws:SecureTransport", "false");
+        self.add_request_keys(principal, &mut keys);
         keys.extend(extra);
         keys
+    }
+
+    /// Adds the principal's and the global keys to `keys`, keeping any already there.
+    pub fn add_request_keys(&self, principal: &Principal, keys: &mut ConditionKeys) {
+        let mut own = ConditionKeys::new();
+        principal.condition_keys(&mut own);
+        keys.extend_missing(own);
+        let secs = self.clock.now_secs();
+        keys.set_if_missing("aws:CurrentTime", || current_time_text(secs))
+            .set_if_missing("aws:EpochTime", || secs.to_string())
+            .set_if_missing("aws:SecureTransport", || "false".to_owned());
     }
 
     /// The identity policies of a principal (for resource-policy evaluation elsewhere, such as KMS).

@@ -329,7 +329,7 @@ impl Kms {
             keys.set_many("kms:ResourceAliases", aliases);
         }
         keys.extend(extra);
-        let keys = self.iam.request_keys(&caller.principal, &keys);
+        self.iam.add_request_keys(&caller.principal, &mut keys);
         let resource = k.arn();
         let ctx = RequestContext {
             principal: &caller.principal,

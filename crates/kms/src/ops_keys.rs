@@ -181,7 +181,8 @@ pub(crate) fn new_version(
 impl Kms {
     /// Operations on no key (CreateKey, ListKeys, ...) are authorized by IAM alone.
     pub(crate) fn authorize_iam(&self, caller: &KmsCaller, action: &str) -> Result<(), KmsError> {
-        let keys = self.iam.request_keys(&caller.principal, &ConditionKeys::new());
+        let mut keys = ConditionKeys::new();
+        self.iam.add_request_keys(&caller.principal, &mut keys);
         let ctx = RequestContext {
             principal: &caller.principal,
             action,

@@ -576,3 +576,72 @@ async fn regions_are_separate_namespaces_and_any_valid_region_works() {
             .expect(region);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn generated_root_credentials_are_printed_once_kept_sealed_and_printed_again() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_strongroom"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .env_remove("STRONGROOM_ROOT_ACCESS_KEY_ID")
+        .env_remove("STRONGROOM_ROOT_SECRET_ACCESS_KEY")
+        .env("STRONGROOM_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut id, mut secret, mut url) = (String::new(), String::new(), String::new());
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(v) = line.trim().strip_prefix("export AWS_ACCESS_KEY_ID=") {
+            id = v.to_owned();
+        } else if let Some(v) = line.trim().strip_prefix("export AWS_SECRET_ACCESS_KEY=") {
+            secret = v.to_owned();
+        } else if let Some(v) = line.strip_prefix("strongroom listening on ") {
+            url = v.to_owned();
+            break;
+        }
+    }
+    assert!(
+        id.starts_with("AKIA") && secret.len() == 40,
+        "credentials printed at first start"
+    );
+    let conf = aws_sdk_sts::Config::builder()
+        .behavior_version(aws_sdk_sts::config::BehaviorVersion::latest())
+        .region(aws_types::region::Region::new("us-east-1"))
+        .endpoint_url(&url)
+        .credentials_provider(creds(&id, &secret, None))
+        .build();
+    let who = aws_sdk_sts::Client::from_conf(conf)
+        .get_caller_identity()
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(who.arn(), Some("arn:aws:iam::000000000000:root"));
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let again = Command::new(env!("CARGO_BIN_EXE_strongroom"))
+        .args(["root-credentials", "--data-dir"])
+        .arg(dir.path())
+        .env_remove("STRONGROOM_ROOT_ACCESS_KEY_ID")
+        .env_remove("STRONGROOM_ROOT_SECRET_ACCESS_KEY")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&again.stdout);
+    assert!(
+        text.contains(&format!("AWS_ACCESS_KEY_ID={id}")) && text.contains(&format!("AWS_SECRET_ACCESS_KEY={secret}"))
+    );
+    for f in std::fs::read_dir(dir.path()).unwrap().flatten() {
+        if f.path().is_file() {
+            let bytes = std::fs::read(f.path()).unwrap();
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "secret in {:?}",
+                f.path()
+            );
+        }
+    }
+}

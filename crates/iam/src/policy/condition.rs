@@ -30,6 +30,18 @@ impl ConditionKeys {
         self.0.get(&key.to_ascii_lowercase()).map(|v| v.as_slice())
     }
 
+    pub fn set_if_missing(&mut self, key: &str, value: impl FnOnce() -> String) -> &mut Self {
+        self.0.entry(key.to_ascii_lowercase()).or_insert_with(|| vec![value()]);
+        self
+    }
+
+    /// Moves in every key of `other` that `self` does not have yet.
+    pub fn extend_missing(&mut self, other: ConditionKeys) {
+        for (k, v) in other.0 {
+            self.0.entry(k).or_insert(v);
+        }
+    }
+
     pub fn extend(&mut self, other: &ConditionKeys) {
         for (k, v) in &other.0 {
             self.0.insert(k.clone(), v.clone());
