@@ -1,0 +1,295 @@
+//! Sorted table files: immutable, each sealed under its own data key.
+//!
+//! ```text
+//! header (32, plaintext) | data blocks | index block | footer (24, plaintext)
+//! data block  = len u32 | sealed( count u32 | count x entry )
+//! entry       = klen u32 | internal key | seq u64 | op u8 | [vlen u32 | value]
+//! index block = len u32 | sealed( count u32 | count x (klen u32 | last key | last seq u64 | offset u64 | len u32) )
+//! footer      = index offset u64 | index len u32 | reserved u32 | "SRSSTEND"
+//! ```
+//! Entries are ordered by key ascending, then sequence descending. Keys, values and the index are sealed;
+//! the footer holds only offsets.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::batch::Reader;
+use crate::error::{Result, StorageError};
+use crate::fs::FileSystem;
+use crate::seal::{self, DataKey, Kind, HEADER_LEN};
+
+pub const MAGIC: &[u8; 8] = b"SRSST001";
+const FOOTER_MAGIC: &[u8; 8] = b"SRSSTEND";
+const FOOTER_LEN: usize = 24;
+const BLOCK_TARGET: usize = 16 * 1024;
+
+pub type Entry = (Vec<u8>, u64, Option<Vec<u8>>);
+
+pub fn file_name(id: u64) -> String {
+    format!("{id:010}.sst")
+}
+
+pub fn path(dir: &Path, id: u64) -> PathBuf {
+    dir.join(file_name(id))
+}
+
+fn encode_entry(out: &mut Vec<u8>, (k, s, v): &Entry) {
+    out.extend_from_slice(&(k.len() as u32).to_be_bytes());
+    out.extend_from_slice(k);
+    out.extend_from_slice(&s.to_be_bytes());
+    match v {
+        Some(v) => {
+            out.push(1);
+            out.extend_from_slice(&(v.len() as u32).to_be_bytes());
+            out.extend_from_slice(v);
+        }
+        None => out.push(0),
+    }
+}
+
+pub fn decode_block(raw: &[u8], file: &str) -> Result<Vec<Entry>> {
+    let mut r = Reader::new(raw, file);
+    let count = r.u32()?;
+    let mut out = Vec::with_capacity(count.min(65_536) as usize);
+    for _ in 0..count {
+        let klen = r.u32()? as usize;
+        let k = r.take(klen)?.to_vec();
+        let s = r.u64()?;
+        let v = match r.u8()? {
+            1 => {
+                let vlen = r.u32()? as usize;
+                Some(r.take(vlen)?.to_vec())
+            }
+            0 => None,
+            other => return Err(StorageError::corrupt(file, "data block", format!("unknown op {other}"))),
+        };
+        out.push((k, s, v));
+    }
+    if !r.done() {
+        return Err(StorageError::corrupt(file, "data block", "trailing bytes"));
+    }
+    Ok(out)
+}
+
+#[derive(Debug, Clone)]
+struct IndexEntry {
+    last_key: Vec<u8>,
+    last_seq: u64,
+    offset: u64,
+    len: u32,
+}
+
+/// Writes `entries` (already sorted) as a new SST. Returns its smallest and largest internal keys.
+pub fn write(fs: &dyn FileSystem, dir: &Path, file_id: u64, key: &DataKey, entries: &[Entry]) -> Result<()> {
+    let path = path(dir, file_id);
+    let mut out = seal::header(MAGIC, file_id, key.id).to_vec();
+    let mut index: Vec<IndexEntry> = Vec::new();
+    let mut block = Vec::new();
+    let mut count = 0u32;
+    let mut flush_block = |out: &mut Vec<u8>, block: &mut Vec<u8>, count: &mut u32, last: &Entry| {
+        let mut plain = count.to_be_bytes().to_vec();
+        plain.extend_from_slice(block);
+        let offset = out.len() as u64;
+        let sealed = key.seal(file_id, offset, Kind::SstData, &plain);
+        out.extend_from_slice(&(sealed.len() as u32).to_be_bytes());
+        out.extend_from_slice(&sealed);
+        index.push(IndexEntry {
+            last_key: last.0.clone(),
+            last_seq: last.1,
+            offset,
+            len: sealed.len() as u32,
+        });
+        block.clear();
+        *count = 0;
+    };
+    for (i, e) in entries.iter().enumerate() {
+        encode_entry(&mut block, e);
+        count += 1;
+        if block.len() >= BLOCK_TARGET || i + 1 == entries.len() {
+            flush_block(&mut out, &mut block, &mut count, e);
+        }
+    }
+    let mut plain = (index.len() as u32).to_be_bytes().to_vec();
+    for ie in &index {
+        plain.extend_from_slice(&(ie.last_key.len() as u32).to_be_bytes());
+        plain.extend_from_slice(&ie.last_key);
+        plain.extend_from_slice(&ie.last_seq.to_be_bytes());
+        plain.extend_from_slice(&ie.offset.to_be_bytes());
+        plain.extend_from_slice(&ie.len.to_be_bytes());
+    }
+    let index_offset = out.len() as u64;
+    let sealed = key.seal(file_id, index_offset, Kind::SstIndex, &plain);
+    out.extend_from_slice(&(sealed.len() as u32).to_be_bytes());
+    out.extend_from_slice(&sealed);
+    out.extend_from_slice(&index_offset.to_be_bytes());
+    out.extend_from_slice(&((sealed.len() + 4) as u32).to_be_bytes());
+    out.extend_from_slice(&0u32.to_be_bytes());
+    out.extend_from_slice(FOOTER_MAGIC);
+    let mut f = fs.create(&path)?;
+    f.append(&out)?;
+    f.sync()
+}
+
+/// An open SST: its index decrypted in memory, data blocks read and decrypted on demand.
+pub struct Table {
+    fs: Arc<dyn FileSystem>,
+    path: PathBuf,
+    name: String,
+    pub file_id: u64,
+    pub key_id: u64,
+    key: Arc<DataKey>,
+    index: Vec<IndexEntry>,
+}
+
+impl Table {
+    pub fn open(
+        fs: Arc<dyn FileSystem>,
+        path: PathBuf,
+        key_for: &dyn Fn(u64) -> Result<Arc<DataKey>>,
+    ) -> Result<Table> {
+        let name = path.display().to_string();
+        let size = fs.size(&path)?;
+        if size < (HEADER_LEN + FOOTER_LEN) as u64 {
+            return Err(StorageError::corrupt(&name, "file", "too short"));
+        }
+        let header = fs.read_at(&path, 0, HEADER_LEN)?;
+        let (file_id, key_id) = seal::parse_header(&header, MAGIC, &name)?;
+        let key = key_for(key_id)?;
+        let footer = fs.read_at(&path, size - FOOTER_LEN as u64, FOOTER_LEN)?;
+        if &footer[16..24] != FOOTER_MAGIC {
+            return Err(StorageError::corrupt(&name, "footer", "bad magic"));
+        }
+        let mut r = Reader::new(&footer, &name);
+        let index_offset = r.u64()?;
+        let index_len = r.u32()? as usize;
+        if index_offset < HEADER_LEN as u64
+            || index_offset + index_len as u64 + FOOTER_LEN as u64 != size
+            || index_len < 4
+        {
+            return Err(StorageError::corrupt(&name, "footer", "index out of bounds"));
+        }
+        let raw = fs.read_at(&path, index_offset, index_len)?;
+        let plain = key.open(file_id, index_offset, Kind::SstIndex, &raw[4..], &name)?;
+        let mut r = Reader::new(&plain, &name);
+        let n = r.u32()?;
+        let mut index = Vec::with_capacity(n.min(1 << 20) as usize);
+        for _ in 0..n {
+            let klen = r.u32()? as usize;
+            let last_key = r.take(klen)?.to_vec();
+            index.push(IndexEntry {
+                last_key,
+                last_seq: r.u64()?,
+                offset: r.u64()?,
+                len: r.u32()?,
+            });
+        }
+        Ok(Table {
+            fs,
+            path,
+            name,
+            file_id,
+            key_id,
+            key,
+            index,
+        })
+    }
+
+    fn block(&self, i: usize) -> Result<Vec<Entry>> {
+        let ie = &self.index[i];
+        let raw = self.fs.read_at(&self.path, ie.offset + 4, ie.len as usize)?;
+        let plain = self
+            .key
+            .open(self.file_id, ie.offset, Kind::SstData, &raw, &self.name)?;
+        decode_block(&plain, &self.name)
+    }
+
+    /// Index of the first block that can hold `(key, seq)` or anything after it.
+    fn seek_block(&self, key: &[u8], seq: u64) -> usize {
+        // (key asc, seq desc): (k1, s1) <= (k2, s2) iff k1 < k2 || (k1 == k2 && s1 >= s2).
+        self.index
+            .partition_point(|ie| ie.last_key.as_slice() < key || (ie.last_key.as_slice() == key && ie.last_seq > seq))
+    }
+
+    /// The newest version of `key` at or below `snapshot`.
+    pub fn get(&self, key: &[u8], snapshot: u64) -> Result<Option<(u64, Option<Vec<u8>>)>> {
+        let mut i = self.seek_block(key, snapshot);
+        while i < self.index.len() {
+            for (k, s, v) in self.block(i)? {
+                if k.as_slice() > key {
+                    return Ok(None);
+                }
+                if k.as_slice() == key && s <= snapshot {
+                    return Ok(Some((s, v)));
+                }
+            }
+            i += 1;
+        }
+        Ok(None)
+    }
+
+    /// Lazily reads the versions in `[start, end)`, forward or backward, a block at a time.
+    pub fn range(self: &Arc<Self>, start: &[u8], end: &[u8], reverse: bool) -> TableRange {
+        let first = self.seek_block(start, u64::MAX);
+        let last = self.seek_block(end, u64::MAX).min(self.index.len().saturating_sub(1));
+        TableRange {
+            table: self.clone(),
+            start: start.to_vec(),
+            end: end.to_vec(),
+            reverse,
+            next_block: if reverse { last as isize } else { first as isize },
+            first_block: first as isize,
+            last_block: last as isize,
+            buffer: Vec::new(),
+        }
+    }
+
+    /// Every entry, in order (for compaction).
+    pub fn entries(&self) -> Result<Vec<Entry>> {
+        let mut out = Vec::new();
+        for i in 0..self.index.len() {
+            out.extend(self.block(i)?);
+        }
+        Ok(out)
+    }
+}
+
+pub struct TableRange {
+    table: Arc<Table>,
+    start: Vec<u8>,
+    end: Vec<u8>,
+    reverse: bool,
+    next_block: isize,
+    first_block: isize,
+    last_block: isize,
+    /// The current block's entries in output order, reversed so `pop` yields the next one.
+    buffer: Vec<Entry>,
+}
+
+impl TableRange {
+    /// The next version in this range's order: forward = (key asc, seq desc); reverse = (key desc,
+    /// seq desc).
+    pub fn next_entry(&mut self) -> Result<Option<Entry>> {
+        loop {
+            if let Some(e) = self.buffer.pop() {
+                return Ok(Some(e));
+            }
+            if self.table.index.is_empty() || self.next_block < self.first_block || self.next_block > self.last_block {
+                return Ok(None);
+            }
+            let mut entries: Vec<Entry> = self
+                .table
+                .block(self.next_block as usize)?
+                .into_iter()
+                .filter(|(k, _, _)| k.as_slice() >= self.start.as_slice() && k.as_slice() < self.end.as_slice())
+                .collect();
+            if self.reverse {
+                entries.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
+                self.next_block -= 1;
+            } else {
+                self.next_block += 1;
+            }
+            entries.reverse();
+            self.buffer = entries;
+        }
+    }
+}
