@@ -44,10 +44,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         engine.write(b)?;
         writeln!(out, "ack {n}")?;
         out.flush()?;
-        if n % 40 == 0 {
+        if n.is_multiple_of(40) {
             engine.flush()?;
         }
-        if n % 150 == 0 {
+        if n.is_multiple_of(150) {
             engine.compact()?;
         }
         n += 1;
