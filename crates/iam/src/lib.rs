@@ -397,6 +397,31 @@ impl Iam {
         }
     }
 
+    /// Users or roles of an account under a path prefix, a page at a time.
+    fn list_entities<T: Entity>(
+        &self,
+        account: &str,
+        pick: impl Fn(&Account) -> &std::collections::BTreeMap<String, T>,
+        path_prefix: Option<&str>,
+        marker: Option<&str>,
+        max_items: Option<i64>,
+    ) -> Result<Page<T>, IamError> {
+        let inner = self.read();
+        let items = inner
+            .state
+            .accounts
+            .get(account)
+            .map(|a| {
+                pick(a)
+                    .values()
+                    .filter(|e| path_prefix.is_none_or(|p| e.path().starts_with(p)))
+                    .map(|e| (e.name().to_owned(), e.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        paginate(items, marker, max_items)
+    }
+
     // ---- users ------------------------------------------------------------------------------------
 
     pub fn create_user(&self, account: &str, name: &str, path: Option<&str>) -> Result<User, IamError> {
@@ -440,20 +465,7 @@ impl Iam {
         marker: Option<&str>,
         max_items: Option<i64>,
     ) -> Result<Page<User>, IamError> {
-        let items = self
-            .read()
-            .state
-            .accounts
-            .get(account)
-            .map(|a| {
-                a.users
-                    .values()
-                    .filter(|u| path_prefix.is_none_or(|p| u.path.starts_with(p)))
-                    .map(|u| (u.name.clone(), u.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        paginate(items, marker, max_items)
+        self.list_entities(account, |a: &Account| &a.users, path_prefix, marker, max_items)
     }
 
     pub fn delete_user(&self, account: &str, name: &str) -> Result<(), IamError> {
@@ -677,20 +689,7 @@ impl Iam {
         marker: Option<&str>,
         max_items: Option<i64>,
     ) -> Result<Page<Role>, IamError> {
-        let items = self
-            .read()
-            .state
-            .accounts
-            .get(account)
-            .map(|a| {
-                a.roles
-                    .values()
-                    .filter(|r| path_prefix.is_none_or(|p| r.path.starts_with(p)))
-                    .map(|r| (r.name.clone(), r.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        paginate(items, marker, max_items)
+        self.list_entities(account, |a: &Account| &a.roles, path_prefix, marker, max_items)
     }
 
     pub fn delete_role(&self, account: &str, name: &str) -> Result<(), IamError> {
@@ -967,6 +966,30 @@ impl Iam {
                 },
             })
         })
+    }
+}
+
+/// What users and roles share for listing.
+trait Entity: Clone {
+    fn name(&self) -> &str;
+    fn path(&self) -> &str;
+}
+
+impl Entity for User {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn path(&self) -> &str {
+        &self.path
+    }
+}
+
+impl Entity for Role {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn path(&self) -> &str {
+        &self.path
     }
 }
 

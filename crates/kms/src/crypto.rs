@@ -92,6 +92,16 @@ pub fn signing_algorithms(spec: KeySpec) -> &'static [&'static str] {
     }
 }
 
+/// The `(encryption, signing)` algorithms a key of this spec and usage offers.
+pub fn usage_algorithms(spec: KeySpec, usage: crate::model::KeyUsage) -> (Vec<&'static str>, Vec<&'static str>) {
+    use crate::model::KeyUsage;
+    match usage {
+        KeyUsage::EncryptDecrypt => (encryption_algorithms(spec).to_vec(), Vec::new()),
+        KeyUsage::SignVerify => (Vec::new(), signing_algorithms(spec).to_vec()),
+        KeyUsage::GenerateVerifyMac => (Vec::new(), Vec::new()),
+    }
+}
+
 pub fn mac_algorithms(spec: KeySpec) -> Vec<&'static str> {
     hmac_algorithm(spec).map(|(_, _, n)| vec![n]).unwrap_or_default()
 }
@@ -169,6 +179,20 @@ fn verification(spec: KeySpec, name: &str) -> Option<&'static dyn signature::Ver
     })
 }
 
+/// The digest a signature covers: of `message`, or `message` itself when the caller sent a digest.
+fn digest_for(algorithm: &str, message: &[u8], is_digest: bool) -> Result<digest::Digest, KmsError> {
+    let dalg = digest_alg(algorithm).ok_or_else(|| invalid_alg(algorithm))?;
+    if !is_digest {
+        return Ok(digest::digest(dalg, message));
+    }
+    if message.len() != dalg.output_len() {
+        return Err(KmsError::Validation(format!(
+            "Digest is invalid length for algorithm {algorithm}."
+        )));
+    }
+    digest::Digest::import_less_safe(message, dalg).map_err(|_| internal("digest import"))
+}
+
 /// Signs `message` (or, with `is_digest`, an already computed digest).
 pub fn sign(
     spec: KeySpec,
@@ -177,17 +201,7 @@ pub fn sign(
     message: &[u8],
     is_digest: bool,
 ) -> Result<Vec<u8>, KmsError> {
-    let dalg = digest_alg(algorithm).ok_or_else(|| invalid_alg(algorithm))?;
-    if is_digest && message.len() != dalg.output_len() {
-        return Err(KmsError::Validation(format!(
-            "Digest is invalid length for algorithm {algorithm}."
-        )));
-    }
-    let d = if is_digest {
-        digest::Digest::import_less_safe(message, dalg).map_err(|_| internal("digest import"))?
-    } else {
-        digest::digest(dalg, message)
-    };
+    let d = digest_for(algorithm, message, is_digest)?;
     if spec.is_rsa() {
         let enc = rsa_signing(algorithm).ok_or_else(|| invalid_alg(algorithm))?;
         let k = RsaKeyPair::from_pkcs8(material.expose()).map_err(|_| internal("RSA key parse"))?;
@@ -212,18 +226,8 @@ pub fn verify(
     is_digest: bool,
     sig: &[u8],
 ) -> Result<bool, KmsError> {
-    let dalg = digest_alg(algorithm).ok_or_else(|| invalid_alg(algorithm))?;
     let valg = verification(spec, algorithm).ok_or_else(|| invalid_alg(algorithm))?;
-    if is_digest && message.len() != dalg.output_len() {
-        return Err(KmsError::Validation(format!(
-            "Digest is invalid length for algorithm {algorithm}."
-        )));
-    }
-    let d = if is_digest {
-        digest::Digest::import_less_safe(message, dalg).map_err(|_| internal("digest import"))?
-    } else {
-        digest::digest(dalg, message)
-    };
+    let d = digest_for(algorithm, message, is_digest)?;
     let public = public_key_der(spec, material)?;
     Ok(UnparsedPublicKey::new(valg, &public).verify_digest(&d, sig).is_ok())
 }

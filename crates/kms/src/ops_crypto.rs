@@ -770,16 +770,8 @@ impl Kms {
                 public_key: crypto::public_key_der(k.spec, &k.current()?.material.0)?,
                 key_spec: k.spec.as_str(),
                 key_usage: k.usage.as_str(),
-                encryption_algorithms: if k.usage == KeyUsage::EncryptDecrypt {
-                    crypto::encryption_algorithms(k.spec).to_vec()
-                } else {
-                    Vec::new()
-                },
-                signing_algorithms: if k.usage == KeyUsage::SignVerify {
-                    crypto::signing_algorithms(k.spec).to_vec()
-                } else {
-                    Vec::new()
-                },
+                encryption_algorithms: crypto::usage_algorithms(k.spec, k.usage).0,
+                signing_algorithms: crypto::usage_algorithms(k.spec, k.usage).1,
             })
         })
     }

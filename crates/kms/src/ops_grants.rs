@@ -198,27 +198,13 @@ impl Kms {
         grant_id: Option<&str>,
         grantee: Option<&str>,
     ) -> Result<Page<GrantEntry>, KmsError> {
-        self.audited(
+        self.inspect_key(
             caller,
             "ListGrants",
-            true,
             json!({ "keyId": key_id, "limit": limit }),
-            |audit| {
-                let limit = check_limit(limit, 100, 50)?;
-                let st = self.read();
-                let k = self.resolve(&st, caller, key_id, false)?;
-                audit.key(k);
-                self.authorize(
-                    &st,
-                    caller,
-                    k,
-                    &Check {
-                        action: "kms:ListGrants",
-                        grant_op: None,
-                        ec: None,
-                        extra: &ConditionKeys::new(),
-                    },
-                )?;
+            key_id,
+            || check_limit(limit, 100, 50),
+            |k, limit| {
                 if let Some(id) = grant_id {
                     if !k.grants.iter().any(|g| g.grant_id == id) {
                         return Err(KmsError::InvalidGrantId(format!("Grant ID {id} not found")));

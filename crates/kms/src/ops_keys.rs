@@ -70,16 +70,8 @@ impl KeyMetadata {
             }),
             key_manager: k.manager.as_str(),
             key_spec: k.spec.as_str(),
-            encryption_algorithms: if k.usage == KeyUsage::EncryptDecrypt {
-                crypto::encryption_algorithms(k.spec).to_vec()
-            } else {
-                Vec::new()
-            },
-            signing_algorithms: if k.usage == KeyUsage::SignVerify {
-                crypto::signing_algorithms(k.spec).to_vec()
-            } else {
-                Vec::new()
-            },
+            encryption_algorithms: crypto::usage_algorithms(k.spec, k.usage).0,
+            signing_algorithms: crypto::usage_algorithms(k.spec, k.usage).1,
             mac_algorithms: crypto::mac_algorithms(k.spec),
             multi_region: k.multi_region,
             pending_window_days: k.pending_window_days,
@@ -371,6 +363,34 @@ impl Kms {
                 .map(|k| (k.key_id.clone(), k.arn()))
                 .collect();
             page(all, marker, limit, |(id, _)| id.clone())
+        })
+    }
+
+    /// Reads one key under the usual rules: `validate` the input first (shape before existence, as AWS
+    /// does), then resolve by id or ARN, authorize `kms:<event>` and hand the key to `f`.
+    pub(crate) fn inspect_key<P, R>(
+        &self,
+        caller: &KmsCaller,
+        event: &str,
+        params: Value,
+        key_id: &str,
+        validate: impl FnOnce() -> Result<P, KmsError>,
+        f: impl FnOnce(&KeyRecord, P) -> Result<R, KmsError>,
+    ) -> Result<R, KmsError> {
+        self.audited(caller, event, true, params, |audit| {
+            let input = validate()?;
+            let st = self.read();
+            let k = self.resolve(&st, caller, key_id, false)?;
+            audit.key(k);
+            let action = format!("kms:{event}");
+            let check = Check {
+                action: &action,
+                grant_op: None,
+                ec: None,
+                extra: &ConditionKeys::new(),
+            };
+            self.authorize(&st, caller, k, &check)?;
+            f(k, input)
         })
     }
 

@@ -307,25 +307,17 @@ impl Kms {
         limit: Option<i64>,
         marker: Option<&str>,
     ) -> Result<Page<(String, String)>, KmsError> {
-        self.audited(caller, "ListResourceTags", true, json!({ "keyId": key_id }), |audit| {
-            let limit = check_limit(limit, 50, 50)?;
-            let st = self.read();
-            let k = self.resolve(&st, caller, key_id, false)?;
-            audit.key(k);
-            self.authorize(
-                &st,
-                caller,
-                k,
-                &Check {
-                    action: "kms:ListResourceTags",
-                    grant_op: None,
-                    ec: None,
-                    extra: &ConditionKeys::new(),
-                },
-            )?;
-            let tags: Vec<(String, String)> = k.tags.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
-            page(tags, marker, limit, |(tk, _)| tk.clone())
-        })
+        self.inspect_key(
+            caller,
+            "ListResourceTags",
+            json!({ "keyId": key_id }),
+            key_id,
+            || check_limit(limit, 50, 50),
+            |k, limit| {
+                let tags: Vec<(String, String)> = k.tags.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
+                page(tags, marker, limit, |(tk, _)| tk.clone())
+            },
+        )
     }
 
     pub fn get_key_policy(
@@ -334,26 +326,13 @@ impl Kms {
         key_id: &str,
         policy_name: Option<&str>,
     ) -> Result<String, KmsError> {
-        self.audited(
+        self.inspect_key(
             caller,
             "GetKeyPolicy",
-            true,
             json!({ "keyId": key_id, "policyName": policy_name.unwrap_or("default") }),
-            |audit| {
-                let st = self.read();
-                let k = self.resolve(&st, caller, key_id, false)?;
-                audit.key(k);
-                self.authorize(
-                    &st,
-                    caller,
-                    k,
-                    &Check {
-                        action: "kms:GetKeyPolicy",
-                        grant_op: None,
-                        ec: None,
-                        extra: &ConditionKeys::new(),
-                    },
-                )?;
+            key_id,
+            || Ok(()),
+            |k, ()| {
                 if policy_name.is_some_and(|n| n != "default") {
                     return Err(KmsError::NotFound("No such policy exists".into()));
                 }
@@ -393,23 +372,14 @@ impl Kms {
     }
 
     pub fn list_key_policies(&self, caller: &KmsCaller, key_id: &str) -> Result<Vec<String>, KmsError> {
-        self.audited(caller, "ListKeyPolicies", true, json!({ "keyId": key_id }), |audit| {
-            let st = self.read();
-            let k = self.resolve(&st, caller, key_id, false)?;
-            audit.key(k);
-            self.authorize(
-                &st,
-                caller,
-                k,
-                &Check {
-                    action: "kms:ListKeyPolicies",
-                    grant_op: None,
-                    ec: None,
-                    extra: &ConditionKeys::new(),
-                },
-            )?;
-            Ok(vec!["default".to_owned()])
-        })
+        self.inspect_key(
+            caller,
+            "ListKeyPolicies",
+            json!({ "keyId": key_id }),
+            key_id,
+            || Ok(()),
+            |_, ()| Ok(vec!["default".to_owned()]),
+        )
     }
 
     pub fn enable_key_rotation(&self, caller: &KmsCaller, key_id: &str, period: Option<i64>) -> Result<(), KmsError> {
@@ -456,26 +426,13 @@ impl Kms {
     }
 
     pub fn get_key_rotation_status(&self, caller: &KmsCaller, key_id: &str) -> Result<RotationStatus, KmsError> {
-        self.audited(
+        self.inspect_key(
             caller,
             "GetKeyRotationStatus",
-            true,
             json!({ "keyId": key_id }),
-            |audit| {
-                let st = self.read();
-                let k = self.resolve(&st, caller, key_id, false)?;
-                audit.key(k);
-                self.authorize(
-                    &st,
-                    caller,
-                    k,
-                    &Check {
-                        action: "kms:GetKeyRotationStatus",
-                        grant_op: None,
-                        ec: None,
-                        extra: &ConditionKeys::new(),
-                    },
-                )?;
+            key_id,
+            || Ok(()),
+            |k, ()| {
                 check_state(k, StateRule::RotationStatus)?;
                 rotatable(k)?;
                 Ok(RotationStatus {
@@ -521,36 +478,28 @@ impl Kms {
         limit: Option<i64>,
         marker: Option<&str>,
     ) -> Result<Page<RotationEntry>, KmsError> {
-        self.audited(caller, "ListKeyRotations", true, json!({ "keyId": key_id }), |audit| {
-            let limit = check_limit(limit, 1000, 100)?;
-            let st = self.read();
-            let k = self.resolve(&st, caller, key_id, false)?;
-            audit.key(k);
-            self.authorize(
-                &st,
-                caller,
-                k,
-                &Check {
-                    action: "kms:ListKeyRotations",
-                    grant_op: None,
-                    ec: None,
-                    extra: &ConditionKeys::new(),
-                },
-            )?;
-            rotatable(k)?;
-            let items: Vec<RotationEntry> = k
-                .versions
-                .iter()
-                .filter_map(|v| {
-                    v.rotation_type.as_ref().map(|t| RotationEntry {
-                        key_arn: k.arn(),
-                        rotation_ms: v.created_ms,
-                        rotation_type: t.clone(),
-                        material_id: v.material_id.clone(),
+        self.inspect_key(
+            caller,
+            "ListKeyRotations",
+            json!({ "keyId": key_id }),
+            key_id,
+            || check_limit(limit, 1000, 100),
+            |k, limit| {
+                rotatable(k)?;
+                let items: Vec<RotationEntry> = k
+                    .versions
+                    .iter()
+                    .filter_map(|v| {
+                        v.rotation_type.as_ref().map(|t| RotationEntry {
+                            key_arn: k.arn(),
+                            rotation_ms: v.created_ms,
+                            rotation_type: t.clone(),
+                            material_id: v.material_id.clone(),
+                        })
                     })
-                })
-                .collect();
-            page(items, marker, limit, |r| r.material_id.clone())
-        })
+                    .collect();
+                page(items, marker, limit, |r| r.material_id.clone())
+            },
+        )
     }
 }

@@ -2,25 +2,10 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
 
 fn aws(s: &Server, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new("aws")
-        .arg("--endpoint-url")
-        .arg(&s.url)
-        .arg("--output")
-        .arg("json")
-        .args(args)
-        .env("AWS_ACCESS_KEY_ID", ROOT_KEY_ID)
-        .env("AWS_SECRET_ACCESS_KEY", ROOT_SECRET)
-        .env("AWS_DEFAULT_REGION", REGION)
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env_remove("AWS_PROFILE")
-        .output()
-        .expect("the aws CLI must be installed (.ci/run installs it)");
+    let out = aws_cli(s, args);
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -39,19 +39,7 @@ async fn aws_encryption_sdk_for_python_round_trips_through_our_kms() {
 }
 
 fn aws(s: &Server, args: &[&str]) -> serde_json::Value {
-    let out = Command::new("aws")
-        .arg("--endpoint-url")
-        .arg(&s.url)
-        .arg("--output")
-        .arg("json")
-        .args(args)
-        .env("AWS_ACCESS_KEY_ID", ROOT_KEY_ID)
-        .env("AWS_SECRET_ACCESS_KEY", ROOT_SECRET)
-        .env("AWS_DEFAULT_REGION", REGION)
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .output()
-        .expect("aws CLI");
+    let out = aws_cli(s, args);
     assert!(
         out.status.success(),
         "aws {args:?}: {}",

@@ -220,6 +220,24 @@ pub fn creds(id: &str, secret: &str, token: Option<String>) -> Credentials {
     Credentials::new(id, secret, token, None, "strongroom-tests")
 }
 
+/// Runs the aws CLI against `s` as the root user, isolated from any local AWS configuration.
+pub fn aws_cli(s: &Server, args: &[&str]) -> std::process::Output {
+    Command::new("aws")
+        .arg("--endpoint-url")
+        .arg(&s.url)
+        .arg("--output")
+        .arg("json")
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", ROOT_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", ROOT_SECRET)
+        .env("AWS_DEFAULT_REGION", REGION)
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("the aws CLI must be installed (.ci/run installs it)")
+}
+
 /// A request signed by the SDK's own SigV4 signer with whatever scope, time and secret a test wants.
 pub struct Signed {
     pub key_id: String,
