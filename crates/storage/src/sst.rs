@@ -50,7 +50,8 @@ fn encode_entry(out: &mut Vec<u8>, (k, s, v): &Entry) {
 pub fn decode_block(raw: &[u8], file: &str) -> Result<Vec<Entry>> {
     let mut r = Reader::new(raw, file);
     let count = r.u32()?;
-    let mut out = Vec::with_capacity(count.min(65_536) as usize);
+    // The smallest entry is 13 bytes: never reserve more than the input could hold.
+    let mut out = Vec::with_capacity((count as usize).min(raw.len() / 13));
     for _ in 0..count {
         let klen = r.u32()? as usize;
         let k = r.take(klen)?.to_vec();
@@ -172,7 +173,7 @@ impl Table {
         let plain = key.open(file_id, index_offset, Kind::SstIndex, &raw[4..], &name)?;
         let mut r = Reader::new(&plain, &name);
         let n = r.u32()?;
-        let mut index = Vec::with_capacity(n.min(1 << 20) as usize);
+        let mut index = Vec::with_capacity((n as usize).min(plain.len() / 24));
         for _ in 0..n {
             let klen = r.u32()? as usize;
             let last_key = r.take(klen)?.to_vec();
