@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use base::SecretBytes;
 
 use crate::batch::WriteBatch;
+use crate::cache::BlockCache;
 use crate::error::{Result, StorageError};
 use crate::fs::FileSystem;
 use crate::keys::{Registry, TableKeyProvider};
@@ -22,12 +23,15 @@ use crate::wal::{self, Log};
 pub struct Options {
     /// A memtable larger than this is flushed by the write that crosses it.
     pub memtable_bytes: usize,
+    /// The memory bound of the cache of decrypted blocks.
+    pub block_cache_bytes: usize,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
             memtable_bytes: 8 * 1024 * 1024,
+            block_cache_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -94,6 +98,7 @@ pub struct Engine {
     /// Serializes flushes and compactions.
     maintenance: Mutex<()>,
     held: Arc<Mutex<BTreeMap<u64, usize>>>,
+    cache: Arc<BlockCache>,
     options: Options,
 }
 
@@ -154,6 +159,7 @@ impl Engine {
             }),
             maintenance: Mutex::new(()),
             held: Arc::new(Mutex::new(BTreeMap::new())),
+            cache: BlockCache::new(options.block_cache_bytes),
             options,
         })
     }
@@ -172,10 +178,16 @@ impl Engine {
         // Allocate past every file on disk: a crash may have left files the manifest does not name yet.
         let max_on_disk = names.iter().filter_map(|n| file_id_of(n)).max().unwrap_or(0);
         m.next_file_id = m.next_file_id.max(max_on_disk + 1);
+        let cache = BlockCache::new(options.block_cache_bytes);
         let mut tables = Vec::new();
         for id in &m.tables {
             let key_for = |k: u64| registry.get(k, &sst::file_name(*id));
-            tables.push(Arc::new(Table::open(fs.clone(), sst::path(dir, *id), &key_for)?));
+            tables.push(Arc::new(Table::open(
+                fs.clone(),
+                sst::path(dir, *id),
+                &key_for,
+                cache.clone(),
+            )?));
         }
         let mem = Memtable::default();
         let mut last_seq = m.last_seq;
@@ -219,6 +231,7 @@ impl Engine {
             }),
             maintenance: Mutex::new(()),
             held: Arc::new(Mutex::new(BTreeMap::new())),
+            cache,
             options,
         };
         engine.remove_orphans(&names)?;
@@ -481,7 +494,12 @@ impl Engine {
         let key = self.registry.new_key()?;
         sst::write(self.fs.as_ref(), &self.dir, sst_id, &key, &frozen.entries())?;
         let key_for = |_: u64| Ok(key.clone());
-        let table = Arc::new(Table::open(self.fs.clone(), sst::path(&self.dir, sst_id), &key_for)?);
+        let table = Arc::new(Table::open(
+            self.fs.clone(),
+            sst::path(&self.dir, sst_id),
+            &key_for,
+            self.cache.clone(),
+        )?);
         let old_wals: Vec<u64>;
         {
             let mut files = self.files.lock().unwrap_or_else(|p| p.into_inner());
@@ -571,6 +589,7 @@ impl Engine {
                 self.fs.clone(),
                 sst::path(&self.dir, sst_id),
                 &key_for,
+                self.cache.clone(),
             )?))
         };
         let input_ids: Vec<u64> = inputs.iter().map(|t| t.file_id).collect();
@@ -593,7 +612,15 @@ impl Engine {
         if kept.is_empty() {
             self.registry.remove(&[key.id])?;
         }
+        for id in &input_ids {
+            self.cache.forget_file(*id);
+        }
         self.drop_files(input_ids.iter().map(|id| sst::path(&self.dir, *id)).collect())
+    }
+
+    /// `(bytes held, hits, misses)` of the block cache.
+    pub fn cache_stats(&self) -> (usize, u64, u64) {
+        self.cache.stats()
     }
 
     /// A key switch: the registry re-wraps every data key under the new table key. No data is rewritten.

@@ -13,6 +13,9 @@
 //! table key's blob (already ciphertext) and the name of the current manifest.
 
 pub mod batch;
+pub mod bloom;
+pub mod cache;
+pub mod codec;
 mod engine;
 pub mod error;
 pub mod fs;

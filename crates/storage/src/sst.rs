@@ -2,9 +2,10 @@
 //!
 //! ```text
 //! header (32, plaintext) | data blocks | index block | footer (24, plaintext)
-//! data block  = len u32 | sealed( count u32 | count x entry )
+//! data block  = len u32 | sealed( codec u8 | (lz4 or raw)( count u32 | count x entry ) )
 //! entry       = klen u32 | internal key | seq u64 | op u8 | [vlen u32 | value]
-//! index block = len u32 | sealed( count u32 | count x (klen u32 | last key | last seq u64 | offset u64 | len u32) )
+//! index block = len u32 | sealed( count u32 | count x (klen u32 | last key | last seq u64 | offset u64 | len u32)
+//!                                 | bloom len u32 | bloom filter over the internal keys )
 //! footer      = index offset u64 | index len u32 | reserved u32 | "SRSSTEND"
 //! ```
 //! Entries are ordered by key ascending, then sequence descending. Keys, values and the index are sealed;
@@ -14,6 +15,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::batch::Reader;
+use crate::bloom::Bloom;
+use crate::cache::{Block, BlockCache};
+use crate::codec;
 use crate::error::{Result, StorageError};
 use crate::fs::FileSystem;
 use crate::seal::{self, DataKey, Kind, HEADER_LEN};
@@ -91,7 +95,7 @@ pub fn write(fs: &dyn FileSystem, dir: &Path, file_id: u64, key: &DataKey, entri
         let mut plain = count.to_be_bytes().to_vec();
         plain.extend_from_slice(block);
         let offset = out.len() as u64;
-        let sealed = key.seal(file_id, offset, Kind::SstData, &plain);
+        let sealed = key.seal(file_id, offset, Kind::SstData, &codec::compress(&plain));
         out.extend_from_slice(&(sealed.len() as u32).to_be_bytes());
         out.extend_from_slice(&sealed);
         index.push(IndexEntry {
@@ -118,6 +122,11 @@ pub fn write(fs: &dyn FileSystem, dir: &Path, file_id: u64, key: &DataKey, entri
         plain.extend_from_slice(&ie.offset.to_be_bytes());
         plain.extend_from_slice(&ie.len.to_be_bytes());
     }
+    let mut distinct: Vec<&[u8]> = entries.iter().map(|e| e.0.as_slice()).collect();
+    distinct.dedup();
+    let bloom = Bloom::build(distinct.iter().copied(), distinct.len());
+    plain.extend_from_slice(&(bloom.as_bytes().len() as u32).to_be_bytes());
+    plain.extend_from_slice(bloom.as_bytes());
     let index_offset = out.len() as u64;
     let sealed = key.seal(file_id, index_offset, Kind::SstIndex, &plain);
     out.extend_from_slice(&(sealed.len() as u32).to_be_bytes());
@@ -140,6 +149,8 @@ pub struct Table {
     pub key_id: u64,
     key: Arc<DataKey>,
     index: Vec<IndexEntry>,
+    bloom: Bloom,
+    cache: Arc<BlockCache>,
 }
 
 impl Table {
@@ -147,6 +158,7 @@ impl Table {
         fs: Arc<dyn FileSystem>,
         path: PathBuf,
         key_for: &dyn Fn(u64) -> Result<Arc<DataKey>>,
+        cache: Arc<BlockCache>,
     ) -> Result<Table> {
         let name = path.display().to_string();
         let size = fs.size(&path)?;
@@ -184,6 +196,11 @@ impl Table {
                 len: r.u32()?,
             });
         }
+        let bloom_len = r.u32()? as usize;
+        let bloom = Bloom::from_bytes(r.take(bloom_len)?.to_vec());
+        if !r.done() {
+            return Err(StorageError::corrupt(&name, "index block", "trailing bytes"));
+        }
         Ok(Table {
             fs,
             path,
@@ -192,16 +209,20 @@ impl Table {
             key_id,
             key,
             index,
+            bloom,
+            cache,
         })
     }
 
-    fn block(&self, i: usize) -> Result<Vec<Entry>> {
+    fn block(&self, i: usize) -> Result<Block> {
         let ie = &self.index[i];
-        let raw = self.fs.read_at(&self.path, ie.offset + 4, ie.len as usize)?;
-        let plain = self
-            .key
-            .open(self.file_id, ie.offset, Kind::SstData, &raw, &self.name)?;
-        decode_block(&plain, &self.name)
+        self.cache.get_or_load(self.file_id, ie.offset, || {
+            let raw = self.fs.read_at(&self.path, ie.offset + 4, ie.len as usize)?;
+            let sealed = self
+                .key
+                .open(self.file_id, ie.offset, Kind::SstData, &raw, &self.name)?;
+            decode_block(&codec::decompress(&sealed, &self.name)?, &self.name)
+        })
     }
 
     /// Index of the first block that can hold `(key, seq)` or anything after it.
@@ -213,14 +234,17 @@ impl Table {
 
     /// The newest version of `key` at or below `snapshot`.
     pub fn get(&self, key: &[u8], snapshot: u64) -> Result<Option<(u64, Option<Vec<u8>>)>> {
+        if !self.bloom.may_contain(key) {
+            return Ok(None);
+        }
         let mut i = self.seek_block(key, snapshot);
         while i < self.index.len() {
-            for (k, s, v) in self.block(i)? {
+            for (k, s, v) in self.block(i)?.iter() {
                 if k.as_slice() > key {
                     return Ok(None);
                 }
-                if k.as_slice() == key && s <= snapshot {
-                    return Ok(Some((s, v)));
+                if k.as_slice() == key && *s <= snapshot {
+                    return Ok(Some((*s, v.clone())));
                 }
             }
             i += 1;
@@ -248,7 +272,7 @@ impl Table {
     pub fn entries(&self) -> Result<Vec<Entry>> {
         let mut out = Vec::new();
         for i in 0..self.index.len() {
-            out.extend(self.block(i)?);
+            out.extend(self.block(i)?.iter().cloned());
         }
         Ok(out)
     }
@@ -280,7 +304,8 @@ impl TableRange {
             let mut entries: Vec<Entry> = self
                 .table
                 .block(self.next_block as usize)?
-                .into_iter()
+                .iter()
+                .cloned()
                 .filter(|(k, _, _)| k.as_slice() >= self.start.as_slice() && k.as_slice() < self.end.as_slice())
                 .collect();
             if self.reverse {

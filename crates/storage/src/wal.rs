@@ -1,6 +1,7 @@
 //! The write-ahead log: one segment file per memtable, each record a sealed write batch.
 //!
-//! Record framing: `len u32 BE | sealed batch (len bytes)`, sealed at the offset of its length field.
+//! Record framing: `len u32 BE | sealed( codec u8 | batch ) (len bytes)`, sealed at the offset of its
+//! length field; the batch is compressed first when that pays.
 //! Writers share fsyncs (group commit): the first waiting writer becomes the leader, writes every queued
 //! record, fsyncs once, applies them in sequence order and wakes the rest. A failed write or fsync poisons
 //! the log: nothing after it is acknowledged.
@@ -28,7 +29,12 @@ struct Segment {
 
 impl Segment {
     fn frame(&mut self, payload: &[u8]) -> Vec<u8> {
-        let sealed = self.key.seal(self.file_id, self.offset, Kind::WalRecord, payload);
+        let sealed = self.key.seal(
+            self.file_id,
+            self.offset,
+            Kind::WalRecord,
+            &crate::codec::compress(payload),
+        );
         let mut out = Vec::with_capacity(4 + sealed.len());
         out.extend_from_slice(&(sealed.len() as u32).to_be_bytes());
         out.extend_from_slice(&sealed);
@@ -98,7 +104,7 @@ pub fn replay(fs: &dyn FileSystem, path: &Path, key_for: &dyn Fn(u64) -> Result<
             break;
         }
         match key.open(file_id, pos as u64, Kind::WalRecord, &raw[pos + 4..end], &name) {
-            Ok(plain) => batches.push(batch::decode(&plain, &name)?),
+            Ok(plain) => batches.push(batch::decode(&crate::codec::decompress(&plain, &name)?, &name)?),
             // A damaged last record is a write the crash tore: dropped, as a torn tail.
             Err(_) if end == raw.len() => break,
             Err(e) => return Err(e),

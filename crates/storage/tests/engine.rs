@@ -30,6 +30,7 @@ fn kms() -> Kms {
 fn small() -> Options {
     Options {
         memtable_bytes: 4 * 1024,
+        ..Options::default()
     }
 }
 

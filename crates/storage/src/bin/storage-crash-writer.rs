@@ -21,6 +21,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut n: u64 = args.get(2).ok_or("usage: storage-crash-writer DIR START")?.parse()?;
     let options = Options {
         memtable_bytes: 16 * 1024,
+        ..Options::default()
     };
     let engine = if dir.join("KEYS").exists() {
         Engine::open(&dir, fs::local(), &Fixed, options)?

@@ -1,0 +1,139 @@
+//! A cache of decrypted, decoded SST blocks with a memory bound: hot blocks stay in our memory rather than
+//! in the page cache as ciphertext (design.md section 7: idle page-cache pages go after about 30 s).
+
+use std::sync::{Arc, Mutex};
+
+use lru::LruCache;
+
+use crate::sst::Entry;
+
+pub type Block = Arc<Vec<Entry>>;
+
+pub struct BlockCache {
+    inner: Mutex<Inner>,
+    budget: usize,
+}
+
+struct Inner {
+    lru: LruCache<(u64, u64), (Block, usize)>,
+    bytes: usize,
+    hits: u64,
+    misses: u64,
+}
+
+fn block_bytes(b: &[Entry]) -> usize {
+    b.iter()
+        .map(|(k, _, v)| k.len() + v.as_ref().map_or(0, Vec::len) + 64)
+        .sum::<usize>()
+        + 64
+}
+
+impl BlockCache {
+    pub fn new(budget: usize) -> Arc<BlockCache> {
+        Arc::new(BlockCache {
+            inner: Mutex::new(Inner {
+                lru: LruCache::unbounded(),
+                bytes: 0,
+                hits: 0,
+                misses: 0,
+            }),
+            budget,
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The block of file `file_id` at `offset`, loading it with `load` on a miss.
+    pub fn get_or_load(
+        &self,
+        file_id: u64,
+        offset: u64,
+        load: impl FnOnce() -> crate::Result<Vec<Entry>>,
+    ) -> crate::Result<Block> {
+        {
+            let mut inner = self.lock();
+            if let Some((b, _)) = inner.lru.get(&(file_id, offset)) {
+                let b = b.clone();
+                inner.hits += 1;
+                return Ok(b);
+            }
+            inner.misses += 1;
+        }
+        let block: Block = Arc::new(load()?);
+        let size = block_bytes(&block);
+        if size <= self.budget {
+            let mut inner = self.lock();
+            if let Some((_, old_size)) = inner.lru.put((file_id, offset), (block.clone(), size)) {
+                inner.bytes -= old_size;
+            }
+            inner.bytes += size;
+            while inner.bytes > self.budget {
+                match inner.lru.pop_lru() {
+                    Some((_, (_, s))) => inner.bytes -= s,
+                    None => break,
+                }
+            }
+        }
+        Ok(block)
+    }
+
+    /// Drops a deleted file's blocks.
+    pub fn forget_file(&self, file_id: u64) {
+        let mut inner = self.lock();
+        let gone: Vec<(u64, u64)> = inner
+            .lru
+            .iter()
+            .filter(|((f, _), _)| *f == file_id)
+            .map(|(k, _)| *k)
+            .collect();
+        for k in gone {
+            if let Some((_, s)) = inner.lru.pop(&k) {
+                inner.bytes -= s;
+            }
+        }
+    }
+
+    /// `(bytes held, hits, misses)`.
+    pub fn stats(&self) -> (usize, u64, u64) {
+        let inner = self.lock();
+        (inner.bytes, inner.hits, inner.misses)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serves_repeats_and_stays_within_its_budget() {
+        let cache = BlockCache::new(10_000);
+        let block = |i: u64| vec![(vec![0u8; 100], i, Some(vec![1u8; 100]))];
+        // A working set that fits (20 blocks of ~330 bytes) is loaded once.
+        let mut loads = 0;
+        for _ in 0..3 {
+            for i in 0..20u64 {
+                cache
+                    .get_or_load(1, i, || {
+                        loads += 1;
+                        Ok(block(i))
+                    })
+                    .unwrap();
+            }
+        }
+        assert_eq!(loads, 20);
+        // One that does not fit never pushes the cache past its budget.
+        for i in 0..500u64 {
+            cache.get_or_load(3, i, || Ok(block(i))).unwrap();
+            assert!(cache.stats().0 <= 10_000);
+        }
+        cache.get_or_load(2, 0, || Ok(vec![])).unwrap();
+        let hits = cache.stats().1;
+        cache.get_or_load(2, 0, || Ok(vec![])).unwrap();
+        assert_eq!(cache.stats().1, hits + 1);
+        cache.forget_file(2);
+        cache.get_or_load(2, 0, || Ok(vec![])).unwrap();
+        assert_eq!(cache.stats().1, hits + 1);
+    }
+}

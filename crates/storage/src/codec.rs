@@ -1,0 +1,75 @@
+//! Block payload codecs: what a sealed block holds is `codec u8 || payload`, compressed before sealing
+//! (ciphertext does not compress).
+
+use crate::error::{Result, StorageError};
+
+const RAW: u8 = 0;
+const LZ4: u8 = 1;
+/// A block never expands past this when decompressed; anything claiming more is corrupt.
+const MAX_DECOMPRESSED: usize = 64 * 1024 * 1024;
+
+/// LZ4 when it saves at least an eighth, raw otherwise.
+pub fn compress(plain: &[u8]) -> Vec<u8> {
+    if plain.len() >= 64 {
+        let c = lz4_flex::block::compress_prepend_size(plain);
+        if c.len() + c.len() / 8 < plain.len() {
+            let mut out = Vec::with_capacity(c.len() + 1);
+            out.push(LZ4);
+            out.extend_from_slice(&c);
+            return out;
+        }
+    }
+    let mut out = Vec::with_capacity(plain.len() + 1);
+    out.push(RAW);
+    out.extend_from_slice(plain);
+    out
+}
+
+pub fn decompress(block: &[u8], file: &str) -> Result<Vec<u8>> {
+    match block.split_first() {
+        Some((&RAW, rest)) => Ok(rest.to_vec()),
+        Some((&LZ4, rest)) => {
+            if rest.len() < 4 {
+                return Err(StorageError::corrupt(file, "block", "truncated compressed block"));
+            }
+            let declared = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+            if declared > MAX_DECOMPRESSED {
+                return Err(StorageError::corrupt(
+                    file,
+                    "block",
+                    "compressed block claims an impossible size",
+                ));
+            }
+            lz4_flex::block::decompress_size_prepended(rest)
+                .map_err(|e| StorageError::corrupt(file, "block", format!("bad compressed block: {e}")))
+        }
+        Some((other, _)) => Err(StorageError::corrupt(file, "block", format!("unknown codec {other}"))),
+        None => Err(StorageError::corrupt(file, "block", "empty block")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn compressible_blocks_shrink() {
+        let plain = vec![b'a'; 4096];
+        let c = compress(&plain);
+        assert!(c.len() < 200);
+        assert_eq!(decompress(&c, "t").unwrap(), plain);
+    }
+
+    proptest! {
+        #[test]
+        fn round_trips(plain in proptest::collection::vec(any::<u8>(), 0..3000)) {
+            prop_assert_eq!(decompress(&compress(&plain), "t").unwrap(), plain);
+        }
+
+        #[test]
+        fn decompress_never_panics(raw in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = decompress(&raw, "t");
+        }
+    }
+}
