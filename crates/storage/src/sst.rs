@@ -305,8 +305,8 @@ impl TableRange {
                 .table
                 .block(self.next_block as usize)?
                 .iter()
-                .cloned()
                 .filter(|(k, _, _)| k.as_slice() >= self.start.as_slice() && k.as_slice() < self.end.as_slice())
+                .cloned()
                 .collect();
             if self.reverse {
                 entries.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
