@@ -25,7 +25,14 @@ impl Rng {
 }
 
 fn engine(dir: &std::path::Path) -> Engine {
-    Engine::create(dir, fs::local(), b"bench".to_vec(), &SecretBytes::new(vec![7u8; 32]), Options::default()).expect("engine")
+    Engine::create(
+        dir,
+        fs::local(),
+        b"bench".to_vec(),
+        &SecretBytes::new(vec![7u8; 32]),
+        Options::default(),
+    )
+    .expect("engine")
 }
 
 fn insert(batch: usize, writers: usize, total: u64) -> f64 {
@@ -62,9 +69,15 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let keys: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(200_000);
     let secs: u64 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(5);
-    println!("# storage engine, {keys} keys of 32 B with 1 KiB values, {} cores", std::thread::available_parallelism().map_or(1, |n| n.get()));
+    println!(
+        "# storage engine, {keys} keys of 32 B with 1 KiB values, {} cores",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
     for (batch, writers, total) in [(1, 1, 5_000), (1, 8, 20_000), (16, 1, 50_000), (256, 1, keys)] {
-        println!("insert batch={batch:<4} writers={writers}  {:>10.0} keys/s", insert(batch, writers, total));
+        println!(
+            "insert batch={batch:<4} writers={writers}  {:>10.0} keys/s",
+            insert(batch, writers, total)
+        );
     }
 
     let dir = tempfile::tempdir().expect("tempdir");
@@ -100,7 +113,10 @@ fn main() {
             })
             .collect();
         let n: u64 = handles.into_iter().map(|h| h.join().expect("reader")).sum();
-        println!("point reads threads={threads}   {:>10.0} reads/s", n as f64 / start.elapsed().as_secs_f64());
+        println!(
+            "point reads threads={threads}   {:>10.0} reads/s",
+            n as f64 / start.elapsed().as_secs_f64()
+        );
     }
     let start = Instant::now();
     let mut r = Rng(99);
@@ -122,7 +138,10 @@ fn main() {
         assert!(!got.is_empty());
         scans += 1;
     }
-    println!("range scans of 1000 keys  {:>10.0} scans/s", scans as f64 / start.elapsed().as_secs_f64());
+    println!(
+        "range scans of 1000 keys  {:>10.0} scans/s",
+        scans as f64 / start.elapsed().as_secs_f64()
+    );
     let (bytes, hits, misses) = e.cache_stats();
     println!("# block cache: {} KiB held, {hits} hits, {misses} misses", bytes / 1024);
 }

@@ -9,10 +9,14 @@ use crate::sst::Entry;
 
 pub type Block = Arc<Vec<Entry>>;
 
+/// Sharded by block, so concurrent readers rarely meet on one lock; each shard holds an equal part of the
+/// budget.
 pub struct BlockCache {
-    inner: Mutex<Inner>,
-    budget: usize,
+    shards: Vec<Mutex<Inner>>,
+    shard_budget: usize,
 }
+
+const SHARDS: usize = 16;
 
 struct Inner {
     lru: LruCache<(u64, u64), (Block, usize)>,
@@ -31,18 +35,25 @@ fn block_bytes(b: &[Entry]) -> usize {
 impl BlockCache {
     pub fn new(budget: usize) -> Arc<BlockCache> {
         Arc::new(BlockCache {
-            inner: Mutex::new(Inner {
-                lru: LruCache::unbounded(),
-                bytes: 0,
-                hits: 0,
-                misses: 0,
-            }),
-            budget,
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Mutex::new(Inner {
+                        lru: LruCache::unbounded(),
+                        bytes: 0,
+                        hits: 0,
+                        misses: 0,
+                    })
+                })
+                .collect(),
+            shard_budget: budget / SHARDS,
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    fn shard(&self, file_id: u64, offset: u64) -> std::sync::MutexGuard<'_, Inner> {
+        let h = (file_id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (offset >> 12)).wrapping_mul(0xff51_afd7_ed55_8ccd);
+        self.shards[(h >> 60) as usize % SHARDS]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     /// The block of file `file_id` at `offset`, loading it with `load` on a miss.
@@ -53,7 +64,7 @@ impl BlockCache {
         load: impl FnOnce() -> crate::Result<Vec<Entry>>,
     ) -> crate::Result<Block> {
         {
-            let mut inner = self.lock();
+            let mut inner = self.shard(file_id, offset);
             if let Some((b, _)) = inner.lru.get(&(file_id, offset)) {
                 let b = b.clone();
                 inner.hits += 1;
@@ -63,13 +74,13 @@ impl BlockCache {
         }
         let block: Block = Arc::new(load()?);
         let size = block_bytes(&block);
-        if size <= self.budget {
-            let mut inner = self.lock();
+        if size <= self.shard_budget {
+            let mut inner = self.shard(file_id, offset);
             if let Some((_, old_size)) = inner.lru.put((file_id, offset), (block.clone(), size)) {
                 inner.bytes -= old_size;
             }
             inner.bytes += size;
-            while inner.bytes > self.budget {
+            while inner.bytes > self.shard_budget {
                 match inner.lru.pop_lru() {
                     Some((_, (_, s))) => inner.bytes -= s,
                     None => break,
@@ -81,24 +92,28 @@ impl BlockCache {
 
     /// Drops a deleted file's blocks.
     pub fn forget_file(&self, file_id: u64) {
-        let mut inner = self.lock();
-        let gone: Vec<(u64, u64)> = inner
-            .lru
-            .iter()
-            .filter(|((f, _), _)| *f == file_id)
-            .map(|(k, _)| *k)
-            .collect();
-        for k in gone {
-            if let Some((_, s)) = inner.lru.pop(&k) {
-                inner.bytes -= s;
+        for shard in &self.shards {
+            let mut inner = shard.lock().unwrap_or_else(|p| p.into_inner());
+            let gone: Vec<(u64, u64)> = inner
+                .lru
+                .iter()
+                .filter(|((f, _), _)| *f == file_id)
+                .map(|(k, _)| *k)
+                .collect();
+            for k in gone {
+                if let Some((_, s)) = inner.lru.pop(&k) {
+                    inner.bytes -= s;
+                }
             }
         }
     }
 
     /// `(bytes held, hits, misses)`.
     pub fn stats(&self) -> (usize, u64, u64) {
-        let inner = self.lock();
-        (inner.bytes, inner.hits, inner.misses)
+        self.shards.iter().fold((0, 0, 0), |(b, h, m), shard| {
+            let inner = shard.lock().unwrap_or_else(|p| p.into_inner());
+            (b + inner.bytes, h + inner.hits, m + inner.misses)
+        })
     }
 }
 
@@ -108,7 +123,7 @@ mod tests {
 
     #[test]
     fn serves_repeats_and_stays_within_its_budget() {
-        let cache = BlockCache::new(10_000);
+        let cache = BlockCache::new(16 * 10_000);
         let block = |i: u64| vec![(vec![0u8; 100], i, Some(vec![1u8; 100]))];
         // A working set that fits (20 blocks of ~330 bytes) is loaded once.
         let mut loads = 0;
@@ -126,7 +141,7 @@ mod tests {
         // One that does not fit never pushes the cache past its budget.
         for i in 0..500u64 {
             cache.get_or_load(3, i, || Ok(block(i))).unwrap();
-            assert!(cache.stats().0 <= 10_000);
+            assert!(cache.stats().0 <= 16 * 10_000);
         }
         cache.get_or_load(2, 0, || Ok(vec![])).unwrap();
         let hits = cache.stats().1;

@@ -15,7 +15,14 @@ pub trait AppendFile: Send {
     fn sync(&mut self) -> Result<()>;
 }
 
+/// A file open for positioned reads (SSTs keep one each).
+pub trait ReadAt: Send + Sync {
+    fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>>;
+}
+
 pub trait FileSystem: Send + Sync {
+    /// Opens a file for positioned reads.
+    fn open_read(&self, path: &Path) -> Result<Box<dyn ReadAt>>;
     /// Creates (truncating) a file for appending, mode 0600.
     fn create(&self, path: &Path) -> Result<Box<dyn AppendFile>>;
     /// Opens an existing file for appending at its end.
@@ -44,6 +51,21 @@ pub trait FileSystem: Send + Sync {
 
 pub struct LocalFs;
 
+struct LocalReader {
+    path: PathBuf,
+    file: File,
+}
+
+impl ReadAt for LocalReader {
+    fn read_at(&self, offset: u64, len: usize) -> Result<Vec<u8>> {
+        let mut buf = vec![0u8; len];
+        self.file
+            .read_exact_at(&mut buf, offset)
+            .map_err(StorageError::io(&self.path))?;
+        Ok(buf)
+    }
+}
+
 struct LocalFile {
     path: PathBuf,
     file: File,
@@ -69,6 +91,14 @@ fn sync_dir(path: &Path) -> Result<()> {
 }
 
 impl FileSystem for LocalFs {
+    fn open_read(&self, path: &Path) -> Result<Box<dyn ReadAt>> {
+        let file = File::open(path).map_err(StorageError::io(path))?;
+        Ok(Box::new(LocalReader {
+            path: path.to_owned(),
+            file,
+        }))
+    }
+
     fn create(&self, path: &Path) -> Result<Box<dyn AppendFile>> {
         let file = OpenOptions::new()
             .write(true)

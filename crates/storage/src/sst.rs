@@ -19,7 +19,7 @@ use crate::bloom::Bloom;
 use crate::cache::{Block, BlockCache};
 use crate::codec;
 use crate::error::{Result, StorageError};
-use crate::fs::FileSystem;
+use crate::fs::{FileSystem, ReadAt};
 use crate::seal::{self, DataKey, Kind, HEADER_LEN};
 
 pub const MAGIC: &[u8; 8] = b"SRSST001";
@@ -142,8 +142,7 @@ pub fn write(fs: &dyn FileSystem, dir: &Path, file_id: u64, key: &DataKey, entri
 
 /// An open SST: its index decrypted in memory, data blocks read and decrypted on demand.
 pub struct Table {
-    fs: Arc<dyn FileSystem>,
-    path: PathBuf,
+    file: Box<dyn ReadAt>,
     name: String,
     pub file_id: u64,
     pub key_id: u64,
@@ -202,8 +201,7 @@ impl Table {
             return Err(StorageError::corrupt(&name, "index block", "trailing bytes"));
         }
         Ok(Table {
-            fs,
-            path,
+            file: fs.open_read(&path)?,
             name,
             file_id,
             key_id,
@@ -217,7 +215,7 @@ impl Table {
     fn block(&self, i: usize) -> Result<Block> {
         let ie = &self.index[i];
         self.cache.get_or_load(self.file_id, ie.offset, || {
-            let raw = self.fs.read_at(&self.path, ie.offset + 4, ie.len as usize)?;
+            let raw = self.file.read_at(ie.offset + 4, ie.len as usize)?;
             let sealed = self
                 .key
                 .open(self.file_id, ie.offset, Kind::SstData, &raw, &self.name)?;

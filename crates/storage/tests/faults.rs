@@ -49,6 +49,9 @@ impl AppendFile for FaultFile {
 }
 
 impl FileSystem for FaultFs {
+    fn open_read(&self, path: &Path) -> storage::Result<Box<dyn storage::fs::ReadAt>> {
+        LocalFs.open_read(path)
+    }
     fn create(&self, path: &Path) -> storage::Result<Box<dyn AppendFile>> {
         Ok(Box::new(FaultFile {
             inner: LocalFs.create(path)?,
