@@ -1,6 +1,8 @@
 //! The DynamoDB data model and operations. For now: the table catalogue per `(account, region)` and
 //! ListTables over it; tables, items and encryption arrive with issues 5 and 6.
 
+pub mod number;
+
 use std::collections::{BTreeSet, HashMap};
 use std::sync::RwLock;
 
