@@ -591,8 +591,9 @@ impl Iam {
 
     pub fn get_inline_policy(&self, account: &str, target: Target<'_>, policy_name: &str) -> Result<String, IamError> {
         let inner = self.read();
-        let acct = inner.state.accounts.get(account).cloned().unwrap_or_default();
-        let map = target.inline(&acct)?;
+        let empty = Account::default();
+        let acct = inner.state.accounts.get(account).unwrap_or(&empty);
+        let map = target.inline(acct)?;
         map.get(policy_name)
             .map(|d| d.text.clone())
             .ok_or_else(|| target.no_policy(policy_name))
@@ -606,8 +607,9 @@ impl Iam {
         max_items: Option<i64>,
     ) -> Result<Page<String>, IamError> {
         let inner = self.read();
-        let acct = inner.state.accounts.get(account).cloned().unwrap_or_default();
-        let names = target.inline(&acct)?.keys().map(|k| (k.clone(), k.clone())).collect();
+        let empty = Account::default();
+        let acct = inner.state.accounts.get(account).unwrap_or(&empty);
+        let names = target.inline(acct)?.keys().map(|k| (k.clone(), k.clone())).collect();
         paginate(names, marker, max_items)
     }
 
@@ -750,7 +752,8 @@ impl Iam {
     /// attachment count.
     pub fn get_policy(&self, account: &str, arn: &str) -> Result<(ManagedPolicy, usize), IamError> {
         let inner = self.read();
-        let acct = inner.state.accounts.get(account).cloned().unwrap_or_default();
+        let empty = Account::default();
+        let acct = inner.state.accounts.get(account).unwrap_or(&empty);
         let count = acct.users.values().filter(|u| u.attached.contains(arn)).count()
             + acct.roles.values().filter(|r| r.attached.contains(arn)).count();
         if let Some(p) = acct.policies.values().find(|p| policy_arn(account, p) == arn) {
@@ -855,8 +858,9 @@ impl Iam {
         max_items: Option<i64>,
     ) -> Result<Page<(String, String)>, IamError> {
         let inner = self.read();
-        let acct = inner.state.accounts.get(account).cloned().unwrap_or_default();
-        let arns = target.attached(&acct)?;
+        let empty = Account::default();
+        let acct = inner.state.accounts.get(account).unwrap_or(&empty);
+        let arns = target.attached(acct)?;
         let items = arns
             .iter()
             .map(|arn| {
