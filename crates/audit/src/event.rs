@@ -209,9 +209,4 @@ impl AuditEvent {
         };
         serde_json::to_string(&r).unwrap_or_default()
     }
-
-    /// The record as a JSON value.
-    pub fn to_record(&self) -> Value {
-        serde_json::from_str(&self.to_record_json()).unwrap_or(Value::Null)
-    }
 }
