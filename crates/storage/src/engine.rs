@@ -519,12 +519,13 @@ impl Engine {
     fn drop_files(&self, paths: Vec<PathBuf>) -> Result<()> {
         let mut keys = Vec::new();
         for p in paths {
-            if let Ok(h) = self.fs.read_at(&p, 0, crate::seal::HEADER_LEN) {
-                if h.len() >= 32 {
-                    let mut k = [0u8; 8];
-                    k.copy_from_slice(&h[24..32]);
-                    keys.push(u64::from_be_bytes(k));
-                }
+            if let Some(k) = self
+                .fs
+                .read_at(&p, 0, crate::seal::HEADER_LEN)
+                .ok()
+                .and_then(|h| crate::seal::header_key_id(&h))
+            {
+                keys.push(k);
             }
             self.fs.remove(&p)?;
         }

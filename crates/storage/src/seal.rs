@@ -107,6 +107,12 @@ pub fn header(magic: &[u8; 8], file_id: u64, key_id: u64) -> [u8; HEADER_LEN] {
     h
 }
 
+/// The data key id a file header names, whatever the file's kind.
+pub fn header_key_id(bytes: &[u8]) -> Option<u64> {
+    let raw: [u8; 8] = bytes.get(24..32)?.try_into().ok()?;
+    Some(u64::from_be_bytes(raw))
+}
+
 /// `(file id, key id)` of a header with the expected magic.
 pub fn parse_header(bytes: &[u8], magic: &[u8; 8], file: &str) -> Result<(u64, u64)> {
     if bytes.len() < HEADER_LEN || &bytes[..8] != magic {
@@ -122,7 +128,6 @@ pub fn parse_header(bytes: &[u8], magic: &[u8; 8], file: &str) -> Result<(u64, u
     }
     let mut id = [0u8; 8];
     id.copy_from_slice(&bytes[16..24]);
-    let mut key = [0u8; 8];
-    key.copy_from_slice(&bytes[24..32]);
-    Ok((u64::from_be_bytes(id), u64::from_be_bytes(key)))
+    let key = header_key_id(bytes).ok_or_else(|| StorageError::corrupt(file, "header", "truncated"))?;
+    Ok((u64::from_be_bytes(id), key))
 }
