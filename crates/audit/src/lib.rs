@@ -7,9 +7,11 @@
 //! last synced `{seq, hash}`, so a removed tail is noticed too.
 
 mod event;
+mod index;
 mod lookup;
 mod store;
 
 pub use event::{AuditEvent, ErrorInfo, Identity};
+pub use index::StoredEvent;
 pub use lookup::{LookupAttribute, LookupError, LookupQuery, LookupResult};
 pub use store::{Trail, TrailError, VerifyReport};

@@ -4,7 +4,8 @@ use std::sync::Arc;
 
 use aws_lc_rs::digest;
 
-use crate::store::{StoredEvent, Trail};
+use crate::index::{ChunkSummary, StoredEvent, CHUNK};
+use crate::store::{index_entry, walk_frames, ChunkEvents, Trail, WalkFrom};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LookupAttribute {
@@ -67,6 +68,9 @@ pub enum LookupError {
     InvalidMaxResults(String),
     #[error("{0}")]
     InvalidNextToken(String),
+    /// The trail file could not be read back (I/O or a failed seal): a server-side failure.
+    #[error("the audit trail could not be read: {0}")]
+    Unreadable(String),
 }
 
 impl LookupError {
@@ -77,6 +81,7 @@ impl LookupError {
             LookupError::InvalidTimeRange(_) => "InvalidTimeRangeException",
             LookupError::InvalidMaxResults(_) => "InvalidMaxResultsException",
             LookupError::InvalidNextToken(_) => "InvalidNextTokenException",
+            LookupError::Unreadable(_) => "InternalFailure",
         }
     }
 }
@@ -147,28 +152,188 @@ impl Trail {
                     .map_err(|_| LookupError::InvalidNextToken("Invalid NextToken.".into()))?
             }
         };
-        let events = self.events.read().unwrap_or_else(|p| p.into_inner());
-        let mut out = Vec::with_capacity(max);
+        let matches = |e: &StoredEvent| {
+            e.account == q.account
+                && e.region == q.region
+                && q.start_ms.is_none_or(|s| e.time_ms >= s)
+                && q.end_ms.is_none_or(|t| e.time_ms <= t)
+                && q.attributes.iter().all(|a| a.matches(e))
+        };
+        let mut out: Vec<Arc<StoredEvent>> = Vec::with_capacity(max);
         let mut next_token = None;
-        for e in events.iter().rev().filter(|e| e.seq < before_seq) {
-            if e.account != q.account || e.region != q.region {
-                continue;
-            }
-            if q.start_ms.is_some_and(|s| e.time_ms < s) || q.end_ms.is_some_and(|t| e.time_ms > t) {
-                continue;
-            }
-            if !q.attributes.iter().all(|a| a.matches(e)) {
-                continue;
-            }
+        // One more than a page tells whether there is a next page.
+        let mut take = |e: &Arc<StoredEvent>| {
             if out.len() == max {
-                next_token = out.last().map(|last: &Arc<StoredEvent>| format!("{}:{fp}", last.seq));
-                break;
+                next_token = out.last().map(|last| format!("{}:{fp}", last.seq));
+                return false;
             }
             out.push(e.clone());
+            true
+        };
+        let chunks = {
+            let events = self.events.read().unwrap_or_else(|p| p.into_inner());
+            let mut more = true;
+            for e in events.recent.iter().rev().filter(|e| e.seq < before_seq && matches(e)) {
+                if !take(e) {
+                    more = false;
+                    break;
+                }
+            }
+            if more {
+                events.chunks.clone()
+            } else {
+                Vec::new()
+            }
+        };
+        'chunks: for c in chunks.iter().rev() {
+            if c.first_seq >= before_seq || !c.may_match(&q.account, &q.region, q.start_ms, q.end_ms, &q.attributes) {
+                continue;
+            }
+            for e in self.chunk_events(c)?.iter().rev() {
+                if e.seq < before_seq && matches(e) && !take(e) {
+                    break 'chunks;
+                }
+            }
         }
         Ok(LookupResult {
             events: out,
             next_token,
         })
+    }
+}
+
+impl Trail {
+    /// The events of a summarized chunk, decrypted from the trail file (the last one is cached).
+    fn chunk_events(&self, c: &ChunkSummary) -> Result<ChunkEvents, LookupError> {
+        let mut cache = self.chunk_cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((k, events)) = cache.as_ref() {
+            if *k == c.index {
+                return Ok(events.clone());
+            }
+        }
+        let unreadable = |e: &dyn std::fmt::Display| {
+            tracing::error!(error = %e, chunk = c.index, "reading the audit trail back failed");
+            LookupError::Unreadable(e.to_string())
+        };
+        let (start, end) = self
+            .progress
+            .chunk_range(c.index)
+            .ok_or_else(|| unreadable(&"the chunk is not written yet"))?;
+        let mut bytes = vec![0u8; (end - start) as usize];
+        std::os::unix::fs::FileExt::read_exact_at(&self.reader, &mut bytes, start).map_err(|e| unreadable(&e))?;
+        let mut events = Vec::with_capacity(CHUNK as usize);
+        let from = WalkFrom {
+            seq: c.first_seq,
+            offset: start,
+            prev_hash: None,
+        };
+        walk_frames(&self.path, bytes.as_slice(), &self.key, from, |_, frame| {
+            events.push(Arc::new(index_entry(&frame)))
+        })
+        .map_err(|e| unreadable(&e))?;
+        let events = Arc::new(events);
+        *cache = Some((c.index, events.clone()));
+        Ok(events)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{AuditEvent, Identity};
+    use base::RootKey;
+    use serde_json::Value;
+    use std::path::Path;
+
+    fn event(i: u64) -> AuditEvent {
+        let name = if i == 5 {
+            "Rare"
+        } else {
+            ["Encrypt", "Decrypt", "GenerateDataKey"][(i % 3) as usize]
+        };
+        AuditEvent {
+            time_ms: 1_700_000_000_000 + 1000 * i as i64,
+            event_source: "kms.amazonaws.com".into(),
+            event_name: name.into(),
+            region: "us-west-2".into(),
+            identity: Identity::Root {
+                account: "111122223333".into(),
+                access_key_id: "AKIAEXAMPLE".into(),
+            },
+            invoked_by: None,
+            source_ip: "127.0.0.1".into(),
+            user_agent: "test".into(),
+            request_parameters: serde_json::json!({ "n": i }),
+            response_elements: Value::Null,
+            additional_event_data: None,
+            request_id: "r".into(),
+            event_id: format!("event-{i}"),
+            read_only: true,
+            resources: vec![],
+            recipient_account: "111122223333".into(),
+            shared_event_id: None,
+            error: None,
+        }
+    }
+
+    fn open(dir: &Path) -> Trail {
+        Trail::open(dir, Arc::new(RootKey::from_bytes(&[9u8; 32]).unwrap())).unwrap()
+    }
+
+    fn query(attributes: Vec<LookupAttribute>) -> LookupQuery {
+        LookupQuery {
+            account: "111122223333".into(),
+            region: "us-west-2".into(),
+            attributes,
+            ..Default::default()
+        }
+    }
+
+    fn all(t: &Trail, mut q: LookupQuery) -> Vec<u64> {
+        let mut seqs = Vec::new();
+        loop {
+            let r = t.lookup(&q).unwrap();
+            seqs.extend(r.events.iter().map(|e| e.seq));
+            match r.next_token {
+                Some(tok) => q.next_token = Some(tok),
+                None => return seqs,
+            }
+        }
+    }
+
+    /// Old events are kept as chunk summaries, not records, and are still found (from the file) by every
+    /// kind of lookup, in order, before and after a reopen.
+    #[test]
+    fn old_events_leave_memory_and_are_still_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let total = 3 * CHUNK + 100;
+        let t = open(dir.path());
+        for i in 1..total {
+            t.append(&event(i)).unwrap();
+        }
+        t.sync().unwrap();
+        t.append(&event(total)).unwrap();
+        let check = |t: &Trail| {
+            {
+                let ev = t.events.read().unwrap();
+                assert_eq!(ev.chunks.len(), 2, "two chunks summarized");
+                assert!((ev.recent.len() as u64) < 2 * CHUNK);
+            }
+            assert_eq!(all(t, query(vec![LookupAttribute::EventName("Rare".into())])), vec![5]);
+            assert_eq!(all(t, query(vec![LookupAttribute::EventId("event-7".into())])), vec![7]);
+            let decrypts = all(t, query(vec![LookupAttribute::EventName("Decrypt".into())]));
+            let expected: Vec<u64> = (1..=total).rev().filter(|i| i % 3 == 1 && *i != 5).collect();
+            assert_eq!(decrypts, expected);
+            let mut q = query(vec![]);
+            q.start_ms = Some(1_700_000_000_000 + 10_000);
+            q.end_ms = Some(1_700_000_000_000 + 12_000);
+            assert_eq!(all(t, q), vec![12, 11, 10]);
+            let mut other = query(vec![]);
+            other.region = "eu-west-1".into();
+            assert!(all(t, other).is_empty());
+        };
+        check(&t);
+        drop(t);
+        check(&open(dir.path()));
     }
 }

@@ -4,6 +4,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
 use std::sync::{mpsc, Arc, Mutex, RwLock};
 
 use aws_lc_rs::digest;
@@ -12,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::event::AuditEvent;
+use crate::index::{fold_old_chunks, Events, Progress, StoredEvent, CHUNK};
 
 const AAD_PREFIX: &str = "strongroom/trail/v1/";
 
@@ -43,30 +45,13 @@ pub enum TrailError {
     Writer(String),
 }
 
-/// What the index keeps of each event, for LookupEvents.
-#[derive(Debug, Clone)]
-pub struct StoredEvent {
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Frame {
     pub seq: u64,
+    prev: String,
     pub account: String,
     pub region: String,
-    pub time_ms: i64,
-    pub event_id: String,
-    pub event_name: String,
-    pub event_source: String,
-    pub read_only: bool,
-    pub username: Option<String>,
-    pub access_key_id: Option<String>,
-    pub resources: Vec<(String, String)>,
-    pub record_json: String,
-}
-
-#[derive(Serialize, Deserialize)]
-struct Frame {
-    seq: u64,
-    prev: String,
-    account: String,
-    region: String,
-    record: Value,
+    pub record: Value,
 }
 
 #[derive(Serialize, Deserialize, Clone, Default)]
@@ -77,7 +62,7 @@ struct Head {
 
 /// What the writer thread is asked to do.
 enum Msg {
-    Record { seq: u64, frame_json: String },
+    Record(Arc<StoredEvent>),
     Sync(mpsc::Sender<Result<(), String>>),
 }
 
@@ -89,6 +74,10 @@ struct Writer {
     head: SealedStore<Head>,
     last_seq: u64,
     last_hash: String,
+    /// Where the next frame goes in the file.
+    offset: u64,
+    progress: Arc<Progress>,
+    events: Arc<RwLock<Events>>,
     dirty: bool,
     failed: Option<String>,
 }
@@ -100,9 +89,19 @@ struct Index {
     tx: mpsc::Sender<Msg>,
 }
 
+/// A chunk's events, decrypted from the file.
+pub(crate) type ChunkEvents = Arc<Vec<Arc<StoredEvent>>>;
+
 pub struct Trail {
     index: Mutex<Index>,
-    pub(crate) events: RwLock<Vec<Arc<StoredEvent>>>,
+    pub(crate) events: Arc<RwLock<Events>>,
+    pub(crate) progress: Arc<Progress>,
+    /// Read side of the trail file, for the records of summarized chunks.
+    pub(crate) reader: File,
+    pub(crate) path: PathBuf,
+    pub(crate) key: Arc<RootKey>,
+    /// The last chunk a lookup decrypted: paging through one chunk reads it once.
+    pub(crate) chunk_cache: Mutex<Option<(usize, ChunkEvents)>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -122,7 +121,7 @@ fn hash_hex(bytes: &[u8]) -> String {
     hex::encode(digest::digest(&digest::SHA256, bytes))
 }
 
-fn index_entry(frame: &Frame) -> StoredEvent {
+pub(crate) fn index_entry(frame: &Frame) -> StoredEvent {
     let r = &frame.record;
     let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
     let ident = r.get("userIdentity").cloned().unwrap_or(Value::Null);
@@ -172,43 +171,87 @@ fn index_entry(frame: &Frame) -> StoredEvent {
     }
 }
 
-/// Reads every frame of a trail file, checking seals and the chain. Returns the frames, the hash of the
-/// last one and the offset where the valid data ends.
-fn read_all(path: &Path, key: &RootKey) -> Result<(Vec<Frame>, String, u64), TrailError> {
-    let mut raw = Vec::new();
-    match File::open(path) {
-        Ok(mut f) => {
-            f.read_to_end(&mut raw).map_err(io(path))?;
+/// Reads `n` bytes or up to end of input; returns how many it read.
+fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), String::new(), 0)),
-        Err(e) => return Err(io(path)(e)),
     }
-    let mut frames = Vec::new();
-    let mut pos = 0usize;
-    let mut last_hash = String::new();
-    while pos < raw.len() {
-        if pos + 4 > raw.len() {
-            return Err(TrailError::TornTail { offset: pos as u64 });
+    Ok(got)
+}
+
+/// Where a walk over frames starts, and whether it can check the chain (it can only from the first frame).
+pub(crate) struct WalkFrom {
+    pub seq: u64,
+    pub offset: u64,
+    pub prev_hash: Option<String>,
+}
+
+/// Reads frames from `r`, checking each seal (and the chain, when the walk starts at the beginning), and
+/// hands each to `visit` with its offset. Returns the hash of the last frame and the offset where valid
+/// data ends.
+pub(crate) fn walk_frames(
+    path: &Path,
+    mut r: impl Read,
+    key: &RootKey,
+    from: WalkFrom,
+    mut visit: impl FnMut(u64, Frame),
+) -> Result<(String, u64), TrailError> {
+    let mut seq = from.seq;
+    let mut pos = from.offset;
+    let mut last_hash = from.prev_hash.clone().unwrap_or_default();
+    let mut sealed = Vec::new();
+    loop {
+        let mut len = [0u8; 4];
+        match read_up_to(&mut r, &mut len).map_err(io(path))? {
+            0 => break,
+            4 => {}
+            _ => return Err(TrailError::TornTail { offset: pos }),
         }
-        let len = u32::from_be_bytes([raw[pos], raw[pos + 1], raw[pos + 2], raw[pos + 3]]) as usize;
-        let start = pos + 4;
-        if start + len > raw.len() {
-            return Err(TrailError::TornTail { offset: pos as u64 });
+        let n = u32::from_be_bytes(len) as usize;
+        sealed.resize(n, 0);
+        if read_up_to(&mut r, &mut sealed).map_err(io(path))? < n {
+            return Err(TrailError::TornTail { offset: pos });
         }
-        let sealed = &raw[start..start + len];
-        let seq = frames.len() as u64 + 1;
         let plain = key
-            .open(format!("{AAD_PREFIX}{seq}").as_bytes(), sealed)
+            .open(format!("{AAD_PREFIX}{seq}").as_bytes(), &sealed)
             .map_err(|_| TrailError::Tampered { seq })?;
         let frame: Frame = serde_json::from_slice(&plain)?;
-        if frame.seq != seq || frame.prev != last_hash {
+        if frame.seq != seq || (from.prev_hash.is_some() && frame.prev != last_hash) {
             return Err(TrailError::BrokenChain { seq, prev: seq - 1 });
         }
-        last_hash = hash_hex(sealed);
-        frames.push(frame);
-        pos = start + len;
+        last_hash = hash_hex(&sealed);
+        visit(pos, frame);
+        pos += 4 + n as u64;
+        seq += 1;
     }
-    Ok((frames, last_hash, pos as u64))
+    Ok((last_hash, pos))
+}
+
+/// Walks a whole trail file from its first frame; a missing file is an empty trail.
+fn walk_file(path: &Path, key: &RootKey, visit: impl FnMut(u64, Frame)) -> Result<(String, u64), TrailError> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((String::new(), 0)),
+        Err(e) => return Err(io(path)(e)),
+    };
+    let from = WalkFrom {
+        seq: 1,
+        offset: 0,
+        prev_hash: Some(String::new()),
+    };
+    walk_frames(
+        path,
+        std::io::BufReader::with_capacity(256 * 1024, file),
+        key,
+        from,
+        visit,
+    )
 }
 
 impl Trail {
@@ -219,21 +262,41 @@ impl Trail {
         let path = dir.join("events.log");
         let head: SealedStore<Head> =
             SealedStore::new(dir.join("head.sealed"), "strongroom/trail/head/v1", key.clone());
-        let (frames, last_hash, end) = match read_all(&path, &key) {
+        let progress = Arc::new(Progress::default());
+        let mut events = Events::default();
+        let mut count = 0u64;
+        let load = |events: &mut Events, count: &mut u64| {
+            *events = Events::default();
+            *count = 0;
+            let mut starts = Vec::new();
+            let mut entries = Vec::new();
+            let r = walk_file(&path, &key, |offset, frame| {
+                if (frame.seq - 1) % CHUNK == 0 {
+                    starts.push(offset);
+                }
+                entries.push(Arc::new(index_entry(&frame)));
+            });
+            *count = entries.len() as u64;
+            *progress.chunk_starts.lock().unwrap_or_else(|p| p.into_inner()) = starts;
+            progress.written_seq.store(*count, Ordering::Release);
+            events.recent.extend(entries);
+            r
+        };
+        let (last_hash, end) = match load(&mut events, &mut count) {
             Ok(v) => v,
             Err(TrailError::TornTail { offset }) => {
                 tracing::warn!(offset, "cutting a torn record off the end of the audit trail");
                 let f = OpenOptions::new().write(true).open(&path).map_err(io(&path))?;
                 f.set_len(offset).map_err(io(&path))?;
                 f.sync_all().map_err(io(&path))?;
-                read_all(&path, &key)?
+                load(&mut events, &mut count)?
             }
             Err(e) => return Err(e),
         };
         if let Some(h) = head.load()? {
-            if h.seq > frames.len() as u64 {
+            if h.seq > count {
                 return Err(TrailError::Truncated {
-                    found: frames.len() as u64,
+                    found: count,
                     expected: h.seq,
                 });
             }
@@ -245,15 +308,20 @@ impl Trail {
             .open(&path)
             .map_err(io(&path))?;
         debug_assert_eq!(file.metadata().map(|m| m.len()).unwrap_or(end), end);
-        let events = frames.iter().map(|f| Arc::new(index_entry(f))).collect();
+        let reader = File::open(&path).map_err(io(&path))?;
+        let events = Arc::new(RwLock::new(events));
+        fold_old_chunks(&events, &progress);
         let (tx, rx) = mpsc::channel();
         let writer = Writer {
-            path,
+            path: path.clone(),
             file,
-            key,
+            key: key.clone(),
             head,
-            last_seq: frames.len() as u64,
+            last_seq: count,
             last_hash,
+            offset: end,
+            progress: progress.clone(),
+            events: events.clone(),
             dirty: false,
             failed: None,
         };
@@ -266,10 +334,15 @@ impl Trail {
             })?;
         Ok(Trail {
             index: Mutex::new(Index {
-                next_seq: frames.len() as u64 + 1,
+                next_seq: count + 1,
                 tx,
             }),
-            events: RwLock::new(events),
+            events,
+            progress,
+            reader,
+            path,
+            key,
+            chunk_cache: Mutex::new(None),
             writer: Mutex::new(Some(handle)),
         })
     }
@@ -277,24 +350,14 @@ impl Trail {
     /// Appends one event: visible to lookups at once, handed to the writer thread to seal and write, and
     /// durable at the next [`Trail::sync`] (the server syncs every second).
     pub fn append(&self, event: &AuditEvent) -> Result<(), TrailError> {
-        let record_json = event.to_record_json();
         let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
         let seq = index.next_seq;
-        let frame_json = format!(
-            "{{\"seq\":{seq},\"prev\":\"\",\"account\":{},\"region\":{},\"record\":{record_json}}}",
-            Value::String(event.recipient_account.clone()),
-            Value::String(event.region.clone()),
-        );
-        index
-            .tx
-            .send(Msg::Record { seq, frame_json })
-            .map_err(|_| TrailError::WriterGone)?;
-        index.next_seq += 1;
         let entry = Arc::new(StoredEvent {
             seq,
             account: event.recipient_account.clone(),
             region: event.region.clone(),
-            time_ms: event.time_ms,
+            // Whole seconds, as the record's eventTime has it (and as an entry read back from the file has it).
+            time_ms: event.time_ms - event.time_ms.rem_euclid(1000),
             event_id: event.event_id.clone(),
             event_name: event.event_name.clone(),
             event_source: event.event_source.clone(),
@@ -306,8 +369,13 @@ impl Trail {
                 .iter()
                 .map(|(arn, _)| ("AWS::KMS::Key".to_owned(), arn.clone()))
                 .collect(),
-            record_json,
+            record_json: event.to_record_json(),
         });
+        index
+            .tx
+            .send(Msg::Record(entry.clone()))
+            .map_err(|_| TrailError::WriterGone)?;
+        index.next_seq += 1;
         self.events.write().unwrap_or_else(|p| p.into_inner()).push(entry);
         Ok(())
     }
@@ -328,10 +396,10 @@ impl Trail {
 
     /// Checks a trail directory without opening it for writing: every seal, the chain and the head.
     pub fn verify(dir: &Path, key: Arc<RootKey>) -> Result<VerifyReport, TrailError> {
-        let (frames, last_hash, _) = read_all(&dir.join("events.log"), &key)?;
+        let mut found = 0u64;
+        let (last_hash, _) = walk_file(&dir.join("events.log"), &key, |_, _| found += 1)?;
         let head: SealedStore<Head> = SealedStore::new(dir.join("head.sealed"), "strongroom/trail/head/v1", key);
         if let Some(h) = head.load()? {
-            let found = frames.len() as u64;
             if h.seq > found {
                 return Err(TrailError::Truncated { found, expected: h.seq });
             }
@@ -342,9 +410,7 @@ impl Trail {
                 });
             }
         }
-        Ok(VerifyReport {
-            records: frames.len() as u64,
-        })
+        Ok(VerifyReport { records: found })
     }
 }
 
@@ -374,16 +440,34 @@ impl Writer {
                 continue;
             }
             let mut acks = Vec::new();
+            let mut starts = Vec::new();
             for m in batch {
                 match m {
-                    Msg::Record { seq, frame_json } => self.seal_into(seq, &frame_json, &mut buf),
+                    Msg::Record(entry) => {
+                        if (entry.seq - 1) % CHUNK == 0 {
+                            starts.push(self.offset + buf.len() as u64);
+                        }
+                        self.seal_into(&entry, &mut buf)
+                    }
                     Msg::Sync(ack) => acks.push(ack),
                 }
             }
             if !buf.is_empty() && self.failed.is_none() {
-                if let Err(e) = self.file.write_all(&buf) {
-                    tracing::error!(error = %e, path = %self.path.display(), "audit trail write failed");
-                    self.failed = Some(e.to_string());
+                match self.file.write_all(&buf) {
+                    Ok(()) => {
+                        self.offset += buf.len() as u64;
+                        self.progress
+                            .chunk_starts
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .extend(starts);
+                        self.progress.written_seq.store(self.last_seq, Ordering::Release);
+                        fold_old_chunks(&self.events, &self.progress);
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, path = %self.path.display(), "audit trail write failed");
+                        self.failed = Some(e.to_string());
+                    }
                 }
                 self.dirty = true;
             }
@@ -401,19 +485,26 @@ impl Writer {
         let _ = self.sync();
     }
 
-    /// Seals one frame (with the chain's previous hash filled in) into `buf`.
-    fn seal_into(&mut self, seq: u64, frame_json: &str, buf: &mut Vec<u8>) {
-        debug_assert_eq!(seq, self.last_seq + 1);
-        let with_prev = frame_json.replacen("\"prev\":\"\"", &format!("\"prev\":\"{}\"", self.last_hash), 1);
+    /// Seals one event's frame, chained to the previous one, into `buf`.
+    fn seal_into(&mut self, e: &StoredEvent, buf: &mut Vec<u8>) {
+        debug_assert_eq!(e.seq, self.last_seq + 1);
+        let frame_json = format!(
+            "{{\"seq\":{},\"prev\":\"{}\",\"account\":{},\"region\":{},\"record\":{}}}",
+            e.seq,
+            self.last_hash,
+            Value::String(e.account.clone()),
+            Value::String(e.region.clone()),
+            e.record_json
+        );
         match self
             .key
-            .seal(format!("{AAD_PREFIX}{seq}").as_bytes(), with_prev.as_bytes())
+            .seal(format!("{AAD_PREFIX}{}", e.seq).as_bytes(), frame_json.as_bytes())
         {
             Ok(sealed) => {
                 buf.extend_from_slice(&(sealed.len() as u32).to_be_bytes());
                 buf.extend_from_slice(&sealed);
                 self.last_hash = hash_hex(&sealed);
-                self.last_seq = seq;
+                self.last_seq = e.seq;
             }
             Err(e) => {
                 tracing::error!(error = %e, "audit trail sealing failed");
@@ -499,7 +590,14 @@ mod tests {
         t.sync().unwrap();
         drop(t);
         let t = trail(dir.path());
-        let names: Vec<String> = t.events.read().unwrap().iter().map(|e| e.event_name.clone()).collect();
+        let names: Vec<String> = t
+            .events
+            .read()
+            .unwrap()
+            .recent
+            .iter()
+            .map(|e| e.event_name.clone())
+            .collect();
         assert_eq!(names, ["A", "B", "C"]);
         let raw = std::fs::read(dir.path().join("events.log")).unwrap();
         assert!(!raw.windows(13).any(|w| w == b"MARKER-KEY-ID"));

@@ -74,5 +74,8 @@ pub fn dispatch(app: &App, c: &Caller, op: &str, input: &Value) -> Result<Reply,
 }
 
 fn lookup_error(e: audit::LookupError) -> ApiError {
+    if let audit::LookupError::Unreadable(_) = e {
+        return ApiError::new(crate::error::ErrorKind::Internal, "");
+    }
     ApiError::modeled(e.code(), 400, e.to_string())
 }
