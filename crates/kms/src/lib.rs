@@ -298,38 +298,14 @@ impl Kms {
             ec,
             extra,
         } = *check;
+        // Gathering the keys (aliases scanned, context keys formatted, the principal's keys) costs more than
+        // the rest of the check, and the default key policy has no conditions.
+        let needs_keys =
+            k.policy.parsed.has_conditions() || caller.identity_policies.iter().any(|p| p.has_conditions());
         let mut keys = ConditionKeys::new();
-        keys.set("kms:CallerAccount", caller.principal.account().unwrap_or(&k.account))
-            .set("kms:KeySpec", k.spec.as_str())
-            .set("kms:KeyUsage", k.usage.as_str())
-            .set("kms:KeyOrigin", k.origin.as_str())
-            .set("kms:MultiRegion", k.multi_region.to_string())
-            .set("aws:RequestedRegion", caller.region.clone())
-            .set("aws:SourceIp", caller.source_ip.clone());
-        if let Some(v) = &caller.via_service {
-            keys.set("kms:ViaService", v.clone());
+        if needs_keys {
+            self.gather_condition_keys(st, caller, k, ec, extra, &mut keys);
         }
-        if let Some(by) = &caller.invoked_by {
-            keys.set("aws:ViaAWSService", "true")
-                .set_many("aws:CalledVia", vec![by.clone()]);
-        }
-        if let Some(ec) = ec {
-            for (ck, cv) in ec {
-                keys.set(&format!("kms:EncryptionContext:{ck}"), cv.clone());
-            }
-            keys.set_many("kms:EncryptionContextKeys", ec.keys().cloned().collect());
-        }
-        let aliases: Vec<String> = st
-            .aliases
-            .values()
-            .filter(|a| a.target_key_id == k.key_id)
-            .map(|a| a.name.clone())
-            .collect();
-        if !aliases.is_empty() {
-            keys.set_many("kms:ResourceAliases", aliases);
-        }
-        keys.extend(extra);
-        self.iam.add_request_keys(&caller.principal, &mut keys);
         let resource = k.arn();
         let ctx = RequestContext {
             principal: &caller.principal,
@@ -365,6 +341,50 @@ impl Kms {
             caller.principal.arn(),
             denial.reason(action)
         )))
+    }
+
+    /// The condition keys of a KMS request (spec/policies-grants.md): the key's, the caller's, the
+    /// encryption context's and the aws:* globals.
+    fn gather_condition_keys(
+        &self,
+        st: &KmsState,
+        caller: &KmsCaller,
+        k: &KeyRecord,
+        ec: Option<&EncryptionContext>,
+        extra: &ConditionKeys,
+        keys: &mut ConditionKeys,
+    ) {
+        keys.set("kms:CallerAccount", caller.principal.account().unwrap_or(&k.account))
+            .set("kms:KeySpec", k.spec.as_str())
+            .set("kms:KeyUsage", k.usage.as_str())
+            .set("kms:KeyOrigin", k.origin.as_str())
+            .set("kms:MultiRegion", k.multi_region.to_string())
+            .set("aws:RequestedRegion", caller.region.clone())
+            .set("aws:SourceIp", caller.source_ip.clone());
+        if let Some(v) = &caller.via_service {
+            keys.set("kms:ViaService", v.clone());
+        }
+        if let Some(by) = &caller.invoked_by {
+            keys.set("aws:ViaAWSService", "true")
+                .set_many("aws:CalledVia", vec![by.clone()]);
+        }
+        if let Some(ec) = ec {
+            for (ck, cv) in ec {
+                keys.set(&format!("kms:EncryptionContext:{ck}"), cv.clone());
+            }
+            keys.set_many("kms:EncryptionContextKeys", ec.keys().cloned().collect());
+        }
+        let aliases: Vec<String> = st
+            .aliases
+            .values()
+            .filter(|a| a.target_key_id == k.key_id)
+            .map(|a| a.name.clone())
+            .collect();
+        if !aliases.is_empty() {
+            keys.set_many("kms:ResourceAliases", aliases);
+        }
+        keys.extend(extra);
+        self.iam.add_request_keys(&caller.principal, keys);
     }
 
     /// Grant tokens must be tokens KMS issued (they are otherwise no-ops: grants apply at once here).

@@ -63,15 +63,25 @@ fn trail_verify(args: config::DataArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Runs `work` every `period` until the process ends; failures are logged, never fatal.
-fn run_every(period: std::time::Duration, name: &'static str, work: impl Fn() -> Result<(), String> + Send + 'static) {
+/// Runs `work` every `period` until the process ends; failures are logged, never fatal. The work runs on
+/// the blocking pool: it may fsync, and a request worker stalled for an fsync shows up in every tail latency.
+fn run_every(
+    period: std::time::Duration,
+    name: &'static str,
+    work: impl Fn() -> Result<(), String> + Send + Sync + 'static,
+) {
+    let work = std::sync::Arc::new(work);
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(period);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            if let Err(e) = work() {
-                tracing::error!(task = name, error = %e, "background task failed");
+            let work = work.clone();
+            let outcome = tokio::task::spawn_blocking(move || work()).await;
+            match outcome {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!(task = name, error = %e, "background task failed"),
+                Err(e) => tracing::error!(task = name, error = %e, "background task panicked"),
             }
         }
     });
