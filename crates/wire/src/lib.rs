@@ -74,9 +74,9 @@ pub struct Incoming {
 fn request_id(api: Option<Api>) -> String {
     match api {
         Some(Api::DynamoDb | Api::Streams) | None => {
-            base::random::string_from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 52).unwrap_or_default()
+            base::random::unique_string_from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", 52)
         }
-        _ => base::random::uuid_v4().unwrap_or_default(),
+        _ => base::random::unique_uuid(),
     }
 }
 
