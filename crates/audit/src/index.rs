@@ -152,10 +152,6 @@ pub(crate) struct Events {
 }
 
 impl Events {
-    pub fn push(&mut self, e: Arc<StoredEvent>) {
-        self.recent.push_back(e);
-    }
-
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.chunks.len() * CHUNK as usize + self.recent.len()

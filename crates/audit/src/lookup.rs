@@ -152,6 +152,7 @@ impl Trail {
                     .map_err(|_| LookupError::InvalidNextToken("Invalid NextToken.".into()))?
             }
         };
+        self.barrier().map_err(|e| LookupError::Unreadable(e.to_string()))?;
         let matches = |e: &StoredEvent| {
             e.account == q.account
                 && e.region == q.region
@@ -227,8 +228,8 @@ impl Trail {
             offset: start,
             prev_hash: None,
         };
-        walk_frames(&self.path, bytes.as_slice(), &self.key, from, |_, frame| {
-            events.push(Arc::new(index_entry(&frame)))
+        walk_frames(&self.path, bytes.as_slice(), &self.key, from, |_, seq, record| {
+            events.push(Arc::new(index_entry(seq, &record)))
         })
         .map_err(|e| unreadable(&e))?;
         let events = Arc::new(events);
@@ -309,10 +310,10 @@ mod tests {
         let total = 3 * CHUNK + 100;
         let t = open(dir.path());
         for i in 1..total {
-            t.append(&event(i)).unwrap();
+            t.append(event(i)).unwrap();
         }
         t.sync().unwrap();
-        t.append(&event(total)).unwrap();
+        t.append(event(total)).unwrap();
         let check = |t: &Trail| {
             {
                 let ev = t.events.read().unwrap();

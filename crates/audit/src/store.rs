@@ -15,7 +15,10 @@ use serde_json::Value;
 use crate::event::AuditEvent;
 use crate::index::{fold_old_chunks, Events, Progress, StoredEvent, CHUNK};
 
-const AAD_PREFIX: &str = "strongroom/trail/v1/";
+const AAD_PREFIX: &str = "strongroom/trail/v2/";
+
+/// At most this many records share a frame.
+const FRAME_RECORDS: usize = 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TrailError {
@@ -45,13 +48,19 @@ pub enum TrailError {
     Writer(String),
 }
 
-#[derive(Serialize, Deserialize)]
-pub(crate) struct Frame {
-    pub seq: u64,
+/// One sealed frame: consecutive records from `seq` on, chained to the previous frame by `prev`.
+#[derive(Deserialize)]
+struct Frame {
+    seq: u64,
     prev: String,
-    pub account: String,
-    pub region: String,
-    pub record: Value,
+    records: Vec<FrameRecord>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct FrameRecord {
+    account: String,
+    region: String,
+    record: Value,
 }
 
 #[derive(Serialize, Deserialize, Clone, Default)]
@@ -62,7 +71,12 @@ struct Head {
 
 /// What the writer thread is asked to do.
 enum Msg {
-    Record(Arc<StoredEvent>),
+    Record {
+        seq: u64,
+        event: Box<AuditEvent>,
+    },
+    /// Answered once every record sent before it is indexed (LookupEvents sees what was appended).
+    Barrier(mpsc::Sender<()>),
     Sync(mpsc::Sender<Result<(), String>>),
 }
 
@@ -121,7 +135,7 @@ fn hash_hex(bytes: &[u8]) -> String {
     hex::encode(digest::digest(&digest::SHA256, bytes))
 }
 
-pub(crate) fn index_entry(frame: &Frame) -> StoredEvent {
+pub(crate) fn index_entry(seq: u64, frame: &FrameRecord) -> StoredEvent {
     let r = &frame.record;
     let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or_default().to_owned();
     let ident = r.get("userIdentity").cloned().unwrap_or(Value::Null);
@@ -156,7 +170,7 @@ pub(crate) fn index_entry(frame: &Frame) -> StoredEvent {
         .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as i64)
         .unwrap_or_default();
     StoredEvent {
-        seq: frame.seq,
+        seq,
         account: frame.account.clone(),
         region: frame.region.clone(),
         time_ms,
@@ -168,6 +182,29 @@ pub(crate) fn index_entry(frame: &Frame) -> StoredEvent {
         access_key_id: ident.get("accessKeyId").and_then(Value::as_str).map(str::to_owned),
         resources,
         record_json: r.to_string(),
+    }
+}
+
+/// The index entry of an event as appended.
+fn stored_event(seq: u64, event: &AuditEvent) -> StoredEvent {
+    StoredEvent {
+        seq,
+        account: event.recipient_account.clone(),
+        region: event.region.clone(),
+        // Whole seconds, as the record's eventTime has it (and as an entry read back from the file has it).
+        time_ms: event.time_ms - event.time_ms.rem_euclid(1000),
+        event_id: event.event_id.clone(),
+        event_name: event.event_name.clone(),
+        event_source: event.event_source.clone(),
+        read_only: event.read_only,
+        username: event.identity.username(),
+        access_key_id: event.identity.access_key_id().map(str::to_owned),
+        resources: event
+            .resources
+            .iter()
+            .map(|(arn, _)| ("AWS::KMS::Key".to_owned(), arn.clone()))
+            .collect(),
+        record_json: event.to_record_json(),
     }
 }
 
@@ -193,14 +230,14 @@ pub(crate) struct WalkFrom {
 }
 
 /// Reads frames from `r`, checking each seal (and the chain, when the walk starts at the beginning), and
-/// hands each to `visit` with its offset. Returns the hash of the last frame and the offset where valid
-/// data ends.
+/// hands each record to `visit` with its sequence number and the offset of its frame. Returns the hash of
+/// the last frame and the offset where valid data ends.
 pub(crate) fn walk_frames(
     path: &Path,
     mut r: impl Read,
     key: &RootKey,
     from: WalkFrom,
-    mut visit: impl FnMut(u64, Frame),
+    mut visit: impl FnMut(u64, u64, FrameRecord),
 ) -> Result<(String, u64), TrailError> {
     let mut seq = from.seq;
     let mut pos = from.offset;
@@ -218,23 +255,34 @@ pub(crate) fn walk_frames(
         if read_up_to(&mut r, &mut sealed).map_err(io(path))? < n {
             return Err(TrailError::TornTail { offset: pos });
         }
-        let plain = key
+        let compressed = key
             .open(format!("{AAD_PREFIX}{seq}").as_bytes(), &sealed)
             .map_err(|_| TrailError::Tampered { seq })?;
+        // Sealed under the root key, so the length prefix is ours: not a decompression bomb.
+        let plain = lz4_flex::decompress_size_prepended(&compressed).map_err(|_| TrailError::Tampered { seq })?;
         let frame: Frame = serde_json::from_slice(&plain)?;
         if frame.seq != seq || (from.prev_hash.is_some() && frame.prev != last_hash) {
-            return Err(TrailError::BrokenChain { seq, prev: seq - 1 });
+            return Err(TrailError::BrokenChain {
+                seq,
+                prev: seq.saturating_sub(1),
+            });
         }
         last_hash = hash_hex(&sealed);
-        visit(pos, frame);
+        for record in frame.records {
+            visit(pos, seq, record);
+            seq += 1;
+        }
         pos += 4 + n as u64;
-        seq += 1;
     }
     Ok((last_hash, pos))
 }
 
 /// Walks a whole trail file from its first frame; a missing file is an empty trail.
-fn walk_file(path: &Path, key: &RootKey, visit: impl FnMut(u64, Frame)) -> Result<(String, u64), TrailError> {
+fn walk_file(
+    path: &Path,
+    key: &RootKey,
+    visit: impl FnMut(u64, u64, FrameRecord),
+) -> Result<(String, u64), TrailError> {
     let file = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((String::new(), 0)),
@@ -270,11 +318,11 @@ impl Trail {
             *count = 0;
             let mut starts = Vec::new();
             let mut entries = Vec::new();
-            let r = walk_file(&path, &key, |offset, frame| {
-                if (frame.seq - 1) % CHUNK == 0 {
+            let r = walk_file(&path, &key, |offset, seq, record| {
+                if (seq - 1) % CHUNK == 0 {
                     starts.push(offset);
                 }
-                entries.push(Arc::new(index_entry(&frame)));
+                entries.push(Arc::new(index_entry(seq, &record)));
             });
             *count = entries.len() as u64;
             *progress.chunk_starts.lock().unwrap_or_else(|p| p.into_inner()) = starts;
@@ -347,37 +395,32 @@ impl Trail {
         })
     }
 
-    /// Appends one event: visible to lookups at once, handed to the writer thread to seal and write, and
-    /// durable at the next [`Trail::sync`] (the server syncs every second).
-    pub fn append(&self, event: &AuditEvent) -> Result<(), TrailError> {
+    /// Appends one event: handed to the writer thread, which serializes, indexes (lookups wait for it),
+    /// seals and writes it, so a request pays only for a channel send; durable at the next [`Trail::sync`]
+    /// (the server syncs every second).
+    pub fn append(&self, event: AuditEvent) -> Result<(), TrailError> {
+        let event = Box::new(event);
         let mut index = self.index.lock().unwrap_or_else(|p| p.into_inner());
         let seq = index.next_seq;
-        let entry = Arc::new(StoredEvent {
-            seq,
-            account: event.recipient_account.clone(),
-            region: event.region.clone(),
-            // Whole seconds, as the record's eventTime has it (and as an entry read back from the file has it).
-            time_ms: event.time_ms - event.time_ms.rem_euclid(1000),
-            event_id: event.event_id.clone(),
-            event_name: event.event_name.clone(),
-            event_source: event.event_source.clone(),
-            read_only: event.read_only,
-            username: event.identity.username(),
-            access_key_id: event.identity.access_key_id().map(str::to_owned),
-            resources: event
-                .resources
-                .iter()
-                .map(|(arn, _)| ("AWS::KMS::Key".to_owned(), arn.clone()))
-                .collect(),
-            record_json: event.to_record_json(),
-        });
         index
             .tx
-            .send(Msg::Record(entry.clone()))
+            .send(Msg::Record { seq, event })
             .map_err(|_| TrailError::WriterGone)?;
         index.next_seq += 1;
-        self.events.write().unwrap_or_else(|p| p.into_inner()).push(entry);
         Ok(())
+    }
+
+    /// Waits until every event appended so far is indexed, so a lookup sees them all.
+    pub(crate) fn barrier(&self) -> Result<(), TrailError> {
+        let (ack_tx, ack_rx) = mpsc::channel();
+        {
+            let index = self.index.lock().unwrap_or_else(|p| p.into_inner());
+            index
+                .tx
+                .send(Msg::Barrier(ack_tx))
+                .map_err(|_| TrailError::WriterGone)?;
+        }
+        ack_rx.recv().map_err(|_| TrailError::WriterGone)
     }
 
     /// Waits until every appended event is written and fsynced, and the head records them.
@@ -397,7 +440,7 @@ impl Trail {
     /// Checks a trail directory without opening it for writing: every seal, the chain and the head.
     pub fn verify(dir: &Path, key: Arc<RootKey>) -> Result<VerifyReport, TrailError> {
         let mut found = 0u64;
-        let (last_hash, _) = walk_file(&dir.join("events.log"), &key, |_, _| found += 1)?;
+        let (last_hash, _) = walk_file(&dir.join("events.log"), &key, |_, _, _| found += 1)?;
         let head: SealedStore<Head> = SealedStore::new(dir.join("head.sealed"), "strongroom/trail/head/v1", key);
         if let Some(h) = head.load()? {
             if h.seq > found {
@@ -440,18 +483,32 @@ impl Writer {
                 continue;
             }
             let mut acks = Vec::new();
-            let mut starts = Vec::new();
+            let mut barriers = Vec::new();
+            let mut entries = Vec::new();
             for m in batch {
                 match m {
-                    Msg::Record(entry) => {
-                        if (entry.seq - 1) % CHUNK == 0 {
-                            starts.push(self.offset + buf.len() as u64);
-                        }
-                        self.seal_into(&entry, &mut buf)
-                    }
+                    Msg::Record { seq, event } => entries.push(Arc::new(stored_event(seq, &event))),
+                    Msg::Barrier(ack) => barriers.push(ack),
                     Msg::Sync(ack) => acks.push(ack),
                 }
             }
+            if !entries.is_empty() {
+                let mut events = self.events.write().unwrap_or_else(|p| p.into_inner());
+                events.recent.extend(entries.iter().cloned());
+            }
+            for b in barriers {
+                let _ = b.send(());
+            }
+            let mut starts = Vec::new();
+            let mut frame: Vec<Arc<StoredEvent>> = Vec::new();
+            for entry in entries {
+                // A chunk starts a frame of its own, so LookupEvents can read a chunk back alone.
+                if (entry.seq - 1) % CHUNK == 0 || frame.len() == FRAME_RECORDS {
+                    self.seal_frame(&mut frame, &mut buf, &mut starts);
+                }
+                frame.push(entry);
+            }
+            self.seal_frame(&mut frame, &mut buf, &mut starts);
             if !buf.is_empty() && self.failed.is_none() {
                 match self.file.write_all(&buf) {
                     Ok(()) => {
@@ -485,26 +542,43 @@ impl Writer {
         let _ = self.sync();
     }
 
-    /// Seals one event's frame, chained to the previous one, into `buf`.
-    fn seal_into(&mut self, e: &StoredEvent, buf: &mut Vec<u8>) {
-        debug_assert_eq!(e.seq, self.last_seq + 1);
-        let frame_json = format!(
-            "{{\"seq\":{},\"prev\":\"{}\",\"account\":{},\"region\":{},\"record\":{}}}",
-            e.seq,
-            self.last_hash,
-            Value::String(e.account.clone()),
-            Value::String(e.region.clone()),
-            e.record_json
-        );
-        match self
-            .key
-            .seal(format!("{AAD_PREFIX}{}", e.seq).as_bytes(), frame_json.as_bytes())
-        {
+    /// Seals the records of `frame` (emptying it) as one frame chained to the previous one: compressed
+    /// together, a batch of CloudTrail records takes a fraction of the space, the I/O and the sealing work.
+    fn seal_frame(&mut self, frame: &mut Vec<Arc<StoredEvent>>, buf: &mut Vec<u8>, starts: &mut Vec<u64>) {
+        let Some(first) = frame.first().map(|e| e.seq) else {
+            return;
+        };
+        debug_assert_eq!(first, self.last_seq + 1);
+        if (first - 1) % CHUNK == 0 {
+            starts.push(self.offset + buf.len() as u64);
+        }
+        let mut json = String::with_capacity(frame.iter().map(|e| e.record_json.len() + 64).sum::<usize>() + 128);
+        json.push_str(&format!(
+            "{{\"seq\":{first},\"prev\":\"{}\",\"records\":[",
+            self.last_hash
+        ));
+        for (i, e) in frame.iter().enumerate() {
+            if i > 0 {
+                json.push(',');
+            }
+            json.push_str(&format!(
+                "{{\"account\":{},\"region\":{},\"record\":",
+                Value::String(e.account.clone()),
+                Value::String(e.region.clone())
+            ));
+            json.push_str(&e.record_json);
+            json.push('}');
+        }
+        json.push_str("]}");
+        let last = first + frame.len() as u64 - 1;
+        frame.clear();
+        let compressed = lz4_flex::compress_prepend_size(json.as_bytes());
+        match self.key.seal(format!("{AAD_PREFIX}{first}").as_bytes(), &compressed) {
             Ok(sealed) => {
                 buf.extend_from_slice(&(sealed.len() as u32).to_be_bytes());
                 buf.extend_from_slice(&sealed);
                 self.last_hash = hash_hex(&sealed);
-                self.last_seq = e.seq;
+                self.last_seq = last;
             }
             Err(e) => {
                 tracing::error!(error = %e, "audit trail sealing failed");
@@ -585,7 +659,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let t = trail(dir.path());
         for n in ["A", "B", "C"] {
-            t.append(&event(n)).unwrap();
+            t.append(event(n)).unwrap();
         }
         t.sync().unwrap();
         drop(t);
@@ -623,10 +697,11 @@ mod tests {
         let fresh = || {
             let dir = tempfile::tempdir().unwrap();
             let t = trail(dir.path());
+            // A sync after each append gives each record a frame of its own.
             for n in ["A", "B", "C"] {
-                t.append(&event(n)).unwrap();
+                t.append(event(n)).unwrap();
+                t.sync().unwrap();
             }
-            t.sync().unwrap();
             dir
         };
         // A changed byte.
@@ -666,7 +741,7 @@ mod tests {
         std::fs::write(&log, &raw).unwrap();
         let t = trail(dir.path());
         assert_eq!(t.events.read().unwrap().len(), 3);
-        t.append(&event("D")).unwrap();
+        t.append(event("D")).unwrap();
         t.sync().unwrap();
         assert_eq!(Trail::verify(dir.path(), key).unwrap().records, 4);
     }

@@ -437,14 +437,14 @@ impl Kms {
             response_elements: audit.response.take().unwrap_or(Value::Null),
             additional_event_data: audit.additional.take(),
             request_id: caller.request_id.clone(),
-            event_id: base::random::uuid_v4().unwrap_or_default(),
+            event_id: base::random::unique_uuid(),
             read_only,
             resources: audit.resources,
             recipient_account: recipient,
             shared_event_id: None,
             error,
         };
-        if let Err(e) = self.trail.append(&event) {
+        if let Err(e) = self.trail.append(event) {
             // An unrecordable call must not happen: refuse it.
             tracing::error!(error = %e, "audit trail append failed");
             return Err(KmsError::Internal("the audit trail could not be written".into()));
