@@ -17,6 +17,9 @@ use crate::index::{fold_old_chunks, Events, Progress, StoredEvent, CHUNK};
 
 const AAD_PREFIX: &str = "strongroom/trail/v2/";
 
+/// Events handed to the writer and not yet taken, at most.
+const PENDING_LIMIT: usize = 1 << 16;
+
 /// At most this many records share a frame.
 const FRAME_RECORDS: usize = 1024;
 
@@ -100,7 +103,7 @@ struct Writer {
 /// under it too, so file order, sequence order and index order are the same.
 struct Index {
     next_seq: u64,
-    tx: mpsc::Sender<Msg>,
+    tx: mpsc::SyncSender<Msg>,
 }
 
 /// A chunk's events, decrypted from the file.
@@ -359,7 +362,8 @@ impl Trail {
         let reader = File::open(&path).map_err(io(&path))?;
         let events = Arc::new(RwLock::new(events));
         fold_old_chunks(&events, &progress);
-        let (tx, rx) = mpsc::channel();
+        // Bounded: if the writer falls behind, appends wait (backpressure) instead of memory growing.
+        let (tx, rx) = mpsc::sync_channel(PENDING_LIMIT);
         let writer = Writer {
             path: path.clone(),
             file,
@@ -609,7 +613,7 @@ impl Writer {
 impl Drop for Trail {
     /// Lets the writer finish what it was given, so a reopened trail sees everything appended.
     fn drop(&mut self) {
-        let (tx, _) = mpsc::channel();
+        let (tx, _) = mpsc::sync_channel(0);
         let old = std::mem::replace(&mut self.index.get_mut().unwrap_or_else(|p| p.into_inner()).tx, tx);
         drop(old);
         if let Some(h) = self.writer.get_mut().unwrap_or_else(|p| p.into_inner()).take() {
