@@ -1,11 +1,16 @@
-//! The engine: one per table directory. Writes go WAL -> memtable; flushes turn a memtable into an SST;
-//! compaction merges SSTs; every file is sealed under its own data key from the registry.
+//! The engine: one per table directory. Writes go WAL -> memtable; a full memtable is frozen and a
+//! background thread flushes it to a level-0 SST and compacts levels ([`crate::version`]); every file is
+//! sealed under its own data key from the registry.
+//!
+//! Write stalls are bounded: a writer waits only while the previous frozen memtable is still being
+//! flushed, or while level 0 holds `l0_stop_writes` tables, each of which one flush or one compaction
+//! resolves.
 
-use std::cmp::Ordering;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::time::Duration;
 
 use base::SecretBytes;
 
@@ -16,15 +21,27 @@ use crate::fs::FileSystem;
 use crate::keys::{Registry, TableKeyProvider};
 use crate::manifest::{self, Manifest};
 use crate::memtable::{internal_key, Memtable};
+use crate::merge::{retain_versions, Merge, Source};
 use crate::sst::{self, Entry, Table};
+use crate::version::{Shape, Task, Version};
 use crate::wal::{self, Log};
 
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// A memtable larger than this is flushed by the write that crosses it.
+    /// A memtable larger than this is frozen and flushed in the background.
     pub memtable_bytes: usize,
     /// The memory bound of the cache of decrypted blocks.
     pub block_cache_bytes: usize,
+    /// Level 0 is compacted into level 1 once it holds this many tables...
+    pub l0_compaction_trigger: usize,
+    /// ...and writes wait while it holds this many.
+    pub l0_stop_writes: usize,
+    /// Compaction outputs are cut at about this size.
+    pub target_file_bytes: usize,
+    /// Level 1's size; each deeper level is ten times the one above.
+    pub level1_bytes: u64,
+    /// Flush and compact on a background thread. Off, the writer that fills the memtable does the work.
+    pub background: bool,
 }
 
 impl Default for Options {
@@ -32,6 +49,11 @@ impl Default for Options {
         Options {
             memtable_bytes: 8 * 1024 * 1024,
             block_cache_bytes: 64 * 1024 * 1024,
+            l0_compaction_trigger: 4,
+            l0_stop_writes: 12,
+            target_file_bytes: 16 * 1024 * 1024,
+            level1_bytes: 64 * 1024 * 1024,
+            background: true,
         }
     }
 }
@@ -86,20 +108,51 @@ struct Files {
     manifest_file: (u64, u64),
 }
 
-pub struct Engine {
+/// A memtable frozen for flushing, with the WAL segment that began when it was frozen.
+#[derive(Clone)]
+struct Frozen {
+    mem: Arc<Memtable>,
+    seq: u64,
+    next_wal: u64,
+}
+
+#[derive(Default)]
+struct BgState {
+    work: bool,
+    shutdown: bool,
+    error: Option<String>,
+}
+
+/// The background thread's mailbox; stalled writers wait on the same condition variable.
+#[derive(Default)]
+struct Background {
+    state: Mutex<BgState>,
+    cv: Condvar,
+}
+
+pub(crate) struct Core {
     dir: PathBuf,
     fs: Arc<dyn FileSystem>,
     registry: Registry,
     log: Log,
     mem: RwLock<Arc<Memtable>>,
-    imm: RwLock<Option<Arc<Memtable>>>,
-    tables: RwLock<Vec<Arc<Table>>>,
+    imm: RwLock<Option<Frozen>>,
+    version: RwLock<Arc<Version>>,
     files: Mutex<Files>,
-    /// Serializes flushes and compactions.
+    /// Serializes flushes and compactions (every change of the version).
     maintenance: Mutex<()>,
+    /// Serializes freezing the memtable.
+    freeze: Mutex<()>,
     held: Arc<Mutex<BTreeMap<u64, usize>>>,
     cache: Arc<BlockCache>,
     options: Options,
+    bg: Background,
+}
+
+/// An open table. Dropping it stops the background thread; what it had not flushed is in the WAL.
+pub struct Engine {
+    core: Arc<Core>,
+    worker: Option<std::thread::JoinHandle<()>>,
 }
 
 fn file_id_of(name: &str) -> Option<u64> {
@@ -145,23 +198,41 @@ impl Engine {
         manifest::install(fs.as_ref(), dir, 1, &mkey, &m)?;
         let wkey = registry.new_key()?;
         let segment = wal::create(fs.as_ref(), dir, 2, wkey)?;
-        Ok(Engine {
+        Engine::start(Core {
             dir: dir.to_owned(),
             fs,
             registry,
             log: Log::new(segment, 0),
             mem: RwLock::new(Arc::new(Memtable::default())),
             imm: RwLock::new(None),
-            tables: RwLock::new(Vec::new()),
+            version: RwLock::new(Arc::new(Version::new())),
             files: Mutex::new(Files {
                 manifest: m,
                 manifest_file: (1, mkey.id),
             }),
             maintenance: Mutex::new(()),
+            freeze: Mutex::new(()),
             held: Arc::new(Mutex::new(BTreeMap::new())),
             cache: BlockCache::new(options.block_cache_bytes),
             options,
+            bg: Background::default(),
         })
+    }
+
+    fn start(core: Core) -> Result<Engine> {
+        let core = Arc::new(core);
+        let worker = if core.options.background {
+            let c = core.clone();
+            Some(
+                std::thread::Builder::new()
+                    .name("storage-maintenance".into())
+                    .spawn(move || c.background_loop())
+                    .map_err(StorageError::io(core.dir.clone()))?,
+            )
+        } else {
+            None
+        };
+        Ok(Engine { core, worker })
     }
 
     /// Opens a table: the table key from `provider`, the manifest, its SSTs, and a replay of the WAL.
@@ -180,14 +251,12 @@ impl Engine {
         m.next_file_id = m.next_file_id.max(max_on_disk + 1);
         let cache = BlockCache::new(options.block_cache_bytes);
         let mut tables = Vec::new();
-        for id in &m.tables {
+        for (level, id) in &m.tables {
             let key_for = |k: u64| registry.get(k, &sst::file_name(*id));
-            tables.push(Arc::new(Table::open(
-                fs.clone(),
-                sst::path(dir, *id),
-                &key_for,
-                cache.clone(),
-            )?));
+            tables.push((
+                *level,
+                Arc::new(Table::open(fs.clone(), sst::path(dir, *id), &key_for, cache.clone())?),
+            ));
         }
         let mem = Memtable::default();
         let mut last_seq = m.last_seq;
@@ -217,27 +286,31 @@ impl Engine {
         let new_wal = m.next_file_id;
         m.next_file_id += 1;
         let segment = wal::create(fs.as_ref(), dir, new_wal, registry.new_key()?)?;
-        let engine = Engine {
+        let core = Core {
             dir: dir.to_owned(),
             fs,
             registry,
             log: Log::new(segment, last_seq),
             mem: RwLock::new(Arc::new(mem)),
             imm: RwLock::new(None),
-            tables: RwLock::new(tables),
+            version: RwLock::new(Arc::new(Version::from_tables(tables))),
             files: Mutex::new(Files {
                 manifest: m,
                 manifest_file: (manifest_id, manifest_key),
             }),
             maintenance: Mutex::new(()),
+            freeze: Mutex::new(()),
             held: Arc::new(Mutex::new(BTreeMap::new())),
             cache,
             options,
+            bg: Background::default(),
         };
-        engine.remove_orphans(&names)?;
-        Ok(engine)
+        core.remove_orphans(&names)?;
+        Engine::start(core)
     }
+}
 
+impl Core {
     /// Deletes files a crash left behind (SSTs and manifests no manifest names, flushed WAL segments) and
     /// forgets data keys no file uses.
     fn remove_orphans(&self, names: &[String]) -> Result<()> {
@@ -247,7 +320,7 @@ impl Engine {
         for n in names {
             let Some(id) = file_id_of(n) else { continue };
             let path = self.dir.join(n);
-            let orphan = (n.ends_with(".sst") && !files.manifest.tables.contains(&id))
+            let orphan = (n.ends_with(".sst") && !files.manifest.tables.iter().any(|(_, t)| *t == id))
                 || (n.ends_with(".manifest") && id != files.manifest_file.0)
                 || (n.ends_with(".wal") && !live_wal.contains(&id))
                 || n.ends_with(".tmp");
@@ -255,7 +328,7 @@ impl Engine {
                 self.fs.remove(&path)?;
             }
         }
-        for t in self.tables.read().unwrap_or_else(|p| p.into_inner()).iter() {
+        for t in self.current().all() {
             keep_keys.push(t.key_id);
         }
         for id in live_wal.iter().chain(std::iter::once(&self.current_wal_id())) {
@@ -348,25 +421,85 @@ impl Engine {
 
     // ---- writes --------------------------------------------------------------------------------------
 
-    /// Applies `batch` atomically and durably; returns its sequence number. Readers never see a later
-    /// write without every earlier one.
-    pub fn write(&self, batch: WriteBatch) -> Result<u64> {
+    fn write(&self, batch: WriteBatch) -> Result<u64> {
         if batch.is_empty() {
             return Ok(self.log.durable_seq());
         }
-        let seq = self.log.commit(batch, &|s, b| {
+        self.make_room()?;
+        self.log.commit(batch, &|s, b| {
             self.mem.read().unwrap_or_else(|p| p.into_inner()).apply(s, b);
-        })?;
-        let big = self.mem.read().unwrap_or_else(|p| p.into_inner()).approximate_bytes() >= self.options.memtable_bytes;
-        if big {
-            self.flush()?;
+        })
+    }
+
+    fn mem_full(&self) -> bool {
+        self.mem.read().unwrap_or_else(|p| p.into_inner()).approximate_bytes() >= self.options.memtable_bytes
+    }
+
+    fn current(&self) -> Arc<Version> {
+        self.version.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Freezes a full memtable, waiting first (the only write stall) while the previous one is still being
+    /// flushed or level 0 is at its limit.
+    fn make_room(&self) -> Result<()> {
+        if !self.mem_full() {
+            return Ok(());
         }
-        Ok(seq)
+        let _f = self.freeze.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if !self.mem_full() {
+                return Ok(());
+            }
+            let busy = self.imm.read().unwrap_or_else(|p| p.into_inner()).is_some();
+            if !busy && self.current().l0_count() < self.options.l0_stop_writes {
+                self.freeze_memtable()?;
+                if self.options.background {
+                    self.wake();
+                } else {
+                    self.flush_frozen()?;
+                    self.compact_due()?;
+                }
+                return Ok(());
+            }
+            if !self.options.background {
+                self.flush_frozen()?;
+                self.compact_due()?;
+                continue;
+            }
+            let st = self.bg.state.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(e) = &st.error {
+                return Err(StorageError::Maintenance(e.clone()));
+            }
+            // The maintenance thread notifies after every step; the timeout only bounds a missed wakeup.
+            let _ = self.bg.cv.wait_timeout(st, Duration::from_millis(50));
+        }
+    }
+
+    /// Moves the memtable to `imm` and starts a new WAL segment, with no write in flight.
+    fn freeze_memtable(&self) -> Result<()> {
+        let wal_id = self.allocate_file_id();
+        let segment = wal::create(self.fs.as_ref(), &self.dir, wal_id, self.registry.new_key()?)?;
+        self.log.switch_with(segment, |durable| {
+            let old = self.mem.read().unwrap_or_else(|p| p.into_inner()).clone();
+            // `imm` before `mem`: a reader looks at `mem` first, then `imm`, so it sees the frozen
+            // entries in one of them.
+            *self.imm.write().unwrap_or_else(|p| p.into_inner()) = Some(Frozen {
+                mem: old,
+                seq: durable,
+                next_wal: wal_id,
+            });
+            *self.mem.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Memtable::default());
+        })
+    }
+
+    fn wake(&self) {
+        self.bg.state.lock().unwrap_or_else(|p| p.into_inner()).work = true;
+        self.bg.cv.notify_all();
     }
 
     // ---- reads ---------------------------------------------------------------------------------------
 
-    pub fn snapshot(&self) -> Snapshot {
+    fn snapshot(&self) -> Snapshot {
         let seq = self.log.durable_seq();
         *self
             .held
@@ -380,18 +513,23 @@ impl Engine {
         }
     }
 
-    fn sources(&self) -> (Arc<Memtable>, Option<Arc<Memtable>>, Vec<Arc<Table>>) {
-        // Tables first, then memtables: a flush moving data from `imm` to a table is seen in one of them.
-        let tables = self.tables.read().unwrap_or_else(|p| p.into_inner()).clone();
-        let imm = self.imm.read().unwrap_or_else(|p| p.into_inner()).clone();
+    /// The memtable, the frozen one and the tables, read in that order: a freeze sets `imm` before `mem`
+    /// and a flush adds the table before clearing `imm`, so every entry is seen in at least one of them.
+    fn sources(&self) -> (Arc<Memtable>, Option<Arc<Memtable>>, Arc<Version>) {
         let mem = self.mem.read().unwrap_or_else(|p| p.into_inner()).clone();
-        (mem, imm, tables)
+        let imm = self
+            .imm
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|f| f.mem.clone());
+        (mem, imm, self.current())
     }
 
-    pub fn get(&self, structure: u32, key: &[u8], snapshot: Option<&Snapshot>) -> Result<Option<Vec<u8>>> {
+    fn get(&self, structure: u32, key: &[u8], snapshot: Option<&Snapshot>) -> Result<Option<Vec<u8>>> {
         let seq = snapshot.map_or_else(|| self.log.durable_seq(), |s| s.seq);
         let ik = internal_key(structure, key);
-        let (mem, imm, tables) = self.sources();
+        let (mem, imm, version) = self.sources();
         let mut best: Option<(u64, Option<Vec<u8>>)> = mem.get(&ik, seq);
         let better = |best: &Option<(u64, Option<Vec<u8>>)>, s: u64| best.as_ref().is_none_or(|(b, _)| s > *b);
         if let Some(v) = imm.as_ref().and_then(|m| m.get(&ik, seq)) {
@@ -399,7 +537,7 @@ impl Engine {
                 best = Some(v);
             }
         }
-        for t in &tables {
+        for t in version.for_key(&ik) {
             if let Some(v) = t.get(&ik, seq)? {
                 if better(&best, v.0) {
                     best = Some(v);
@@ -409,13 +547,7 @@ impl Engine {
         Ok(best.and_then(|(_, v)| v))
     }
 
-    /// Live `(key, value)` pairs of `structure` in `range`, at most `range.limit` of them.
-    pub fn range(
-        &self,
-        structure: u32,
-        range: &Range<'_>,
-        snapshot: Option<&Snapshot>,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+    fn range(&self, structure: u32, range: &Range<'_>, snapshot: Option<&Snapshot>) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         let seq = snapshot.map_or_else(|| self.log.durable_seq(), |s| s.seq);
         let start = match range.start {
             Bound::Included(k) => internal_key(structure, k),
@@ -430,28 +562,19 @@ impl Engine {
         if start >= end || range.limit == 0 {
             return Ok(Vec::new());
         }
-        let (mem, imm, tables) = self.sources();
+        let (mem, imm, version) = self.sources();
         let mut sources: Vec<Source> = vec![Source::vec(mem.range(&start, &end), range.reverse)];
         if let Some(m) = imm {
             sources.push(Source::vec(m.range(&start, &end), range.reverse));
         }
-        for t in &tables {
+        for t in version.all().filter(|t| t.overlaps(&start, &end)) {
             sources.push(Source::Table(t.range(&start, &end, range.reverse)));
         }
-        let mut heap = BinaryHeap::new();
-        for (i, s) in sources.iter_mut().enumerate() {
-            if let Some(e) = s.next()? {
-                heap.push(Head::new(e, i, range.reverse));
-            }
-        }
+        let mut merge = Merge::new(sources, range.reverse)?;
         let mut out = Vec::new();
         let mut current: Option<Vec<u8>> = None;
         let mut decided = false;
-        while let Some(Head { entry, src, .. }) = heap.pop() {
-            if let Some(e) = sources[src].next()? {
-                heap.push(Head::new(e, src, range.reverse));
-            }
-            let (k, s, v) = entry;
+        while let Some((k, s, v)) = merge.next_entry()? {
             if current.as_deref() != Some(k.as_slice()) {
                 current = Some(k.clone());
                 decided = false;
@@ -473,46 +596,78 @@ impl Engine {
 
     // ---- maintenance ---------------------------------------------------------------------------------
 
-    /// Turns the memtable into an SST, then drops the WAL segments it came from.
-    pub fn flush(&self) -> Result<()> {
-        let _m = self.maintenance.lock().unwrap_or_else(|p| p.into_inner());
-        if self.mem.read().unwrap_or_else(|p| p.into_inner()).is_empty() {
-            return Ok(());
+    fn background_loop(&self) {
+        loop {
+            {
+                let mut st = self.bg.state.lock().unwrap_or_else(|p| p.into_inner());
+                if !st.work && !st.shutdown {
+                    // Wakes now and then even unasked, to retry after a failure.
+                    st = self
+                        .bg
+                        .cv
+                        .wait_timeout(st, Duration::from_secs(1))
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0;
+                }
+                if st.shutdown {
+                    return;
+                }
+                st.work = false;
+            }
+            let outcome = self.flush_frozen().and_then(|()| self.compact_due());
+            let mut st = self.bg.state.lock().unwrap_or_else(|p| p.into_inner());
+            match outcome {
+                Ok(()) => st.error = None,
+                Err(e) => {
+                    tracing::error!(error = %e, dir = %self.dir.display(), "storage maintenance failed");
+                    st.error = Some(e.to_string());
+                }
+            }
+            drop(st);
+            self.bg.cv.notify_all();
         }
-        let wal_id = self.allocate_file_id();
-        let segment = wal::create(self.fs.as_ref(), &self.dir, wal_id, self.registry.new_key()?)?;
-        // Freeze: no write is in flight while the memtable and the segment change together.
-        let (frozen, frozen_seq) = self.log.switch_with(segment, |durable| {
-            let old = std::mem::replace(
-                &mut *self.mem.write().unwrap_or_else(|p| p.into_inner()),
-                Arc::new(Memtable::default()),
-            );
-            *self.imm.write().unwrap_or_else(|p| p.into_inner()) = Some(old.clone());
-            (old, durable)
-        })?;
-        let sst_id = self.allocate_file_id();
-        let key = self.registry.new_key()?;
-        sst::write(self.fs.as_ref(), &self.dir, sst_id, &key, &frozen.entries())?;
-        let key_for = |_: u64| Ok(key.clone());
-        let table = Arc::new(Table::open(
-            self.fs.clone(),
-            sst::path(&self.dir, sst_id),
-            &key_for,
-            self.cache.clone(),
-        )?);
+    }
+
+    /// Writes the frozen memtable as a level-0 SST, then drops the WAL segments it came from.
+    fn flush_frozen(&self) -> Result<()> {
+        let _m = self.maintenance.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(frozen) = self.imm.read().unwrap_or_else(|p| p.into_inner()).clone() else {
+            return Ok(());
+        };
+        let entries = frozen.mem.entries();
+        let mut version = (*self.current()).clone();
+        if !entries.is_empty() {
+            let table = self.write_table(&entries)?;
+            version.levels[0].push(table);
+        }
         let old_wals: Vec<u64>;
         {
             let mut files = self.files.lock().unwrap_or_else(|p| p.into_inner());
             let mut next = files.manifest.clone();
-            next.tables.push(sst_id);
-            old_wals = (next.wal_id..wal_id).collect();
-            next.wal_id = wal_id;
-            next.last_seq = next.last_seq.max(frozen_seq);
+            next.tables = version.manifest_tables();
+            old_wals = (next.wal_id..frozen.next_wal).collect();
+            next.wal_id = frozen.next_wal;
+            next.last_seq = next.last_seq.max(frozen.seq);
             self.install(&mut files, next)?;
         }
-        self.tables.write().unwrap_or_else(|p| p.into_inner()).push(table);
+        *self.version.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(version);
         *self.imm.write().unwrap_or_else(|p| p.into_inner()) = None;
+        self.bg.cv.notify_all();
         self.drop_files(old_wals.iter().map(|id| wal::path(&self.dir, *id)).collect())
+    }
+
+    /// A new SST of `entries` (sorted) under a new data key, opened.
+    fn write_table(&self, entries: &[Entry]) -> Result<Arc<Table>> {
+        let sst_id = self.allocate_file_id();
+        let key = self.registry.new_key()?;
+        sst::write(self.fs.as_ref(), &self.dir, sst_id, &key, entries)?;
+        let key_for = |_: u64| Ok(key.clone());
+        Ok(Arc::new(Table::open(
+            self.fs.clone(),
+            sst::path(&self.dir, sst_id),
+            &key_for,
+            self.cache.clone(),
+        )?))
     }
 
     /// Removes files and the data keys in their headers.
@@ -535,167 +690,270 @@ impl Engine {
         self.registry.remove(&keys)
     }
 
-    /// Merges every SST into one, keeping only what the newest state and held snapshots can see, and
-    /// dropping deletions nothing older could resurrect. The new file has a new data key.
-    pub fn compact(&self) -> Result<()> {
-        let _m = self.maintenance.lock().unwrap_or_else(|p| p.into_inner());
-        let inputs = self.tables.read().unwrap_or_else(|p| p.into_inner()).clone();
-        // Even one table is worth rewriting: it may hold deletions and shadowed versions.
-        if inputs.is_empty() {
-            return Ok(());
+    fn shape(&self) -> Shape {
+        Shape {
+            l0_trigger: self.options.l0_compaction_trigger,
+            level1_bytes: self.options.level1_bytes,
         }
-        let oldest_snapshot = self
-            .held
+    }
+
+    /// Runs compactions until none is due.
+    fn compact_due(&self) -> Result<()> {
+        loop {
+            let _m = self.maintenance.lock().unwrap_or_else(|p| p.into_inner());
+            let Some(task) = self.current().pick(self.shape()) else {
+                return Ok(());
+            };
+            self.run(task)?;
+        }
+    }
+
+    fn oldest_snapshot(&self) -> u64 {
+        self.held
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .keys()
             .next()
             .copied()
             .unwrap_or(u64::MAX)
-            .min(self.log.durable_seq());
-        let mut all: Vec<Entry> = Vec::new();
-        for t in &inputs {
-            all.extend(t.entries()?);
-        }
-        all.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)));
-        let mut kept: Vec<Entry> = Vec::with_capacity(all.len());
-        let mut i = 0;
-        while i < all.len() {
-            let mut j = i;
-            while j < all.len() && all[j].0 == all[i].0 {
-                j += 1;
+            .min(self.log.durable_seq())
+    }
+
+    /// Merges a task's inputs into new tables of its output level (new files, new data keys), swaps them
+    /// in, and deletes the inputs and their keys (crypto-shredding). Call with `maintenance` held.
+    fn run(&self, task: Task) -> Result<()> {
+        let oldest = self.oldest_snapshot();
+        let sources = task.inputs.iter().map(|t| Source::Table(t.iter_all())).collect();
+        let mut merge = Merge::new(sources, false)?;
+        let mut outputs = Vec::new();
+        let mut pending: Vec<Entry> = Vec::new();
+        let mut pending_bytes = 0usize;
+        let mut group: Vec<Entry> = Vec::new();
+        let finish_group = |group: &mut Vec<Entry>, pending: &mut Vec<Entry>, pending_bytes: &mut usize| {
+            retain_versions(group, oldest, task.bottommost);
+            for e in group.drain(..) {
+                *pending_bytes += e.0.len() + e.2.as_ref().map_or(0, Vec::len) + 16;
+                pending.push(e);
             }
-            // Versions newer than the oldest snapshot stay; of the rest, only the newest (the one that
-            // snapshot sees), and not even it if it is a deletion.
-            let mut seen_old = false;
-            for e in &all[i..j] {
-                if e.1 > oldest_snapshot {
-                    kept.push(e.clone());
-                } else if !seen_old {
-                    seen_old = true;
-                    if e.2.is_some() {
-                        kept.push(e.clone());
-                    }
+        };
+        while let Some(e) = merge.next_entry()? {
+            if group.first().is_some_and(|g| g.0 != e.0) {
+                finish_group(&mut group, &mut pending, &mut pending_bytes);
+                // Cut between keys only, so tables of a level never share a key.
+                if pending_bytes >= self.options.target_file_bytes {
+                    outputs.push(self.write_table(&pending)?);
+                    pending.clear();
+                    pending_bytes = 0;
                 }
             }
-            i = j;
+            group.push(e);
         }
-        let sst_id = self.allocate_file_id();
-        let key = self.registry.new_key()?;
-        let new_table = if kept.is_empty() {
-            None
-        } else {
-            sst::write(self.fs.as_ref(), &self.dir, sst_id, &key, &kept)?;
-            let key_for = |_: u64| Ok(key.clone());
-            Some(Arc::new(Table::open(
-                self.fs.clone(),
-                sst::path(&self.dir, sst_id),
-                &key_for,
-                self.cache.clone(),
-            )?))
-        };
-        let input_ids: Vec<u64> = inputs.iter().map(|t| t.file_id).collect();
+        finish_group(&mut group, &mut pending, &mut pending_bytes);
+        if !pending.is_empty() {
+            outputs.push(self.write_table(&pending)?);
+        }
+        let version = self.current().apply(&task, outputs);
         {
             let mut files = self.files.lock().unwrap_or_else(|p| p.into_inner());
             let mut next = files.manifest.clone();
-            next.tables.retain(|t| !input_ids.contains(t));
-            if new_table.is_some() {
-                next.tables.insert(0, sst_id);
-            }
+            next.tables = version.manifest_tables();
             self.install(&mut files, next)?;
         }
+        *self.version.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(version);
+        for t in &task.inputs {
+            self.cache.forget_file(t.file_id);
+        }
+        self.bg.cv.notify_all();
+        self.drop_files(task.inputs.iter().map(|t| sst::path(&self.dir, t.file_id)).collect())
+    }
+
+    /// Flushes everything written so far, synchronously.
+    fn flush(&self) -> Result<()> {
         {
-            let mut tables = self.tables.write().unwrap_or_else(|p| p.into_inner());
-            tables.retain(|t| !input_ids.contains(&t.file_id));
-            if let Some(t) = new_table {
-                tables.insert(0, t);
+            let _f = self.freeze.lock().unwrap_or_else(|p| p.into_inner());
+            self.flush_frozen()?;
+            if !self.mem.read().unwrap_or_else(|p| p.into_inner()).is_empty() {
+                self.freeze_memtable()?;
             }
         }
-        if kept.is_empty() {
-            self.registry.remove(&[key.id])?;
+        self.flush_frozen()
+    }
+
+    /// Flushes, then merges every table into the deepest level in use, keeping only what the newest state
+    /// and held snapshots can see.
+    fn compact(&self) -> Result<()> {
+        self.flush()?;
+        let _m = self.maintenance.lock().unwrap_or_else(|p| p.into_inner());
+        match self.current().full() {
+            Some(task) => self.run(task),
+            None => Ok(()),
         }
-        for id in &input_ids {
-            self.cache.forget_file(*id);
+    }
+
+    /// Copies a consistent state of the table into `dest` (a new directory): everything written before
+    /// the call, sealed exactly as here, under the same table key. Writes go on meanwhile.
+    fn checkpoint(&self, dest: &Path) -> Result<u64> {
+        self.flush()?;
+        // Holding `maintenance` keeps every file of the current version in place while it is copied.
+        let _m = self.maintenance.lock().unwrap_or_else(|p| p.into_inner());
+        if self.fs.exists(&Registry::path_in(dest)) {
+            return Err(StorageError::corrupt(
+                "KEYS",
+                "checkpoint",
+                "the destination already holds a table",
+            ));
         }
-        self.drop_files(input_ids.iter().map(|id| sst::path(&self.dir, *id)).collect())
+        self.fs.create_dir_all(dest)?;
+        let (manifest_name, last_seq) = {
+            let files = self.files.lock().unwrap_or_else(|p| p.into_inner());
+            (manifest::file_name(files.manifest_file.0), files.manifest.last_seq)
+        };
+        for t in self.current().all() {
+            let name = sst::file_name(t.file_id);
+            self.copy_file(&self.dir.join(&name), &dest.join(&name))?;
+        }
+        self.copy_file(&self.dir.join(&manifest_name), &dest.join(&manifest_name))?;
+        // The registry last: it then holds the key of every file copied (keys of other files are
+        // forgotten when the copy is opened).
+        self.copy_file(&Registry::path_in(&self.dir), &Registry::path_in(dest))?;
+        self.fs
+            .write_atomic(&dest.join(manifest::CURRENT), format!("{manifest_name}\n").as_bytes())?;
+        Ok(last_seq)
+    }
+
+    fn copy_file(&self, from: &Path, to: &Path) -> Result<()> {
+        const PIECE: u64 = 1 << 20;
+        let size = self.fs.size(from)?;
+        let mut out = self.fs.create(to)?;
+        let mut at = 0;
+        while at < size {
+            let n = PIECE.min(size - at);
+            out.append(&self.fs.read_at(from, at, n as usize)?)?;
+            at += n;
+        }
+        out.sync()
+    }
+
+    /// Deletes every entry of a structure (tombstones that compaction later drops) and forgets its name.
+    fn drop_structure(&self, name: &str) -> Result<()> {
+        let Some(id) = self.structure(name) else {
+            return Err(StorageError::UnknownStructure(name.to_owned()));
+        };
+        loop {
+            let page = self.range(
+                id,
+                &Range {
+                    limit: 1000,
+                    ..Range::all()
+                },
+                None,
+            )?;
+            if page.is_empty() {
+                break;
+            }
+            let mut batch = WriteBatch::new();
+            for (k, _) in &page {
+                batch.delete(id, k);
+            }
+            self.write(batch)?;
+        }
+        let _m = self.maintenance.lock().unwrap_or_else(|p| p.into_inner());
+        let mut files = self.files.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next = files.manifest.clone();
+        next.structures.remove(name);
+        self.install(&mut files, next)
+    }
+}
+
+impl Engine {
+    /// Applies `batch` atomically and durably; returns its sequence number. Readers never see a later
+    /// write without every earlier one.
+    pub fn write(&self, batch: WriteBatch) -> Result<u64> {
+        self.core.write(batch)
+    }
+
+    /// A consistent view for reads.
+    pub fn snapshot(&self) -> Snapshot {
+        self.core.snapshot()
+    }
+
+    pub fn get(&self, structure: u32, key: &[u8], snapshot: Option<&Snapshot>) -> Result<Option<Vec<u8>>> {
+        self.core.get(structure, key, snapshot)
+    }
+
+    /// Live `(key, value)` pairs of `structure` in `range`, at most `range.limit` of them.
+    pub fn range(
+        &self,
+        structure: u32,
+        range: &Range<'_>,
+        snapshot: Option<&Snapshot>,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.core.range(structure, range, snapshot)
+    }
+
+    pub fn structure(&self, name: &str) -> Option<u32> {
+        self.core.structure(name)
+    }
+
+    /// The id of structure `name`, creating it if it does not exist.
+    pub fn create_structure(&self, name: &str) -> Result<u32> {
+        self.core.create_structure(name)
+    }
+
+    /// Deletes a structure's entries and its name. Its id may be given to a later structure.
+    pub fn drop_structure(&self, name: &str) -> Result<()> {
+        self.core.drop_structure(name)
+    }
+
+    /// Turns everything written so far into SSTs and drops the WAL segments it came from.
+    pub fn flush(&self) -> Result<()> {
+        self.core.flush()
+    }
+
+    /// A full compaction: every table merged into one sorted run, under new data keys.
+    pub fn compact(&self) -> Result<()> {
+        self.core.compact()
+    }
+
+    /// Copies the table as of now into the new directory `dest` (for backups); returns the sequence
+    /// number the copy holds everything up to. The copy opens with the same table key.
+    pub fn checkpoint(&self, dest: &Path) -> Result<u64> {
+        self.core.checkpoint(dest)
+    }
+
+    /// Tables per level, level 0 first.
+    pub fn level_counts(&self) -> Vec<usize> {
+        self.core.current().levels.iter().map(Vec::len).collect()
     }
 
     /// `(bytes held, hits, misses)` of the block cache.
     pub fn cache_stats(&self) -> (usize, u64, u64) {
-        self.cache.stats()
+        self.core.cache.stats()
     }
 
     /// A key switch: the registry re-wraps every data key under the new table key. No data is rewritten.
     pub fn rewrap(&self, blob: Vec<u8>, table_key: &SecretBytes) -> Result<()> {
-        self.registry.rewrap(blob, table_key)
+        self.core.registry.rewrap(blob, table_key)
     }
 
     pub fn table_key_blob(&self) -> Vec<u8> {
-        self.registry.blob()
+        self.core.registry.blob()
     }
 
     pub fn dir(&self) -> &Path {
-        &self.dir
+        &self.core.dir
     }
 }
 
-/// A source of versions for a range, in the range's order.
-enum Source {
-    Vec(std::vec::IntoIter<Entry>),
-    Table(sst::TableRange),
-}
-
-impl Source {
-    fn vec(mut v: Vec<Entry>, reverse: bool) -> Source {
-        if reverse {
-            v.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
+impl Drop for Engine {
+    fn drop(&mut self) {
+        {
+            let mut st = self.core.bg.state.lock().unwrap_or_else(|p| p.into_inner());
+            st.shutdown = true;
         }
-        Source::Vec(v.into_iter())
-    }
-
-    fn next(&mut self) -> Result<Option<Entry>> {
-        match self {
-            Source::Vec(it) => Ok(it.next()),
-            Source::Table(r) => r.next_entry(),
+        self.core.bg.cv.notify_all();
+        if let Some(w) = self.worker.take() {
+            let _ = w.join();
         }
-    }
-}
-
-/// A heap item ordered so the heap pops the next entry: by key in the range's direction, then newest
-/// version first.
-struct Head {
-    entry: Entry,
-    src: usize,
-    reverse: bool,
-}
-
-impl Head {
-    fn new(entry: Entry, src: usize, reverse: bool) -> Head {
-        Head { entry, src, reverse }
-    }
-}
-
-impl PartialEq for Head {
-    fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
-    }
-}
-
-impl Eq for Head {}
-
-impl PartialOrd for Head {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Head {
-    fn cmp(&self, other: &Self) -> Ordering {
-        // BinaryHeap pops the greatest: forward wants the smallest key first, reverse the largest.
-        let by_key = self.entry.0.cmp(&other.entry.0);
-        let by_key = if self.reverse { by_key } else { by_key.reverse() };
-        by_key
-            .then(self.entry.1.cmp(&other.entry.1))
-            .then(other.src.cmp(&self.src))
     }
 }

@@ -22,6 +22,9 @@ pub enum StorageError {
     /// A write failed to reach the disk; the engine refuses further writes until reopened.
     #[error("the write-ahead log failed earlier and the engine must be reopened: {0}")]
     Poisoned(String),
+    /// A background flush or compaction failed (the cause is logged); writes wait for it and get this.
+    #[error("background maintenance failed: {0}")]
+    Maintenance(String),
     #[error("unknown structure {0}")]
     UnknownStructure(String),
     #[error("the system random number generator failed")]

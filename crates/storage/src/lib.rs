@@ -22,8 +22,10 @@ pub mod fs;
 pub mod keys;
 pub mod manifest;
 pub mod memtable;
+mod merge;
 pub mod seal;
 pub mod sst;
+mod version;
 pub mod wal;
 
 pub use batch::WriteBatch;

@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! header (32) | len u32 | sealed( next file id u64 | last seq u64 | wal id u64 |
-//!     structures u32 x (id u32 | name len u32 | name) | tables u32 x (file id u64) )
+//!     structures u32 x (id u32 | name len u32 | name) | tables u32 x (level u8 | file id u64) )
 //! ```
 //! `CURRENT` (plaintext) names the live manifest file: no keys, names or data.
 
@@ -15,7 +15,7 @@ use crate::error::{Result, StorageError};
 use crate::fs::FileSystem;
 use crate::seal::{self, DataKey, Kind, HEADER_LEN};
 
-pub const MAGIC: &[u8; 8] = b"SRMAN001";
+pub const MAGIC: &[u8; 8] = b"SRMAN002";
 pub const CURRENT: &str = "CURRENT";
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -25,7 +25,8 @@ pub struct Manifest {
     /// The oldest WAL segment not yet flushed: recovery replays it and every later one.
     pub wal_id: u64,
     pub structures: BTreeMap<String, u32>,
-    pub tables: Vec<u64>,
+    /// `(level, file id)`: level 0 in flush order (oldest first), deeper levels in key order.
+    pub tables: Vec<(u8, u64)>,
 }
 
 pub fn file_name(id: u64) -> String {
@@ -44,7 +45,8 @@ pub fn encode(m: &Manifest) -> Vec<u8> {
         out.extend_from_slice(name.as_bytes());
     }
     out.extend_from_slice(&(m.tables.len() as u32).to_be_bytes());
-    for t in &m.tables {
+    for (level, t) in &m.tables {
+        out.push(*level);
         out.extend_from_slice(&t.to_be_bytes());
     }
     out
@@ -66,7 +68,8 @@ pub fn decode(raw: &[u8], file: &str) -> Result<Manifest> {
         m.structures.insert(name, id);
     }
     for _ in 0..r.u32()? {
-        m.tables.push(r.u64()?);
+        let level = r.u8()?;
+        m.tables.push((level, r.u64()?));
     }
     if !r.done() {
         return Err(StorageError::corrupt(file, "manifest", "trailing bytes"));

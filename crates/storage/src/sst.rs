@@ -5,7 +5,8 @@
 //! data block  = len u32 | sealed( codec u8 | (lz4 or raw)( count u32 | count x entry ) )
 //! entry       = klen u32 | internal key | seq u64 | op u8 | [vlen u32 | value]
 //! index block = len u32 | sealed( count u32 | count x (klen u32 | last key | last seq u64 | offset u64 | len u32)
-//!                                 | bloom len u32 | bloom filter over the internal keys )
+//!                                 | bloom len u32 | bloom filter over the internal keys
+//!                                 | first key len u32 | first key )
 //! footer      = index offset u64 | index len u32 | reserved u32 | "SRSSTEND"
 //! ```
 //! Entries are ordered by key ascending, then sequence descending. Keys, values and the index are sealed;
@@ -22,7 +23,7 @@ use crate::error::{Result, StorageError};
 use crate::fs::{FileSystem, ReadAt};
 use crate::seal::{self, DataKey, Kind, HEADER_LEN};
 
-pub const MAGIC: &[u8; 8] = b"SRSST001";
+pub const MAGIC: &[u8; 8] = b"SRSST002";
 const FOOTER_MAGIC: &[u8; 8] = b"SRSSTEND";
 const FOOTER_LEN: usize = 24;
 const BLOCK_TARGET: usize = 16 * 1024;
@@ -127,6 +128,9 @@ pub fn write(fs: &dyn FileSystem, dir: &Path, file_id: u64, key: &DataKey, entri
     let bloom = Bloom::build(distinct.iter().copied(), distinct.len());
     plain.extend_from_slice(&(bloom.as_bytes().len() as u32).to_be_bytes());
     plain.extend_from_slice(bloom.as_bytes());
+    let first_key = entries.first().map_or(&[][..], |e| e.0.as_slice());
+    plain.extend_from_slice(&(first_key.len() as u32).to_be_bytes());
+    plain.extend_from_slice(first_key);
     let index_offset = out.len() as u64;
     let sealed = key.seal(file_id, index_offset, Kind::SstIndex, &plain);
     out.extend_from_slice(&(sealed.len() as u32).to_be_bytes());
@@ -149,6 +153,9 @@ pub struct Table {
     key: Arc<DataKey>,
     index: Vec<IndexEntry>,
     bloom: Bloom,
+    first_key: Vec<u8>,
+    /// The file's size on disk, for level sizing.
+    pub size: u64,
     cache: Arc<BlockCache>,
 }
 
@@ -197,6 +204,8 @@ impl Table {
         }
         let bloom_len = r.u32()? as usize;
         let bloom = Bloom::from_bytes(r.take(bloom_len)?.to_vec());
+        let first_len = r.u32()? as usize;
+        let first_key = r.take(first_len)?.to_vec();
         if !r.done() {
             return Err(StorageError::corrupt(&name, "index block", "trailing bytes"));
         }
@@ -208,8 +217,25 @@ impl Table {
             key,
             index,
             bloom,
+            first_key,
+            size,
             cache,
         })
+    }
+
+    /// The smallest internal key in the table.
+    pub fn first_key(&self) -> &[u8] {
+        &self.first_key
+    }
+
+    /// The largest internal key in the table.
+    pub fn last_key(&self) -> &[u8] {
+        self.index.last().map_or(&[][..], |ie| ie.last_key.as_slice())
+    }
+
+    /// Whether the table may hold keys in `[start, end)`.
+    pub fn overlaps(&self, start: &[u8], end: &[u8]) -> bool {
+        !self.index.is_empty() && self.first_key.as_slice() < end && self.last_key() >= start
     }
 
     fn block(&self, i: usize) -> Result<Block> {
@@ -257,7 +283,7 @@ impl Table {
         TableRange {
             table: self.clone(),
             start: start.to_vec(),
-            end: end.to_vec(),
+            end: Some(end.to_vec()),
             reverse,
             next_block: if reverse { last as isize } else { first as isize },
             first_block: first as isize,
@@ -266,7 +292,21 @@ impl Table {
         }
     }
 
-    /// Every entry, in order (for compaction).
+    /// Every entry in order, a block at a time (for compaction).
+    pub fn iter_all(self: &Arc<Self>) -> TableRange {
+        TableRange {
+            table: self.clone(),
+            start: Vec::new(),
+            end: None,
+            reverse: false,
+            next_block: 0,
+            first_block: 0,
+            last_block: self.index.len() as isize - 1,
+            buffer: Vec::new(),
+        }
+    }
+
+    /// Every entry, in order.
     pub fn entries(&self) -> Result<Vec<Entry>> {
         let mut out = Vec::new();
         for i in 0..self.index.len() {
@@ -279,7 +319,8 @@ impl Table {
 pub struct TableRange {
     table: Arc<Table>,
     start: Vec<u8>,
-    end: Vec<u8>,
+    /// `None`: to the end of the table.
+    end: Option<Vec<u8>>,
     reverse: bool,
     next_block: isize,
     first_block: isize,
@@ -299,12 +340,28 @@ impl TableRange {
             if self.table.index.is_empty() || self.next_block < self.first_block || self.next_block > self.last_block {
                 return Ok(None);
             }
-            let mut entries: Vec<Entry> = self
-                .table
-                .block(self.next_block as usize)?
-                .iter()
-                .filter(|(k, _, _)| k.as_slice() >= self.start.as_slice() && k.as_slice() < self.end.as_slice())
-                .cloned()
+            let mut raw: Vec<Entry> = self.table.block(self.next_block as usize)?.to_vec();
+            if self.reverse {
+                // Versions of one key may run across a block boundary. Forward, they still come newest first;
+                // backward, the earlier block must be read together with this one, or the older versions at
+                // the start of this block would come out before the newer ones at the end of the earlier.
+                while self.next_block > self.first_block
+                    && raw
+                        .first()
+                        .is_some_and(|f| self.table.index[self.next_block as usize - 1].last_key == f.0)
+                {
+                    self.next_block -= 1;
+                    let mut earlier = self.table.block(self.next_block as usize)?.to_vec();
+                    earlier.append(&mut raw);
+                    raw = earlier;
+                }
+            }
+            let mut entries: Vec<Entry> = raw
+                .into_iter()
+                .filter(|(k, _, _)| {
+                    k.as_slice() >= self.start.as_slice()
+                        && self.end.as_ref().is_none_or(|e| k.as_slice() < e.as_slice())
+                })
                 .collect();
             if self.reverse {
                 entries.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
