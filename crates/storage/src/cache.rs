@@ -57,6 +57,17 @@ impl BlockCache {
     }
 
     /// The block of file `file_id` at `offset`, loading it with `load` on a miss.
+    /// A cached block, without loading it on a miss.
+    pub fn get(&self, file_id: u64, offset: u64) -> Option<Block> {
+        let mut inner = self.shard(file_id, offset);
+        let hit = inner.lru.get(&(file_id, offset)).map(|(b, _)| b.clone());
+        match hit {
+            Some(_) => inner.hits += 1,
+            None => inner.misses += 1,
+        }
+        hit
+    }
+
     pub fn get_or_load(
         &self,
         file_id: u64,

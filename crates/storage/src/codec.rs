@@ -25,6 +25,37 @@ pub fn compress(plain: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Compression for a stream of blocks that stops trying on data that does not compress (random or
+/// already-compressed values), retrying now and then in case the data changes.
+#[derive(Default)]
+pub struct Adaptive {
+    misses: u32,
+    skipped: u32,
+}
+
+impl Adaptive {
+    const GIVE_UP_AFTER: u32 = 4;
+    const RETRY_EVERY: u32 = 32;
+
+    pub fn compress(&mut self, plain: &[u8]) -> Vec<u8> {
+        if self.misses >= Self::GIVE_UP_AFTER && self.skipped < Self::RETRY_EVERY {
+            self.skipped += 1;
+            let mut out = Vec::with_capacity(plain.len() + 1);
+            out.push(RAW);
+            out.extend_from_slice(plain);
+            return out;
+        }
+        self.skipped = 0;
+        let out = compress(plain);
+        if out.first() == Some(&RAW) {
+            self.misses = self.misses.saturating_add(1);
+        } else {
+            self.misses = 0;
+        }
+        out
+    }
+}
+
 pub fn decompress(block: &[u8], file: &str) -> Result<Vec<u8>> {
     match block.split_first() {
         Some((&RAW, rest)) => Ok(rest.to_vec()),

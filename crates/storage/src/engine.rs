@@ -21,7 +21,7 @@ use crate::fs::FileSystem;
 use crate::keys::{Registry, TableKeyProvider};
 use crate::manifest::{self, Manifest};
 use crate::memtable::{internal_key, Memtable};
-use crate::merge::{retain_versions, Merge, Source};
+use crate::merge::{retain_versions, MemRange, Merge, Source};
 use crate::sst::{self, Entry, Table};
 use crate::version::{Shape, Task, Version};
 use crate::wal::{self, Log};
@@ -47,11 +47,12 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            memtable_bytes: 8 * 1024 * 1024,
+            memtable_bytes: 16 * 1024 * 1024,
             block_cache_bytes: 64 * 1024 * 1024,
             l0_compaction_trigger: 4,
             l0_stop_writes: 12,
             target_file_bytes: 16 * 1024 * 1024,
+            // As RocksDB sizes it: about what level 0 holds when it is compacted, so that step is 1:1.
             level1_bytes: 64 * 1024 * 1024,
             background: true,
         }
@@ -450,28 +451,28 @@ impl Core {
             if !self.mem_full() {
                 return Ok(());
             }
-            let busy = self.imm.read().unwrap_or_else(|p| p.into_inner()).is_some();
-            if !busy && self.current().l0_count() < self.options.l0_stop_writes {
-                self.freeze_memtable()?;
-                if self.options.background {
-                    self.wake();
-                } else {
-                    self.flush_frozen()?;
-                    self.compact_due()?;
-                }
-                return Ok(());
-            }
             if !self.options.background {
+                if self.imm.read().unwrap_or_else(|p| p.into_inner()).is_none() {
+                    self.freeze_memtable()?;
+                }
                 self.flush_frozen()?;
                 self.compact_due()?;
                 continue;
             }
+            // The condition is checked under the lock the maintenance thread notifies under: no wakeup is
+            // missed between the check and the wait.
             let st = self.bg.state.lock().unwrap_or_else(|p| p.into_inner());
+            let busy = self.imm.read().unwrap_or_else(|p| p.into_inner()).is_some();
+            if !busy && self.current().l0_count() < self.options.l0_stop_writes {
+                drop(st);
+                self.freeze_memtable()?;
+                self.wake();
+                return Ok(());
+            }
             if let Some(e) = &st.error {
                 return Err(StorageError::Maintenance(e.clone()));
             }
-            // The maintenance thread notifies after every step; the timeout only bounds a missed wakeup.
-            let _ = self.bg.cv.wait_timeout(st, Duration::from_millis(50));
+            let _ = self.bg.cv.wait_timeout(st, Duration::from_millis(100));
         }
     }
 
@@ -490,6 +491,13 @@ impl Core {
             });
             *self.mem.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Memtable::default());
         })
+    }
+
+    /// Tells stalled writers that a flush or compaction finished. Notifying under the lock they check
+    /// their condition under means none of them can miss it.
+    fn notify_progress(&self) {
+        let _st = self.bg.state.lock().unwrap_or_else(|p| p.into_inner());
+        self.bg.cv.notify_all();
     }
 
     fn wake(&self) {
@@ -563,9 +571,9 @@ impl Core {
             return Ok(Vec::new());
         }
         let (mem, imm, version) = self.sources();
-        let mut sources: Vec<Source> = vec![Source::vec(mem.range(&start, &end), range.reverse)];
+        let mut sources: Vec<Source> = vec![Source::Mem(MemRange::new(mem, &start, &end, range.reverse))];
         if let Some(m) = imm {
-            sources.push(Source::vec(m.range(&start, &end), range.reverse));
+            sources.push(Source::Mem(MemRange::new(m, &start, &end, range.reverse)));
         }
         for t in version.all().filter(|t| t.overlaps(&start, &end)) {
             sources.push(Source::Table(t.range(&start, &end, range.reverse)));
@@ -652,7 +660,7 @@ impl Core {
         }
         *self.version.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(version);
         *self.imm.write().unwrap_or_else(|p| p.into_inner()) = None;
-        self.bg.cv.notify_all();
+        self.notify_progress();
         self.drop_files(old_wals.iter().map(|id| wal::path(&self.dir, *id)).collect())
     }
 
@@ -723,7 +731,7 @@ impl Core {
     /// in, and deletes the inputs and their keys (crypto-shredding). Call with `maintenance` held.
     fn run(&self, task: Task) -> Result<()> {
         let oldest = self.oldest_snapshot();
-        let sources = task.inputs.iter().map(|t| Source::Table(t.iter_all())).collect();
+        let sources = task.inputs.iter().map(|t| Source::Scan(t.iter_all())).collect();
         let mut merge = Merge::new(sources, false)?;
         let mut outputs = Vec::new();
         let mut pending: Vec<Entry> = Vec::new();
@@ -763,7 +771,7 @@ impl Core {
         for t in &task.inputs {
             self.cache.forget_file(t.file_id);
         }
-        self.bg.cv.notify_all();
+        self.notify_progress();
         self.drop_files(task.inputs.iter().map(|t| sst::path(&self.dir, t.file_id)).collect())
     }
 

@@ -65,6 +65,52 @@ impl Memtable {
         .collect()
     }
 
+    /// Up to about `n` versions of `[start, end)` after `cursor` (exclusive; `None` = from the edge), in
+    /// (key ascending, sequence descending) order, or (key descending, sequence descending) when
+    /// `reverse`. A chunk never ends inside a key's versions, so the next one resumes at a key boundary.
+    pub fn chunk(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        cursor: Option<&[u8]>,
+        reverse: bool,
+        n: usize,
+    ) -> Vec<(Vec<u8>, u64, Option<Vec<u8>>)> {
+        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<(Vec<u8>, u64, Option<Vec<u8>>)> = Vec::new();
+        let entry = |((k, Reverse(s)), v): (&(Vec<u8>, Reverse<u64>), &Option<Vec<u8>>)| (k.clone(), *s, v.clone());
+        if !reverse {
+            let lo = match cursor {
+                // Past every version of the cursor key.
+                Some(c) => Bound::Excluded((c.to_vec(), Reverse(0))),
+                None => Bound::Included((start.to_vec(), Reverse(u64::MAX))),
+            };
+            for item in map.range((lo, Bound::Excluded((end.to_vec(), Reverse(u64::MAX))))) {
+                if out.len() >= n && out.last().is_some_and(|l| l.0 != item.0 .0) {
+                    break;
+                }
+                out.push(entry(item));
+            }
+        } else {
+            let hi = match cursor {
+                Some(c) => Bound::Excluded((c.to_vec(), Reverse(u64::MAX))),
+                None => Bound::Excluded((end.to_vec(), Reverse(u64::MAX))),
+            };
+            for item in map
+                .range((Bound::Included((start.to_vec(), Reverse(u64::MAX))), hi))
+                .rev()
+            {
+                if out.len() >= n && out.last().is_some_and(|l| l.0 != item.0 .0) {
+                    break;
+                }
+                out.push(entry(item));
+            }
+            // Backwards the versions of a key came oldest first.
+            out.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
+        }
+        out
+    }
+
     /// Everything, for a flush.
     pub fn entries(&self) -> Vec<(Vec<u8>, u64, Option<Vec<u8>>)> {
         let map = self.map.read().unwrap_or_else(|p| p.into_inner());

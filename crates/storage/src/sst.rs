@@ -26,7 +26,8 @@ use crate::seal::{self, DataKey, Kind, HEADER_LEN};
 pub const MAGIC: &[u8; 8] = b"SRSST002";
 const FOOTER_MAGIC: &[u8; 8] = b"SRSSTEND";
 const FOOTER_LEN: usize = 24;
-const BLOCK_TARGET: usize = 16 * 1024;
+/// 4 KiB, as LevelDB and fjall: a point read decrypts, decompresses and decodes one block.
+const BLOCK_TARGET: usize = 4 * 1024;
 
 pub type Entry = (Vec<u8>, u64, Option<Vec<u8>>);
 
@@ -87,32 +88,40 @@ struct IndexEntry {
 
 /// Writes `entries` (already sorted) as a new SST. Returns its smallest and largest internal keys.
 pub fn write(fs: &dyn FileSystem, dir: &Path, file_id: u64, key: &DataKey, entries: &[Entry]) -> Result<()> {
+    /// Written out in pieces of about this size: a table is never held whole in memory.
+    const PIECE: usize = 1 << 20;
     let path = path(dir, file_id);
+    let mut f = fs.create(&path)?;
     let mut out = seal::header(MAGIC, file_id, key.id).to_vec();
+    let mut written = 0u64;
     let mut index: Vec<IndexEntry> = Vec::new();
     let mut block = Vec::new();
     let mut count = 0u32;
-    let mut flush_block = |out: &mut Vec<u8>, block: &mut Vec<u8>, count: &mut u32, last: &Entry| {
-        let mut plain = count.to_be_bytes().to_vec();
-        plain.extend_from_slice(block);
-        let offset = out.len() as u64;
-        let sealed = key.seal(file_id, offset, Kind::SstData, &codec::compress(&plain));
-        out.extend_from_slice(&(sealed.len() as u32).to_be_bytes());
-        out.extend_from_slice(&sealed);
-        index.push(IndexEntry {
-            last_key: last.0.clone(),
-            last_seq: last.1,
-            offset,
-            len: sealed.len() as u32,
-        });
-        block.clear();
-        *count = 0;
-    };
+    let mut codec = codec::Adaptive::default();
     for (i, e) in entries.iter().enumerate() {
         encode_entry(&mut block, e);
         count += 1;
         if block.len() >= BLOCK_TARGET || i + 1 == entries.len() {
-            flush_block(&mut out, &mut block, &mut count, e);
+            let mut plain = Vec::with_capacity(block.len() + 4);
+            plain.extend_from_slice(&count.to_be_bytes());
+            plain.extend_from_slice(&block);
+            let offset = written + out.len() as u64;
+            let sealed = key.seal(file_id, offset, Kind::SstData, &codec.compress(&plain));
+            out.extend_from_slice(&(sealed.len() as u32).to_be_bytes());
+            out.extend_from_slice(&sealed);
+            index.push(IndexEntry {
+                last_key: e.0.clone(),
+                last_seq: e.1,
+                offset,
+                len: sealed.len() as u32,
+            });
+            block.clear();
+            count = 0;
+            if out.len() >= PIECE {
+                f.append(&out)?;
+                written += out.len() as u64;
+                out.clear();
+            }
         }
     }
     let mut plain = (index.len() as u32).to_be_bytes().to_vec();
@@ -131,7 +140,7 @@ pub fn write(fs: &dyn FileSystem, dir: &Path, file_id: u64, key: &DataKey, entri
     let first_key = entries.first().map_or(&[][..], |e| e.0.as_slice());
     plain.extend_from_slice(&(first_key.len() as u32).to_be_bytes());
     plain.extend_from_slice(first_key);
-    let index_offset = out.len() as u64;
+    let index_offset = written + out.len() as u64;
     let sealed = key.seal(file_id, index_offset, Kind::SstIndex, &plain);
     out.extend_from_slice(&(sealed.len() as u32).to_be_bytes());
     out.extend_from_slice(&sealed);
@@ -139,7 +148,6 @@ pub fn write(fs: &dyn FileSystem, dir: &Path, file_id: u64, key: &DataKey, entri
     out.extend_from_slice(&((sealed.len() + 4) as u32).to_be_bytes());
     out.extend_from_slice(&0u32.to_be_bytes());
     out.extend_from_slice(FOOTER_MAGIC);
-    let mut f = fs.create(&path)?;
     f.append(&out)?;
     f.sync()
 }
@@ -240,13 +248,7 @@ impl Table {
 
     fn block(&self, i: usize) -> Result<Block> {
         let ie = &self.index[i];
-        self.cache.get_or_load(self.file_id, ie.offset, || {
-            let raw = self.file.read_at(ie.offset + 4, ie.len as usize)?;
-            let sealed = self
-                .key
-                .open(self.file_id, ie.offset, Kind::SstData, &raw, &self.name)?;
-            decode_block(&codec::decompress(&sealed, &self.name)?, &self.name)
-        })
+        self.cache.get_or_load(self.file_id, ie.offset, || self.load_block(i))
     }
 
     /// Index of the first block that can hold `(key, seq)` or anything after it.
@@ -292,18 +294,32 @@ impl Table {
         }
     }
 
-    /// Every entry in order, a block at a time (for compaction).
-    pub fn iter_all(self: &Arc<Self>) -> TableRange {
-        TableRange {
+    /// Every entry in order, a block at a time, read past the block cache (for compaction: one pass over
+    /// a whole table would only evict the blocks readers want).
+    pub fn iter_all(self: &Arc<Self>) -> TableScan {
+        TableScan {
             table: self.clone(),
-            start: Vec::new(),
-            end: None,
-            reverse: false,
             next_block: 0,
-            first_block: 0,
-            last_block: self.index.len() as isize - 1,
             buffer: Vec::new(),
         }
+    }
+
+    /// A block for a scan: from the cache if it is there, else read without filling the cache (a scan's
+    /// blocks would push out the ones point reads keep coming back to).
+    fn scan_block(&self, i: usize) -> Result<Vec<Entry>> {
+        match self.cache.get(self.file_id, self.index[i].offset) {
+            Some(b) => Ok(b.to_vec()),
+            None => self.load_block(i),
+        }
+    }
+
+    fn load_block(&self, i: usize) -> Result<Vec<Entry>> {
+        let ie = &self.index[i];
+        let raw = self.file.read_at(ie.offset + 4, ie.len as usize)?;
+        let plain = self
+            .key
+            .open(self.file_id, ie.offset, Kind::SstData, &raw, &self.name)?;
+        decode_block(&codec::decompress(&plain, &self.name)?, &self.name)
     }
 
     /// Every entry, in order.
@@ -340,7 +356,7 @@ impl TableRange {
             if self.table.index.is_empty() || self.next_block < self.first_block || self.next_block > self.last_block {
                 return Ok(None);
             }
-            let mut raw: Vec<Entry> = self.table.block(self.next_block as usize)?.to_vec();
+            let mut raw: Vec<Entry> = self.table.scan_block(self.next_block as usize)?;
             if self.reverse {
                 // Versions of one key may run across a block boundary. Forward, they still come newest first;
                 // backward, the earlier block must be read together with this one, or the older versions at
@@ -351,7 +367,7 @@ impl TableRange {
                         .is_some_and(|f| self.table.index[self.next_block as usize - 1].last_key == f.0)
                 {
                     self.next_block -= 1;
-                    let mut earlier = self.table.block(self.next_block as usize)?.to_vec();
+                    let mut earlier = self.table.scan_block(self.next_block as usize)?;
                     earlier.append(&mut raw);
                     raw = earlier;
                 }
@@ -369,6 +385,31 @@ impl TableRange {
             } else {
                 self.next_block += 1;
             }
+            entries.reverse();
+            self.buffer = entries;
+        }
+    }
+}
+
+/// A whole table in order, uncached.
+pub struct TableScan {
+    table: Arc<Table>,
+    next_block: usize,
+    /// The current block's remaining entries, reversed so `pop` yields the next one.
+    buffer: Vec<Entry>,
+}
+
+impl TableScan {
+    pub fn next_entry(&mut self) -> Result<Option<Entry>> {
+        loop {
+            if let Some(e) = self.buffer.pop() {
+                return Ok(Some(e));
+            }
+            if self.next_block >= self.table.index.len() {
+                return Ok(None);
+            }
+            let mut entries = self.table.load_block(self.next_block)?;
+            self.next_block += 1;
             entries.reverse();
             self.buffer = entries;
         }

@@ -131,6 +131,9 @@ struct LogState {
 pub struct Log {
     state: Mutex<LogState>,
     cond: Condvar,
+    /// `durable_seq`, mirrored for readers: every read asks for it, and taking the writers' mutex for
+    /// that made concurrent readers contend with each other and with commits.
+    durable: std::sync::atomic::AtomicU64,
 }
 
 impl Log {
@@ -146,6 +149,7 @@ impl Log {
                 poisoned: None,
             }),
             cond: Condvar::new(),
+            durable: std::sync::atomic::AtomicU64::new(last_seq),
         }
     }
 
@@ -200,6 +204,8 @@ impl Log {
                 return Err(e);
             }
             st.durable_seq = top;
+            // Published under the lock, after the batches are applied: a reader at `top` sees them all.
+            self.durable.store(top, std::sync::atomic::Ordering::Release);
         }
         st.leader = false;
         self.cond.notify_all();
@@ -208,7 +214,7 @@ impl Log {
 
     /// Everything up to here is durable and applied.
     pub fn durable_seq(&self) -> u64 {
-        self.lock().durable_seq
+        self.durable.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Switches to a new segment once no group is in flight; returns the old segment's file id.
