@@ -21,6 +21,9 @@ pub type Version = (u64, Option<Vec<u8>>);
 /// `(internal key, sequence)` ordered key ascending, sequence descending, to the value (`None` = deleted).
 type Versions = BTreeMap<(Vec<u8>, Reverse<u64>), Option<Vec<u8>>>;
 
+/// One item of [`Versions`], borrowed.
+type VersionRef<'a> = (&'a (Vec<u8>, Reverse<u64>), &'a Option<Vec<u8>>);
+
 #[derive(Default)]
 pub struct Memtable {
     map: RwLock<Versions>,
@@ -78,7 +81,7 @@ impl Memtable {
     ) -> Vec<(Vec<u8>, u64, Option<Vec<u8>>)> {
         let map = self.map.read().unwrap_or_else(|p| p.into_inner());
         let mut out: Vec<(Vec<u8>, u64, Option<Vec<u8>>)> = Vec::new();
-        let entry = |((k, Reverse(s)), v): (&(Vec<u8>, Reverse<u64>), &Option<Vec<u8>>)| (k.clone(), *s, v.clone());
+        let entry = |((k, Reverse(s)), v): VersionRef<'_>| (k.clone(), *s, v.clone());
         if !reverse {
             let lo = match cursor {
                 // Past every version of the cursor key.
