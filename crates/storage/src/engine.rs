@@ -268,8 +268,15 @@ impl Engine {
             .filter(|id| *id >= m.wal_id)
             .collect();
         wal_ids.sort_unstable();
+        let newest = wal_ids.last().copied();
         for id in &wal_ids {
             let path = wal::path(dir, *id);
+            // A crash while a new segment was being created can leave it without a whole header; it never
+            // held a record (records follow the header), so it goes.
+            if Some(*id) == newest && fs.size(&path)? < crate::seal::HEADER_LEN as u64 {
+                fs.remove(&path)?;
+                continue;
+            }
             let key_for = |k: u64| registry.get(k, &wal::file_name(*id));
             let replayed = wal::replay(fs.as_ref(), &path, &key_for)?;
             for (seq, batch) in &replayed.batches {

@@ -9,6 +9,10 @@
 //! - `NNNNNNNNNN.wal` ([`wal`]): sealed write batches.
 //! - `NNNNNNNNNN.sst` ([`sst`]): sealed sorted blocks and index.
 //!
+//! Level 0 holds flushed memtables; each deeper level is one sorted run ten times the size of the one above,
+//! kept so by a background thread ([`Options`] sets the sizes). `bench/storage-compare` (outside the
+//! workspace) is the only place the `insecure-null-cipher` feature may be enabled.
+//!
 //! The only plaintext: fixed file headers and footers (magic, format, file id, key id, offsets), the
 //! table key's blob (already ciphertext) and the name of the current manifest.
 
