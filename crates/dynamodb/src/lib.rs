@@ -1,6 +1,7 @@
 //! The DynamoDB data model and operations. For now: the table catalogue per `(account, region)` and
 //! ListTables over it; tables, items and encryption arrive with issues 5 and 6.
 
+pub mod attr;
 pub mod number;
 
 use std::collections::{BTreeSet, HashMap};
@@ -11,6 +12,12 @@ pub enum DynamoError {
     /// Shape validation in the coral format.
     #[error("{0}")]
     Validation(String),
+    /// The request body does not match the API's shapes (a value of the wrong JSON type, bad base64).
+    #[error("{0}")]
+    Serialization(String),
+    /// Stored data that does not decode: a server-side failure, never shown to the caller in detail.
+    #[error("{0}")]
+    Corrupt(String),
 }
 
 /// The validation error DynamoDB's front end writes (`1 validation error detected: ...`).

@@ -190,6 +190,11 @@ impl From<DynamoError> for ApiError {
     fn from(e: DynamoError) -> Self {
         match e {
             DynamoError::Validation(m) => ApiError::validation(m),
+            DynamoError::Serialization(m) => ApiError::new(ErrorKind::Serialization, m),
+            DynamoError::Corrupt(m) => {
+                tracing::error!(error = %m, "stored DynamoDB data does not decode");
+                ApiError::new(ErrorKind::Internal, "")
+            }
         }
     }
 }
