@@ -2,6 +2,7 @@
 //! ListTables over it; tables, items and encryption arrive with issues 5 and 6.
 
 pub mod attr;
+pub mod key;
 pub mod number;
 
 use std::collections::{BTreeSet, HashMap};
