@@ -4,6 +4,7 @@
 pub mod attr;
 pub mod key;
 pub mod number;
+pub mod table;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::RwLock;
