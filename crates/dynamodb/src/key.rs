@@ -14,7 +14,7 @@ use crate::number::Number;
 use crate::DynamoError;
 
 /// The types a key attribute may have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum KeyType {
     S,
     N,
@@ -40,13 +40,13 @@ impl KeyType {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct KeyAttr {
     pub name: String,
     pub kind: KeyType,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct KeySchema {
     pub partition: KeyAttr,
     pub sort: Option<KeyAttr>,

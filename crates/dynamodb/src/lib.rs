@@ -5,6 +5,7 @@ pub mod attr;
 pub mod key;
 pub mod number;
 pub mod table;
+pub mod tables;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::RwLock;
@@ -20,6 +21,13 @@ pub enum DynamoError {
     /// Stored data that does not decode: a server-side failure, never shown to the caller in detail.
     #[error("{0}")]
     Corrupt(String),
+    #[error("{0}")]
+    ResourceNotFound(String),
+    #[error("{0}")]
+    ResourceInUse(String),
+    /// The storage engine failed (I/O, corruption): a server-side failure.
+    #[error("storage: {0}")]
+    Storage(String),
 }
 
 /// The validation error DynamoDB's front end writes (`1 validation error detected: ...`).

@@ -51,20 +51,20 @@ pub struct CreateTableInput {
     pub table_class: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Billing {
     PayPerRequest,
     Provisioned { read: i64, write: i64 },
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Projection {
     All,
     KeysOnly,
     Include(Vec<String>),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct IndexSpec {
     pub name: String,
     pub schema: KeySchema,
@@ -73,7 +73,7 @@ pub struct IndexSpec {
 }
 
 /// A table's definition, as CreateTable accepted it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TableSpec {
     pub name: String,
     pub schema: KeySchema,

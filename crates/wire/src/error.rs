@@ -191,8 +191,10 @@ impl From<DynamoError> for ApiError {
         match e {
             DynamoError::Validation(m) => ApiError::validation(m),
             DynamoError::Serialization(m) => ApiError::new(ErrorKind::Serialization, m),
-            DynamoError::Corrupt(m) => {
-                tracing::error!(error = %m, "stored DynamoDB data does not decode");
+            DynamoError::ResourceNotFound(m) => ApiError::modeled("ResourceNotFoundException", 400, m),
+            DynamoError::ResourceInUse(m) => ApiError::modeled("ResourceInUseException", 400, m),
+            DynamoError::Corrupt(m) | DynamoError::Storage(m) => {
+                tracing::error!(error = %m, "DynamoDB storage failure");
                 ApiError::new(ErrorKind::Internal, "")
             }
         }

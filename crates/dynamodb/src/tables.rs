@@ -1,0 +1,463 @@
+//! The tables of every account and region: their definitions (one document sealed under the server's root
+//! key) and, per table, an encrypted storage engine whose table key comes from the [`KeyService`].
+//!
+//! Layout under the DynamoDB directory: `tables.sealed` (the definitions) and `tables/<table id>/` (one
+//! engine each). Deleting a table deletes its directory, key registry included: crypto-shredding.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use base::{RootKey, SealedStore, SecretBytes};
+use serde::{Deserialize, Serialize};
+use storage::{Engine, Options, TableKeyProvider, WriteBatch};
+
+use crate::attr::{decode_item, encode_item, item_size, Item};
+use crate::table::TableSpec;
+use crate::DynamoError;
+
+/// The item size limit: 400 KB.
+pub const MAX_ITEM_BYTES: usize = 409_600;
+
+/// Whose table a key is for: the encryption context DynamoDB binds the table key to.
+#[derive(Debug, Clone, Copy)]
+pub struct TableKeyContext<'a> {
+    pub account: &'a str,
+    pub region: &'a str,
+    pub table_name: &'a str,
+}
+
+/// How DynamoDB reaches KMS (design.md section 2): the server implements it over its own KMS, with the
+/// service identity and the caller's authorization; tests may use a fake.
+pub trait KeyService: Send + Sync {
+    /// A new table key: its KMS ciphertext blob and its plaintext.
+    fn generate_table_key(&self, ctx: TableKeyContext<'_>) -> Result<(Vec<u8>, SecretBytes), DynamoError>;
+    /// The plaintext of a table key from its blob.
+    fn decrypt_table_key(&self, ctx: TableKeyContext<'_>, blob: &[u8]) -> Result<SecretBytes, DynamoError>;
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct TableRecord {
+    pub account: String,
+    pub region: String,
+    pub spec: TableSpec,
+    /// A UUID; also the name of the table's directory.
+    pub table_id: String,
+    pub created_ms: i64,
+}
+
+impl TableRecord {
+    pub fn arn(&self) -> String {
+        format!(
+            "arn:aws:dynamodb:{}:{}:table/{}",
+            self.region, self.account, self.spec.name
+        )
+    }
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct Doc {
+    tables: Vec<TableRecord>,
+}
+
+type TableId = (String, String, String);
+
+/// An open table: its definition and, once first used, its engine.
+pub struct Table {
+    pub record: TableRecord,
+    engine: Mutex<Option<Arc<Engine>>>,
+    dir: PathBuf,
+    options: Options,
+}
+
+/// The engine's view of the key service for one table. It keeps the key service's own error, so the caller
+/// gets the KMS-derived error DynamoDB reports, not the engine's summary of it.
+struct Provider<'a> {
+    keys: &'a dyn KeyService,
+    record: &'a TableRecord,
+    failure: Mutex<Option<DynamoError>>,
+}
+
+impl TableKeyProvider for Provider<'_> {
+    fn unwrap_table_key(&self, blob: &[u8]) -> Result<SecretBytes, String> {
+        let ctx = TableKeyContext {
+            account: &self.record.account,
+            region: &self.record.region,
+            table_name: &self.record.spec.name,
+        };
+        self.keys.decrypt_table_key(ctx, blob).map_err(|e| {
+            let text = e.to_string();
+            *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+            text
+        })
+    }
+}
+
+fn storage_error(e: storage::StorageError) -> DynamoError {
+    DynamoError::Storage(e.to_string())
+}
+
+fn not_found(name: &str) -> DynamoError {
+    DynamoError::ResourceNotFound(format!("Requested resource not found: Table: {name} not found"))
+}
+
+/// The structure that holds a table's items.
+const BASE: &str = "base";
+
+pub struct Tables {
+    dir: PathBuf,
+    doc: SealedStore<Doc>,
+    /// Serializes changes of the table set; readers take `open` only.
+    changes: Mutex<()>,
+    open: Mutex<BTreeMap<TableId, Arc<Table>>>,
+    options: Options,
+}
+
+impl Tables {
+    /// Opens the tables under `dir` (created if missing). Engines open on first use.
+    pub fn open(dir: &Path, root: Arc<RootKey>, options: Options) -> Result<Tables, DynamoError> {
+        std::fs::create_dir_all(dir.join("tables")).map_err(|e| DynamoError::Storage(e.to_string()))?;
+        let doc: SealedStore<Doc> = SealedStore::new(dir.join("tables.sealed"), "strongroom/dynamodb/tables/v1", root);
+        let loaded = doc
+            .load()
+            .map_err(|e| DynamoError::Storage(e.to_string()))?
+            .unwrap_or_default();
+        let mut open = BTreeMap::new();
+        for record in loaded.tables {
+            let id = (record.account.clone(), record.region.clone(), record.spec.name.clone());
+            let table_dir = dir.join("tables").join(&record.table_id);
+            open.insert(
+                id,
+                Arc::new(Table {
+                    record,
+                    engine: Mutex::new(None),
+                    dir: table_dir,
+                    options: options.clone(),
+                }),
+            );
+        }
+        Ok(Tables {
+            dir: dir.to_owned(),
+            doc,
+            changes: Mutex::new(()),
+            open: Mutex::new(open),
+            options,
+        })
+    }
+
+    fn save(&self, open: &BTreeMap<TableId, Arc<Table>>) -> Result<(), DynamoError> {
+        let doc = Doc {
+            tables: open.values().map(|t| t.record.clone()).collect(),
+        };
+        self.doc.save(&doc).map_err(|e| DynamoError::Storage(e.to_string()))
+    }
+
+    /// Table names of an account and region, in order.
+    pub fn names(&self, account: &str, region: &str) -> Vec<String> {
+        let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.keys()
+            .filter(|(a, r, _)| a == account && r == region)
+            .map(|(_, _, n)| n.clone())
+            .collect()
+    }
+
+    pub fn get(&self, account: &str, region: &str, name: &str) -> Result<Arc<Table>, DynamoError> {
+        let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.get(&(account.to_owned(), region.to_owned(), name.to_owned()))
+            .cloned()
+            .ok_or_else(|| not_found(name))
+    }
+
+    /// Creates a table: a new table key from the key service, an engine under it, then the definition.
+    /// A failure leaves no table behind.
+    pub fn create(
+        &self,
+        account: &str,
+        region: &str,
+        spec: TableSpec,
+        table_id: String,
+        created_ms: i64,
+        keys: &dyn KeyService,
+    ) -> Result<Arc<Table>, DynamoError> {
+        let _c = self.changes.lock().unwrap_or_else(|p| p.into_inner());
+        let id = (account.to_owned(), region.to_owned(), spec.name.clone());
+        if self.open.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&id) {
+            return Err(DynamoError::ResourceInUse(format!(
+                "Table already exists: {}",
+                spec.name
+            )));
+        }
+        let record = TableRecord {
+            account: account.to_owned(),
+            region: region.to_owned(),
+            spec,
+            table_id,
+            created_ms,
+        };
+        let ctx = TableKeyContext {
+            account,
+            region,
+            table_name: &record.spec.name,
+        };
+        let (blob, table_key) = keys.generate_table_key(ctx)?;
+        let dir = self.dir.join("tables").join(&record.table_id);
+        let made = Engine::create(&dir, storage::fs::local(), blob, &table_key, self.options.clone())
+            .and_then(|e| e.create_structure(BASE).map(|_| e));
+        let engine = match made {
+            Ok(e) => e,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(storage_error(e));
+            }
+        };
+        let table = Arc::new(Table {
+            record,
+            engine: Mutex::new(Some(Arc::new(engine))),
+            dir: dir.clone(),
+            options: self.options.clone(),
+        });
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.insert(id.clone(), table.clone());
+        if let Err(e) = self.save(&open) {
+            open.remove(&id);
+            drop(open);
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+        Ok(table)
+    }
+
+    /// Deletes a table: its definition, then its directory (data, and every data key with it).
+    pub fn delete(&self, account: &str, region: &str, name: &str) -> Result<TableRecord, DynamoError> {
+        let _c = self.changes.lock().unwrap_or_else(|p| p.into_inner());
+        let id = (account.to_owned(), region.to_owned(), name.to_owned());
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let table = open.get(&id).cloned().ok_or_else(|| not_found(name))?;
+        if table.record.spec.deletion_protection {
+            return Err(DynamoError::Validation(
+                "Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first."
+                    .into(),
+            ));
+        }
+        open.remove(&id);
+        if let Err(e) = self.save(&open) {
+            open.insert(id, table);
+            return Err(e);
+        }
+        drop(open);
+        // Close the engine before its files go.
+        *table.engine.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        std::fs::remove_dir_all(&table.dir).map_err(|e| DynamoError::Storage(e.to_string()))?;
+        Ok(table.record.clone())
+    }
+}
+
+impl Table {
+    /// The engine, opened (its table key decrypted through `keys`) on first use.
+    fn engine(&self, keys: &dyn KeyService) -> Result<Arc<Engine>, DynamoError> {
+        let mut slot = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = slot.as_ref() {
+            return Ok(e.clone());
+        }
+        let provider = Provider {
+            keys,
+            record: &self.record,
+            failure: Mutex::new(None),
+        };
+        let opened = Engine::open(&self.dir, storage::fs::local(), &provider, self.options.clone());
+        let engine = match opened {
+            Ok(e) => Arc::new(e),
+            Err(e) => {
+                let failure = provider.failure.lock().unwrap_or_else(|p| p.into_inner()).take();
+                return Err(failure.unwrap_or_else(|| storage_error(e)));
+            }
+        };
+        *slot = Some(engine.clone());
+        Ok(engine)
+    }
+
+    fn base(engine: &Engine) -> Result<u32, DynamoError> {
+        engine
+            .structure(BASE)
+            .ok_or_else(|| DynamoError::Storage("the table has no base structure".into()))
+    }
+
+    /// Writes an item whole (PutItem); returns the item it replaced.
+    pub fn put(&self, item: &Item, keys: &dyn KeyService) -> Result<Option<Item>, DynamoError> {
+        let key = self.record.spec.schema.item_key(item)?;
+        if item_size(item) > MAX_ITEM_BYTES {
+            return Err(DynamoError::Validation(
+                "One or more parameter values were invalid: Item size has exceeded the maximum allowed size".into(),
+            ));
+        }
+        let engine = self.engine(keys)?;
+        let base = Self::base(&engine)?;
+        let old = engine.get(base, &key, None).map_err(storage_error)?;
+        let mut batch = WriteBatch::new();
+        batch.put(base, &key, &encode_item(item));
+        engine.write(batch).map_err(storage_error)?;
+        old.map(|raw| decode_item(&raw)).transpose()
+    }
+
+    /// Reads an item by its `Key` (GetItem).
+    pub fn get(&self, key: &Item, keys: &dyn KeyService) -> Result<Option<Item>, DynamoError> {
+        let key = self.record.spec.schema.key_of(key)?;
+        let engine = self.engine(keys)?;
+        let base = Self::base(&engine)?;
+        engine
+            .get(base, &key, None)
+            .map_err(storage_error)?
+            .map(|raw| decode_item(&raw))
+            .transpose()
+    }
+
+    /// Deletes an item by its `Key` (DeleteItem); returns what was there.
+    pub fn delete(&self, key: &Item, keys: &dyn KeyService) -> Result<Option<Item>, DynamoError> {
+        let key = self.record.spec.schema.key_of(key)?;
+        let engine = self.engine(keys)?;
+        let base = Self::base(&engine)?;
+        let old = engine.get(base, &key, None).map_err(storage_error)?;
+        if old.is_some() {
+            let mut batch = WriteBatch::new();
+            batch.delete(base, &key);
+            engine.write(batch).map_err(storage_error)?;
+        }
+        old.map(|raw| decode_item(&raw)).transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::attr::item_from_json;
+    use crate::table::{AttributeDefinition, CreateTableInput, KeySchemaElement};
+    use serde_json::json;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A stand-in for KMS: the "blob" is the key itself, reversed, and every call is counted.
+    #[derive(Default)]
+    struct FakeKms {
+        calls: AtomicUsize,
+        refuse: std::sync::atomic::AtomicBool,
+    }
+
+    impl KeyService for FakeKms {
+        fn generate_table_key(&self, ctx: TableKeyContext<'_>) -> Result<(Vec<u8>, SecretBytes), DynamoError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let key: Vec<u8> = (0..32u8).map(|i| i ^ ctx.table_name.len() as u8).collect();
+            Ok((key.iter().rev().copied().collect(), SecretBytes::new(key)))
+        }
+
+        fn decrypt_table_key(&self, _: TableKeyContext<'_>, blob: &[u8]) -> Result<SecretBytes, DynamoError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            if self.refuse.load(Ordering::SeqCst) {
+                return Err(DynamoError::Validation("key disabled".into()));
+            }
+            Ok(SecretBytes::new(blob.iter().rev().copied().collect()))
+        }
+    }
+
+    fn spec(name: &str) -> TableSpec {
+        TableSpec::from_create(&CreateTableInput {
+            table_name: name.into(),
+            attribute_definitions: vec![AttributeDefinition {
+                attribute_name: "id".into(),
+                attribute_type: "S".into(),
+            }],
+            key_schema: vec![KeySchemaElement {
+                attribute_name: "id".into(),
+                key_type: "HASH".into(),
+            }],
+            billing_mode: Some("PAY_PER_REQUEST".into()),
+            ..Default::default()
+        })
+        .unwrap()
+    }
+
+    fn root() -> Arc<RootKey> {
+        Arc::new(RootKey::from_bytes(&[4u8; 32]).unwrap())
+    }
+
+    #[test]
+    fn tables_keep_items_encrypted_and_survive_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let kms = FakeKms::default();
+        let tables = Tables::open(dir.path(), root(), Options::default()).unwrap();
+        let t = tables
+            .create("111122223333", "us-east-1", spec("orders"), "t-1".into(), 0, &kms)
+            .unwrap();
+        assert!(matches!(
+            tables.create("111122223333", "us-east-1", spec("orders"), "t-2".into(), 0, &kms),
+            Err(DynamoError::ResourceInUse(_))
+        ));
+        let item = item_from_json(&json!({"id": {"S": "A1"}, "note": {"S": "MARKER-ITEM-NOTE"}})).unwrap();
+        assert_eq!(t.put(&item, &kms).unwrap(), None);
+        let key = item_from_json(&json!({"id": {"S": "A1"}})).unwrap();
+        assert_eq!(t.get(&key, &kms).unwrap(), Some(item.clone()));
+        t.engine(&kms).unwrap().flush().unwrap();
+        drop(t);
+        drop(tables);
+        for f in walk(dir.path()) {
+            let bytes = std::fs::read(&f).unwrap();
+            for marker in [&b"MARKER-ITEM-NOTE"[..], b"orders"] {
+                assert!(
+                    !bytes.windows(marker.len()).any(|w| w == marker),
+                    "{} in {}",
+                    String::from_utf8_lossy(marker),
+                    f.display()
+                );
+            }
+        }
+        // After a restart the table key is decrypted again, through the key service.
+        let before = kms.calls.load(Ordering::SeqCst);
+        let tables = Tables::open(dir.path(), root(), Options::default()).unwrap();
+        assert_eq!(tables.names("111122223333", "us-east-1"), ["orders"]);
+        assert!(tables.names("111122223333", "eu-west-1").is_empty());
+        let t = tables.get("111122223333", "us-east-1", "orders").unwrap();
+        assert_eq!(t.get(&key, &kms).unwrap(), Some(item.clone()));
+        assert_eq!(kms.calls.load(Ordering::SeqCst), before + 1);
+        assert_eq!(t.delete(&key, &kms).unwrap(), Some(item));
+        assert_eq!(t.get(&key, &kms).unwrap(), None);
+        // Deleting the table removes its directory, key registry included.
+        let table_dir = dir.path().join("tables").join("t-1");
+        assert!(table_dir.exists());
+        tables.delete("111122223333", "us-east-1", "orders").unwrap();
+        assert!(!table_dir.exists());
+        assert!(matches!(
+            tables.get("111122223333", "us-east-1", "orders"),
+            Err(DynamoError::ResourceNotFound(_))
+        ));
+    }
+
+    #[test]
+    fn without_the_table_key_nothing_opens() {
+        let dir = tempfile::tempdir().unwrap();
+        let kms = FakeKms::default();
+        let tables = Tables::open(dir.path(), root(), Options::default()).unwrap();
+        tables
+            .create("111122223333", "us-east-1", spec("locked"), "t-9".into(), 0, &kms)
+            .unwrap();
+        drop(tables);
+        let tables = Tables::open(dir.path(), root(), Options::default()).unwrap();
+        kms.refuse.store(true, Ordering::SeqCst);
+        let t = tables.get("111122223333", "us-east-1", "locked").unwrap();
+        let key = item_from_json(&json!({"id": {"S": "x"}})).unwrap();
+        // The key service's own error reaches the caller.
+        assert_eq!(t.get(&key, &kms).unwrap_err().to_string(), "key disabled");
+        kms.refuse.store(false, Ordering::SeqCst);
+        assert_eq!(t.get(&key, &kms).unwrap(), None);
+    }
+
+    fn walk(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+        out
+    }
+}
