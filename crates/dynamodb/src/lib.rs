@@ -1,14 +1,12 @@
-//! The DynamoDB data model and operations. For now: the table catalogue per `(account, region)` and
-//! ListTables over it; tables, items and encryption arrive with issues 5 and 6.
+//! The DynamoDB data model and operations: attribute values ([`attr`]), numbers, primary keys ([`key`]),
+//! table definitions ([`table`]) and the table store ([`tables`]), which keeps each table in its own
+//! encrypted storage engine under a table key from the [`tables::KeyService`].
 
 pub mod attr;
 pub mod key;
 pub mod number;
 pub mod table;
 pub mod tables;
-
-use std::collections::{BTreeSet, HashMap};
-use std::sync::RwLock;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DynamoError {
@@ -58,156 +56,120 @@ pub struct ListTablesOutput {
     pub last_evaluated_table_name: Option<String>,
 }
 
-/// Table names live per account and region: each `(account, region)` is its own namespace.
-#[derive(Default)]
-pub struct Catalogue {
-    tables: RwLock<HashMap<(String, String), BTreeSet<String>>>,
-}
-
-impl Catalogue {
-    pub fn new() -> Self {
-        Self::default()
+/// A page of ListTables over `names` (one account and region's table names, in any order).
+pub fn list_tables(mut names: Vec<String>, input: &ListTablesInput) -> Result<ListTablesOutput, DynamoError> {
+    let mut errors = Vec::new();
+    if let Some(l) = input.limit {
+        if l < 1 {
+            errors.push((
+                l.to_string(),
+                "limit",
+                "Member must have value greater than or equal to 1".to_owned(),
+            ));
+        } else if l > 100 {
+            errors.push((
+                l.to_string(),
+                "limit",
+                "Member must have value less than or equal to 100".to_owned(),
+            ));
+        }
     }
-
-    pub fn list_tables(
-        &self,
-        account: &str,
-        region: &str,
-        input: &ListTablesInput,
-    ) -> Result<ListTablesOutput, DynamoError> {
-        let mut errors = Vec::new();
-        if let Some(l) = input.limit {
-            if l < 1 {
-                errors.push((
-                    l.to_string(),
-                    "limit",
-                    "Member must have value greater than or equal to 1".to_owned(),
-                ));
-            } else if l > 100 {
-                errors.push((
-                    l.to_string(),
-                    "limit",
-                    "Member must have value less than or equal to 100".to_owned(),
-                ));
-            }
+    if let Some(start) = &input.exclusive_start_table_name {
+        if start.len() < 3 {
+            errors.push((
+                start.clone(),
+                "exclusiveStartTableName",
+                "Member must have length greater than or equal to 3".to_owned(),
+            ));
+        } else if start.len() > 255 {
+            errors.push((
+                start.clone(),
+                "exclusiveStartTableName",
+                "Member must have length less than or equal to 255".to_owned(),
+            ));
         }
-        if let Some(start) = &input.exclusive_start_table_name {
-            if start.len() < 3 {
-                errors.push((
-                    start.clone(),
-                    "exclusiveStartTableName",
-                    "Member must have length greater than or equal to 3".to_owned(),
-                ));
-            } else if start.len() > 255 {
-                errors.push((
-                    start.clone(),
-                    "exclusiveStartTableName",
-                    "Member must have length less than or equal to 255".to_owned(),
-                ));
-            }
-            if !start
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
-            {
-                errors.push((
-                    start.clone(),
-                    "exclusiveStartTableName",
-                    "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+".to_owned(),
-                ));
-            }
+        if !start
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        {
+            errors.push((
+                start.clone(),
+                "exclusiveStartTableName",
+                "Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+".to_owned(),
+            ));
         }
-        if !errors.is_empty() {
-            return Err(coral_validation(&errors));
-        }
-        let limit = input.limit.unwrap_or(100) as usize;
-        let tables = self.tables.read().unwrap_or_else(|p| p.into_inner());
-        let names = tables.get(&(account.to_owned(), region.to_owned()));
-        let after: Vec<String> = names
-            .into_iter()
-            .flatten()
-            .filter(|n| {
-                input
-                    .exclusive_start_table_name
-                    .as_ref()
-                    .is_none_or(|s| n.as_str() > s.as_str())
-            })
-            .take(limit + 1)
-            .cloned()
-            .collect();
-        let more = after.len() > limit;
-        let table_names: Vec<String> = after.into_iter().take(limit).collect();
-        let last_evaluated_table_name = if more { table_names.last().cloned() } else { None };
-        Ok(ListTablesOutput {
-            table_names,
-            last_evaluated_table_name,
+    }
+    if !errors.is_empty() {
+        return Err(coral_validation(&errors));
+    }
+    let limit = input.limit.unwrap_or(100) as usize;
+    names.sort();
+    let after: Vec<String> = names
+        .into_iter()
+        .filter(|n| {
+            input
+                .exclusive_start_table_name
+                .as_ref()
+                .is_none_or(|s| n.as_str() > s.as_str())
         })
-    }
-
-    /// Registers a table name (used by the tests of the listing until CreateTable exists).
-    pub fn insert_for_tests(&self, account: &str, region: &str, name: &str) {
-        self.tables
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry((account.to_owned(), region.to_owned()))
-            .or_default()
-            .insert(name.to_owned());
-    }
+        .take(limit + 1)
+        .collect();
+    let more = after.len() > limit;
+    let table_names: Vec<String> = after.into_iter().take(limit).collect();
+    let last_evaluated_table_name = if more { table_names.last().cloned() } else { None };
+    Ok(ListTablesOutput {
+        table_names,
+        last_evaluated_table_name,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
     #[test]
-    fn pages_in_name_order_per_account_and_region() {
-        let c = Catalogue::new();
-        for n in ["gamma", "alpha", "beta", "delta"] {
-            c.insert_for_tests("111122223333", "us-east-1", n);
-        }
-        c.insert_for_tests("111122223333", "eu-west-1", "other");
-        let first = c
-            .list_tables(
-                "111122223333",
-                "us-east-1",
-                &ListTablesInput {
-                    limit: Some(2),
-                    ..Default::default()
-                },
-            )
-            .unwrap();
+    fn pages_in_name_order() {
+        let all = names(&["gamma", "alpha", "beta", "delta"]);
+        let first = list_tables(
+            all.clone(),
+            &ListTablesInput {
+                limit: Some(2),
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert_eq!(first.table_names, vec!["alpha", "beta"]);
         assert_eq!(first.last_evaluated_table_name.as_deref(), Some("beta"));
-        let second = c
-            .list_tables(
-                "111122223333",
-                "us-east-1",
-                &ListTablesInput {
-                    limit: Some(2),
-                    exclusive_start_table_name: Some("beta".into()),
-                },
-            )
-            .unwrap();
+        let second = list_tables(
+            all,
+            &ListTablesInput {
+                limit: Some(2),
+                exclusive_start_table_name: Some("beta".into()),
+            },
+        )
+        .unwrap();
         assert_eq!(second.table_names, vec!["delta", "gamma"]);
         assert_eq!(second.last_evaluated_table_name, None);
-        let empty = c
-            .list_tables("999999999999", "us-east-1", &ListTablesInput::default())
-            .unwrap();
-        assert!(empty.table_names.is_empty());
+        assert!(list_tables(Vec::new(), &ListTablesInput::default())
+            .unwrap()
+            .table_names
+            .is_empty());
     }
 
     #[test]
     fn bad_limits_and_start_names_get_coral_messages() {
-        let c = Catalogue::new();
-        let e = c
-            .list_tables(
-                "1",
-                "r",
-                &ListTablesInput {
-                    limit: Some(0),
-                    exclusive_start_table_name: Some("a".into()),
-                },
-            )
-            .unwrap_err();
+        let e = list_tables(
+            Vec::new(),
+            &ListTablesInput {
+                limit: Some(0),
+                exclusive_start_table_name: Some("a".into()),
+            },
+        )
+        .unwrap_err();
         assert_eq!(
             e.to_string(),
             "2 validation errors detected: Value '0' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1; Value 'a' at 'exclusiveStartTableName' failed to satisfy constraint: Member must have length greater than or equal to 3"

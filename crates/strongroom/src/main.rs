@@ -120,6 +120,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         let clock: Arc<dyn base::Clock> = Arc::new(SystemClock);
         let iam = Arc::new(iam::Iam::open(&args.data.data_dir, root_key.clone(), clock.clone())?);
         let trail = Arc::new(audit::Trail::open(&args.data.data_dir.join("trail"), root_key.clone())?);
+        let root_key_for_tables = root_key.clone();
         let kms = Arc::new(kms::Kms::open(
             &args.data.data_dir,
             root_key,
@@ -147,9 +148,16 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             table_key_cache_ttl = ?args.table_key_cache_ttl.0,
             "starting"
         );
+        let tables = Arc::new(dynamodb::tables::Tables::open(
+            &args.data.data_dir.join("dynamodb"),
+            root_key_for_tables,
+            storage::Options::default(),
+        )?);
+        let table_keys: Arc<dyn dynamodb::tables::KeyService> = Arc::new(wire::owned_keys::OwnedKeys::new(kms.clone()));
         let app = Arc::new(wire::App::new(
             iam,
-            Arc::new(dynamodb::Catalogue::new()),
+            tables,
+            table_keys,
             kms.clone(),
             trail.clone(),
             clock,

@@ -4,6 +4,7 @@
 //! authorize -> domain -> encode.
 
 pub mod error;
+pub mod owned_keys;
 mod server;
 pub mod services;
 pub mod sigv4;
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use audit::Trail;
 use base::Clock;
 use bytes::Bytes;
-use dynamodb::Catalogue;
+use dynamodb::tables::{KeyService, Tables};
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use iam::{AuthEntry, Iam};
 use kms::Kms;
@@ -28,7 +29,9 @@ pub const MAX_BODY: usize = 16 * 1024 * 1024;
 
 pub struct App {
     pub iam: Arc<Iam>,
-    pub dynamodb: Arc<Catalogue>,
+    pub tables: Arc<Tables>,
+    /// Where tables get their table keys (the owned key, for now: issue 6 adds managed and customer keys).
+    pub table_keys: Arc<dyn KeyService>,
     pub kms: Arc<Kms>,
     pub trail: Arc<Trail>,
     pub clock: Arc<dyn Clock>,
@@ -113,7 +116,8 @@ fn route(headers: &HeaderMap) -> Route {
 impl App {
     pub fn new(
         iam: Arc<Iam>,
-        dynamodb: Arc<Catalogue>,
+        tables: Arc<Tables>,
+        table_keys: Arc<dyn KeyService>,
         kms: Arc<Kms>,
         trail: Arc<Trail>,
         clock: Arc<dyn Clock>,
@@ -121,7 +125,8 @@ impl App {
     ) -> Self {
         Self {
             iam,
-            dynamodb,
+            tables,
+            table_keys,
             kms,
             trail,
             clock,

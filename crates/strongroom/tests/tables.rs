@@ -1,0 +1,280 @@
+//! DynamoDB tables and single items through aws-sdk-dynamodb: the control plane, PutItem/GetItem/DeleteItem,
+//! AWS's errors, a restart, and nothing of it in plaintext at rest.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ReturnValue, ScalarAttributeType,
+    TableStatus,
+};
+use common::*;
+
+async fn create_orders(
+    db: &aws_sdk_dynamodb::Client,
+    name: &str,
+) -> aws_sdk_dynamodb::operation::create_table::CreateTableOutput {
+    db.create_table()
+        .table_name(name)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("customer")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("order")
+                .attribute_type(ScalarAttributeType::N)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("customer")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("order")
+                .key_type(KeyType::Range)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .expect("CreateTable")
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_owned())
+}
+
+fn n(v: &str) -> AttributeValue {
+    AttributeValue::N(v.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tables_and_items_round_trip_encrypted_and_survive_a_restart() {
+    let mut srv = Server::start();
+    let db = srv.dynamodb(srv.root());
+    let created = create_orders(&db, "Orders-MARKER-TABLE").await;
+    let d = created.table_description().unwrap();
+    assert_eq!(d.table_status(), Some(&TableStatus::Creating));
+    assert_eq!(
+        d.table_arn(),
+        Some(format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/Orders-MARKER-TABLE").as_str())
+    );
+    assert!(d.sse_description().is_none(), "the owned key shows no SSEDescription");
+
+    let described = db
+        .describe_table()
+        .table_name("Orders-MARKER-TABLE")
+        .send()
+        .await
+        .unwrap();
+    let t = described.table().unwrap();
+    assert_eq!(t.table_status(), Some(&TableStatus::Active));
+    assert_eq!(t.key_schema().len(), 2);
+    assert_eq!(
+        t.billing_mode_summary().and_then(|b| b.billing_mode()),
+        Some(&BillingMode::PayPerRequest)
+    );
+    let listed = db.list_tables().send().await.unwrap();
+    assert_eq!(listed.table_names(), ["Orders-MARKER-TABLE"]);
+
+    let put = db
+        .put_item()
+        .table_name("Orders-MARKER-TABLE")
+        .item("customer", s("MARKER-CUSTOMER"))
+        .item("order", n("0042.50"))
+        .item("note", s("MARKER-ITEM-NOTE"))
+        .item("tags", AttributeValue::Ss(vec!["a".into(), "b".into()]))
+        .return_values(ReturnValue::AllOld)
+        .send()
+        .await
+        .unwrap();
+    assert!(put.attributes().is_none(), "nothing was replaced");
+    let got = db
+        .get_item()
+        .table_name("Orders-MARKER-TABLE")
+        .key("customer", s("MARKER-CUSTOMER"))
+        .key("order", n("42.5"))
+        .send()
+        .await
+        .unwrap();
+    let item = got.item().expect("the item");
+    assert_eq!(item.get("note"), Some(&s("MARKER-ITEM-NOTE")));
+    assert_eq!(item.get("order"), Some(&n("42.5")), "numbers come back normalized");
+
+    srv.restart();
+    let db = srv.dynamodb(srv.root());
+    let got = db
+        .get_item()
+        .table_name("Orders-MARKER-TABLE")
+        .key("customer", s("MARKER-CUSTOMER"))
+        .key("order", n("42.5"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.item().and_then(|i| i.get("note")), Some(&s("MARKER-ITEM-NOTE")));
+    for marker in ["MARKER-CUSTOMER", "MARKER-ITEM-NOTE", "MARKER-TABLE"] {
+        srv.assert_not_at_rest(marker);
+    }
+
+    let deleted = db
+        .delete_item()
+        .table_name("Orders-MARKER-TABLE")
+        .key("customer", s("MARKER-CUSTOMER"))
+        .key("order", n("42.5"))
+        .return_values(ReturnValue::AllOld)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        deleted.attributes().and_then(|a| a.get("note")),
+        Some(&s("MARKER-ITEM-NOTE"))
+    );
+    let gone = db
+        .get_item()
+        .table_name("Orders-MARKER-TABLE")
+        .key("customer", s("MARKER-CUSTOMER"))
+        .key("order", n("42.5"))
+        .send()
+        .await
+        .unwrap();
+    assert!(gone.item().is_none());
+
+    let dropped = db
+        .delete_table()
+        .table_name("Orders-MARKER-TABLE")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        dropped.table_description().and_then(|d| d.table_status()),
+        Some(&TableStatus::Deleting)
+    );
+    assert!(db.list_tables().send().await.unwrap().table_names().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn table_and_item_errors_are_dynamodbs() {
+    let srv = Server::start();
+    let db = srv.dynamodb(srv.root());
+    create_orders(&db, "Errors").await;
+
+    let err = db
+        .create_table()
+        .table_name("Errors")
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("customer")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("customer")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("ResourceInUseException"));
+    assert_eq!(err.message(), Some("Table already exists: Errors"));
+
+    let err = db.describe_table().table_name("Nope").send().await.unwrap_err();
+    assert_eq!(err.code(), Some("ResourceNotFoundException"));
+    assert_eq!(
+        err.message(),
+        Some("Requested resource not found: Table: Nope not found")
+    );
+
+    let err = db
+        .put_item()
+        .table_name("Nope")
+        .item("customer", s("x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("ResourceNotFoundException"));
+    assert_eq!(err.message(), Some("Requested resource not found"));
+
+    let err = db
+        .put_item()
+        .table_name("Errors")
+        .item("customer", s("x"))
+        .item("order", s("not a number key"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("ValidationException"));
+    assert_eq!(
+        err.message(),
+        Some("One or more parameter values were invalid: Type mismatch for key order expected: N actual: S")
+    );
+
+    let err = db
+        .get_item()
+        .table_name("Errors")
+        .key("customer", s("x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.message(),
+        Some("The provided key element does not match the schema")
+    );
+
+    let err = db
+        .put_item()
+        .table_name("Errors")
+        .item("customer", s("x"))
+        .item("order", n("1"))
+        .item("tags", AttributeValue::Ss(vec!["a".into(), "a".into()]))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.message(),
+        Some("One or more parameter values were invalid: Input collection [a, a] contains duplicates.")
+    );
+
+    let err = db
+        .create_table()
+        .table_name("x")
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("ValidationException"));
+    assert!(err
+        .message()
+        .unwrap_or_default()
+        .contains("at 'tableName' failed to satisfy constraint"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn table_operations_need_permission() {
+    let srv = Server::start();
+    let bob = srv.user("bob", None).await;
+    let err = srv
+        .dynamodb(bob)
+        .describe_table()
+        .table_name("Anything")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("AccessDeniedException"));
+}
