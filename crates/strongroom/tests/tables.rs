@@ -278,3 +278,83 @@ async fn table_operations_need_permission() {
         .unwrap_err();
     assert_eq!(err.code(), Some("AccessDeniedException"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn batches_write_and_read_many_items() {
+    use aws_sdk_dynamodb::types::{DeleteRequest, KeysAndAttributes, PutRequest, WriteRequest};
+    let srv = Server::start();
+    let db = srv.dynamodb(srv.root());
+    create_orders(&db, "Batch").await;
+    let put = |i: u32| {
+        WriteRequest::builder()
+            .put_request(
+                PutRequest::builder()
+                    .item("customer", s("c"))
+                    .item("order", n(&i.to_string()))
+                    .item("v", s(&format!("value-{i}")))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    };
+    let out = db
+        .batch_write_item()
+        .request_items("Batch", (0..25).map(put).collect())
+        .send()
+        .await
+        .unwrap();
+    assert!(out.unprocessed_items().is_none_or(|u| u.is_empty()));
+    let err = db
+        .batch_write_item()
+        .request_items("Batch", (0..26).map(put).collect())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("ValidationException"));
+    let err = db
+        .batch_write_item()
+        .request_items("Batch", vec![put(1), put(1)])
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.message(), Some("Provided list of item keys contains duplicates"));
+    let delete = WriteRequest::builder()
+        .delete_request(
+            DeleteRequest::builder()
+                .key("customer", s("c"))
+                .key("order", n("3"))
+                .build()
+                .unwrap(),
+        )
+        .build();
+    db.batch_write_item()
+        .request_items("Batch", vec![delete])
+        .send()
+        .await
+        .unwrap();
+
+    let mut keys = KeysAndAttributes::builder();
+    for i in [1u32, 2, 3, 24] {
+        keys = keys.keys(
+            [("customer".to_owned(), s("c")), ("order".to_owned(), n(&i.to_string()))]
+                .into_iter()
+                .collect(),
+        );
+    }
+    let got = db
+        .batch_get_item()
+        .request_items("Batch", keys.build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let mut values: Vec<String> = got.responses().unwrap()["Batch"]
+        .iter()
+        .map(|item| item["v"].as_s().unwrap().clone())
+        .collect();
+    values.sort();
+    assert_eq!(
+        values,
+        ["value-1", "value-2", "value-24"],
+        "the deleted item is not returned"
+    );
+}

@@ -331,8 +331,151 @@ pub fn dispatch(app: &App, caller: &Caller, op: &str, input: &Value) -> Result<R
             let old = table.delete(&key, app.table_keys.as_ref())?;
             Ok(attributes_reply(old, wanted))
         }
+        "BatchWriteItem" => batch_write(app, caller, &i),
+        "BatchGetItem" => batch_get(app, caller, &i),
+        "DescribeEndpoints" => Ok(Reply::Json(json!({
+            "Endpoints": [{ "Address": format!("dynamodb.{region}.amazonaws.com"), "CachePeriodInMinutes": 1440 }]
+        }))),
+        "DescribeLimits" => {
+            let resource = format!("arn:aws:dynamodb:{region}:{account}:*");
+            app.iam
+                .authorize(&caller.entry, "dynamodb:DescribeLimits", &resource, &Default::default())?;
+            Ok(Reply::Json(json!({
+                "AccountMaxReadCapacityUnits": 80000, "AccountMaxWriteCapacityUnits": 80000,
+                "TableMaxReadCapacityUnits": 40000, "TableMaxWriteCapacityUnits": 40000,
+            })))
+        }
         _ => Err(unknown_operation(Api::DynamoDb, op)),
     }
+}
+
+/// `RequestItems`: table name to its requests, in request order.
+fn request_items<'a>(i: &Input<'a>) -> Result<Vec<(&'a str, &'a Value)>, ApiError> {
+    match i.0.get("RequestItems") {
+        None | Some(Value::Null) => Err(crate::services::input::missing("RequestItems")),
+        Some(Value::Object(m)) => Ok(m.iter().map(|(k, v)| (k.as_str(), v)).collect()),
+        Some(_) => Err(ApiError::serialization("Expected map or null".to_owned())),
+    }
+}
+
+fn unsupported_member(i: &Input<'_>, name: &str) -> Result<(), ApiError> {
+    if i.0.get(name).is_some_and(|v| !v.is_null()) {
+        return Err(ApiError::validation(format!(
+            "{name} is not supported by this server yet (it arrives with expressions, issue 5)"
+        )));
+    }
+    Ok(())
+}
+
+/// BatchWriteItem: up to 25 puts and deletes over any tables, each applied on its own (DynamoDB's batches
+/// are not transactions); all are processed, so `UnprocessedItems` is empty.
+fn batch_write(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
+    let tables = request_items(i)?;
+    let total: usize = tables.iter().map(|(_, v)| v.as_array().map_or(0, Vec::len)).sum();
+    if tables.is_empty() || total == 0 || total > 25 {
+        return Err(ApiError::validation(
+            "1 validation error detected: Value at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to 25, Member must have length greater than or equal to 1]",
+        ));
+    }
+    enum Write {
+        Put(Item),
+        Delete(Item),
+    }
+    let mut plan = Vec::new();
+    for (name, requests) in &tables {
+        let requests = requests
+            .as_array()
+            .ok_or_else(|| ApiError::serialization("Expected list or null".to_owned()))?;
+        authorize(app, c, "dynamodb:BatchWriteItem", name)?;
+        let table = app.tables.get(c.account(), &c.region, name).map_err(item_not_found)?;
+        let mut seen = std::collections::HashSet::new();
+        let mut writes = Vec::new();
+        for r in requests {
+            let r = Input(r);
+            let (write, key) = match (r.object("PutRequest")?, r.object("DeleteRequest")?) {
+                (Some(p), None) => {
+                    let item = item_member(&p, "Item")?;
+                    let key = table.record.spec.schema.item_key(&item)?;
+                    (Write::Put(item), key)
+                }
+                (None, Some(d)) => {
+                    let key_item = item_member(&d, "Key")?;
+                    let key = table.record.spec.schema.key_of(&key_item)?;
+                    (Write::Delete(key_item), key)
+                }
+                _ => {
+                    return Err(ApiError::validation(
+                        "Supplied WriteRequest must contain exactly one of PutRequest or DeleteRequest",
+                    ))
+                }
+            };
+            if !seen.insert(key) {
+                return Err(ApiError::validation("Provided list of item keys contains duplicates"));
+            }
+            writes.push(write);
+        }
+        plan.push((table, writes));
+    }
+    for (table, writes) in plan {
+        for w in writes {
+            match w {
+                Write::Put(item) => {
+                    table.put(&item, app.table_keys.as_ref())?;
+                }
+                Write::Delete(key) => {
+                    table.delete(&key, app.table_keys.as_ref())?;
+                }
+            }
+        }
+    }
+    Ok(Reply::Json(json!({ "UnprocessedItems": {} })))
+}
+
+/// BatchGetItem: up to 100 keys over any tables; every key is read, so `UnprocessedKeys` is empty.
+fn batch_get(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
+    let tables = request_items(i)?;
+    let mut total = 0;
+    let mut responses = Map::new();
+    let mut plan = Vec::new();
+    for (name, spec) in &tables {
+        let spec = Input(spec);
+        unsupported_member(&spec, "ProjectionExpression")?;
+        unsupported_member(&spec, "AttributesToGet")?;
+        let keys = spec.list("Keys")?;
+        total += keys.len();
+        if total > 100 {
+            return Err(ApiError::validation(
+                "Too many items requested for the BatchGetItem call",
+            ));
+        }
+        authorize(app, c, "dynamodb:BatchGetItem", name)?;
+        let table = app.tables.get(c.account(), &c.region, name).map_err(item_not_found)?;
+        let mut seen = std::collections::HashSet::new();
+        let mut parsed = Vec::new();
+        for k in keys {
+            let key = item_from_json(k.0)?;
+            if !seen.insert(table.record.spec.schema.key_of(&key)?) {
+                return Err(ApiError::validation("Provided list of item keys contains duplicates"));
+            }
+            parsed.push(key);
+        }
+        plan.push((name.to_string(), table, parsed));
+    }
+    if total == 0 {
+        return Err(ApiError::validation(
+            "1 validation error detected: Value at 'requestItems' failed to satisfy constraint: Member must have length greater than or equal to 1",
+        ));
+    }
+    for (name, table, keys) in plan {
+        let mut found = Vec::new();
+        for key in keys {
+            if let Some(item) = table.get(&key, app.table_keys.as_ref())? {
+                found.push(item_to_json(&item));
+            }
+        }
+        responses.insert(name, Value::Array(found));
+    }
+    Ok(Reply::Json(json!({ "Responses": responses, "UnprocessedKeys": {} })))
 }
 
 /// Item operations on a missing table say only this.
