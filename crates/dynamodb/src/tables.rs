@@ -44,6 +44,9 @@ pub struct TableRecord {
     /// A UUID; also the name of the table's directory.
     pub table_id: String,
     pub created_ms: i64,
+    /// Resource tags, by key.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
 }
 
 impl TableRecord {
@@ -65,7 +68,8 @@ type TableId = (String, String, String);
 /// An open table: its definition and, once first used, its engine.
 pub struct Table {
     pub record: TableRecord,
-    engine: Mutex<Option<Arc<Engine>>>,
+    /// Shared by every version of the table's definition (an UpdateTable makes a new `Table`).
+    engine: Arc<Mutex<Option<Arc<Engine>>>>,
     dir: PathBuf,
     options: Options,
 }
@@ -130,7 +134,7 @@ impl Tables {
                 id,
                 Arc::new(Table {
                     record,
-                    engine: Mutex::new(None),
+                    engine: Arc::new(Mutex::new(None)),
                     dir: table_dir,
                     options: options.clone(),
                 }),
@@ -193,6 +197,7 @@ impl Tables {
             spec,
             table_id,
             created_ms,
+            tags: BTreeMap::new(),
         };
         let ctx = TableKeyContext {
             account,
@@ -212,7 +217,7 @@ impl Tables {
         };
         let table = Arc::new(Table {
             record,
-            engine: Mutex::new(Some(Arc::new(engine))),
+            engine: Arc::new(Mutex::new(Some(Arc::new(engine)))),
             dir: dir.clone(),
             options: self.options.clone(),
         });
@@ -225,6 +230,35 @@ impl Tables {
             return Err(e);
         }
         Ok(table)
+    }
+
+    /// Changes a table's definition (UpdateTable, tags): `change` edits a copy, which replaces the
+    /// definition only if it succeeds and is saved. Requests in flight keep the version they hold.
+    pub fn update(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+        change: impl FnOnce(&mut TableRecord) -> Result<(), DynamoError>,
+    ) -> Result<TableRecord, DynamoError> {
+        let _c = self.changes.lock().unwrap_or_else(|p| p.into_inner());
+        let id = (account.to_owned(), region.to_owned(), name.to_owned());
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let current = open.get(&id).cloned().ok_or_else(|| not_found(name))?;
+        let mut record = current.record.clone();
+        change(&mut record)?;
+        let next = Arc::new(Table {
+            record: record.clone(),
+            engine: current.engine.clone(),
+            dir: current.dir.clone(),
+            options: current.options.clone(),
+        });
+        open.insert(id.clone(), next);
+        if let Err(e) = self.save(&open) {
+            open.insert(id, current);
+            return Err(e);
+        }
+        Ok(record)
     }
 
     /// Deletes a table: its definition, then its directory (data, and every data key with it).

@@ -358,3 +358,77 @@ async fn batches_write_and_read_many_items() {
         "the deleted item is not returned"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn update_table_and_tags() {
+    use aws_sdk_dynamodb::types::{ProvisionedThroughput, Tag};
+    let srv = Server::start();
+    let db = srv.dynamodb(srv.root());
+    let arn = create_orders(&db, "Tunable")
+        .await
+        .table_description()
+        .unwrap()
+        .table_arn()
+        .unwrap()
+        .to_owned();
+
+    let err = db.update_table().table_name("Tunable").send().await.unwrap_err();
+    assert_eq!(err.code(), Some("ValidationException"));
+    let updated = db
+        .update_table()
+        .table_name("Tunable")
+        .billing_mode(BillingMode::Provisioned)
+        .provisioned_throughput(
+            ProvisionedThroughput::builder()
+                .read_capacity_units(5)
+                .write_capacity_units(7)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let d = updated.table_description().unwrap();
+    assert_eq!(d.table_status(), Some(&TableStatus::Updating));
+    assert_eq!(
+        d.provisioned_throughput().and_then(|p| p.write_capacity_units()),
+        Some(7)
+    );
+    db.update_table()
+        .table_name("Tunable")
+        .deletion_protection_enabled(true)
+        .send()
+        .await
+        .unwrap();
+    let err = db.delete_table().table_name("Tunable").send().await.unwrap_err();
+    assert_eq!(
+        err.message(),
+        Some("Resource cannot be deleted as it is currently protected against deletion. Disable deletion protection first.")
+    );
+    let t = db.describe_table().table_name("Tunable").send().await.unwrap();
+    assert_eq!(t.table().and_then(|t| t.deletion_protection_enabled()), Some(true));
+
+    db.tag_resource()
+        .resource_arn(&arn)
+        .tags(Tag::builder().key("team").value("payments").build().unwrap())
+        .tags(Tag::builder().key("env").value("ci").build().unwrap())
+        .send()
+        .await
+        .unwrap();
+    db.untag_resource()
+        .resource_arn(&arn)
+        .tag_keys("env")
+        .send()
+        .await
+        .unwrap();
+    let tags = db.list_tags_of_resource().resource_arn(&arn).send().await.unwrap();
+    let tags: Vec<(&str, &str)> = tags.tags().iter().map(|t| (t.key(), t.value())).collect();
+    assert_eq!(tags, [("team", "payments")]);
+    let err = db
+        .list_tags_of_resource()
+        .resource_arn(format!("arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/Missing"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("ResourceNotFoundException"));
+}

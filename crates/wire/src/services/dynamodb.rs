@@ -275,6 +275,7 @@ pub fn dispatch(app: &App, caller: &Caller, op: &str, input: &Value) -> Result<R
             authorize(app, caller, "dynamodb:CreateTable", name)?;
             let spec = TableSpec::from_create(&create_input(name, &i)?)?;
             refuse_sse(&i)?;
+            let tags = tag_list(&i)?;
             let table = app.tables.create(
                 account,
                 region,
@@ -283,6 +284,15 @@ pub fn dispatch(app: &App, caller: &Caller, op: &str, input: &Value) -> Result<R
                 app.clock.now_millis(),
                 app.table_keys.as_ref(),
             )?;
+            let table = if tags.is_empty() {
+                table
+            } else {
+                app.tables.update(account, region, &table.record.spec.name, |r| {
+                    r.tags.extend(tags);
+                    Ok(())
+                })?;
+                app.tables.get(account, region, &table.record.spec.name)?
+            };
             // Creation is immediate here; the answer still says CREATING, as DynamoDB's does.
             Ok(Reply::Json(
                 json!({ "TableDescription": description(&table.record, "CREATING") }),
@@ -331,6 +341,12 @@ pub fn dispatch(app: &App, caller: &Caller, op: &str, input: &Value) -> Result<R
             let old = table.delete(&key, app.table_keys.as_ref())?;
             Ok(attributes_reply(old, wanted))
         }
+        "UpdateTable" => {
+            let name = table_name(caller, &i)?;
+            authorize(app, caller, "dynamodb:UpdateTable", name)?;
+            update_table(app, caller, name, &i)
+        }
+        "TagResource" | "UntagResource" | "ListTagsOfResource" => tags(app, caller, op, &i),
         "BatchWriteItem" => batch_write(app, caller, &i),
         "BatchGetItem" => batch_get(app, caller, &i),
         "DescribeEndpoints" => Ok(Reply::Json(json!({
@@ -483,5 +499,167 @@ fn item_not_found(e: DynamoError) -> DynamoError {
     match e {
         DynamoError::ResourceNotFound(_) => DynamoError::ResourceNotFound("Requested resource not found".into()),
         other => other,
+    }
+}
+
+/// `Tags` as `[{Key, Value}]`, at most 50.
+fn tag_list(i: &Input<'_>) -> Result<Vec<(String, String)>, ApiError> {
+    let tags = i
+        .list("Tags")?
+        .iter()
+        .map(|t| {
+            Ok((
+                t.str("Key")?.to_owned(),
+                t.opt_str("Value")?.unwrap_or_default().to_owned(),
+            ))
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    if tags.len() > 50 {
+        return Err(ApiError::validation(
+            "One or more parameter values were invalid: Too many tags attached to resource; the maximum is 50",
+        ));
+    }
+    Ok(tags)
+}
+
+/// UpdateTable: billing mode and throughput, deletion protection, table class.
+fn update_table(app: &App, c: &Caller, name: &str, i: &Input<'_>) -> Result<Reply, ApiError> {
+    use dynamodb::table::Billing;
+    for unsupported in [
+        "GlobalSecondaryIndexUpdates",
+        "StreamSpecification",
+        "SSESpecification",
+        "ReplicaUpdates",
+    ] {
+        unsupported_member(i, unsupported)?;
+    }
+    let mode = i.opt_str("BillingMode")?.map(str::to_owned);
+    let throughput = throughput(i.object("ProvisionedThroughput")?)?;
+    let protection = i.0.get("DeletionProtectionEnabled").and_then(Value::as_bool);
+    let class = i.opt_str("TableClass")?.map(str::to_owned);
+    if mode.is_none() && throughput.is_none() && protection.is_none() && class.is_none() {
+        return Err(ApiError::validation(
+            "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required",
+        ));
+    }
+    let mut billing_changed = false;
+    let record = app.tables.update(c.account(), &c.region, name, |r| {
+        let current = r.spec.billing;
+        let next = match (mode.as_deref(), throughput) {
+            (Some("PAY_PER_REQUEST"), Some(_)) => {
+                return Err(DynamoError::Validation(
+                    "One or more parameter values were invalid: Neither ReadCapacityUnits nor WriteCapacityUnits can be specified when BillingMode is PAY_PER_REQUEST".into(),
+                ))
+            }
+            (Some("PAY_PER_REQUEST"), None) => Billing::PayPerRequest,
+            (Some("PROVISIONED") | None, Some(t)) => match (t.read, t.write) {
+                (Some(read), Some(write)) if read >= 1 && write >= 1 => Billing::Provisioned { read, write },
+                _ => {
+                    return Err(DynamoError::Validation(
+                        "One or more parameter values were invalid: ReadCapacityUnits and WriteCapacityUnits must both be specified and at least 1".into(),
+                    ))
+                }
+            },
+            (Some("PROVISIONED"), None) => match current {
+                Billing::Provisioned { .. } => current,
+                Billing::PayPerRequest => {
+                    return Err(DynamoError::Validation(
+                        "One or more parameter values were invalid: ProvisionedThroughput must be specified when BillingMode is PROVISIONED".into(),
+                    ))
+                }
+            },
+            (Some(other), _) => {
+                return Err(DynamoError::Validation(format!(
+                    "1 validation error detected: Value '{other}' at 'billingMode' failed to satisfy constraint: Member must satisfy enum value set: [PROVISIONED, PAY_PER_REQUEST]"
+                )))
+            }
+            (None, None) => current,
+        };
+        if let (Billing::Provisioned { read: r0, write: w0 }, Billing::Provisioned { read, write }, Some(_)) =
+            (current, next, throughput)
+        {
+            if (r0, w0) == (read, write) {
+                return Err(DynamoError::Validation(format!(
+                    "The provisioned throughput for the table will not change. The requested value equals the current value. Current ReadCapacityUnits provisioned for the table: {r0}. Requested ReadCapacityUnits: {read}. Current WriteCapacityUnits provisioned for the table: {w0}. Requested WriteCapacityUnits: {write}. Refer to the Amazon DynamoDB Developer Guide for current limits and how to request higher limits."
+                )));
+            }
+        }
+        billing_changed = next != current;
+        r.spec.billing = next;
+        if let Some(p) = protection {
+            r.spec.deletion_protection = p;
+        }
+        if let Some(cl) = &class {
+            if cl != "STANDARD" && cl != "STANDARD_INFREQUENT_ACCESS" {
+                return Err(DynamoError::Validation(format!(
+                    "1 validation error detected: Value '{cl}' at 'tableClass' failed to satisfy constraint: Member must satisfy enum value set: [STANDARD, STANDARD_INFREQUENT_ACCESS]"
+                )));
+            }
+            r.spec.table_class = cl.clone();
+        }
+        Ok(())
+    })?;
+    let status = if billing_changed { "UPDATING" } else { "ACTIVE" };
+    Ok(Reply::Json(json!({ "TableDescription": description(&record, status) })))
+}
+
+/// TagResource, UntagResource, ListTagsOfResource on a table ARN.
+fn tags(app: &App, c: &Caller, op: &str, i: &Input<'_>) -> Result<Reply, ApiError> {
+    let arn = i.str("ResourceArn")?;
+    let prefix = format!("arn:aws:dynamodb:{}:{}:table/", c.region, c.account());
+    let name = arn
+        .strip_prefix(prefix.as_str())
+        .filter(|n| !n.is_empty() && !n.contains('/'))
+        .ok_or_else(|| {
+            ApiError::validation(format!("Invalid TableArn: Invalid ResourceArn provided as input {arn}"))
+        })?;
+    authorize(app, c, &format!("dynamodb:{op}"), name)?;
+    let missing = |e: DynamoError| match e {
+        DynamoError::ResourceNotFound(_) => {
+            DynamoError::ResourceNotFound(format!("Requested resource not found: ResourcArn: {arn} not found"))
+        }
+        other => other,
+    };
+    match op {
+        "TagResource" => {
+            let tags = tag_list(i)?;
+            app.tables
+                .update(c.account(), &c.region, name, |r| {
+                    let mut next = r.tags.clone();
+                    next.extend(tags);
+                    if next.len() > 50 {
+                        return Err(DynamoError::Validation(
+                            "One or more parameter values were invalid: Too many tags attached to resource; the maximum is 50"
+                                .into(),
+                        ));
+                    }
+                    r.tags = next;
+                    Ok(())
+                })
+                .map_err(missing)?;
+            Ok(Reply::Json(json!({})))
+        }
+        "UntagResource" => {
+            let keys = i.str_list("TagKeys")?;
+            app.tables
+                .update(c.account(), &c.region, name, |r| {
+                    for k in &keys {
+                        r.tags.remove(k);
+                    }
+                    Ok(())
+                })
+                .map_err(missing)?;
+            Ok(Reply::Json(json!({})))
+        }
+        _ => {
+            let table = app.tables.get(c.account(), &c.region, name).map_err(missing)?;
+            let tags: Vec<Value> = table
+                .record
+                .tags
+                .iter()
+                .map(|(k, v)| json!({"Key": k, "Value": v}))
+                .collect();
+            Ok(Reply::Json(json!({ "Tags": tags })))
+        }
     }
 }
