@@ -3,6 +3,7 @@
 //! encrypted storage engine under a table key from the [`tables::KeyService`].
 
 pub mod attr;
+pub mod capacity;
 pub mod key;
 pub mod number;
 pub mod table;

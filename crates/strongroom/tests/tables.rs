@@ -432,3 +432,51 @@ async fn update_table_and_tags() {
         .unwrap_err();
     assert_eq!(err.code(), Some("ResourceNotFoundException"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn consumed_capacity_is_counted_as_dynamodb_counts_it() {
+    use aws_sdk_dynamodb::types::ReturnConsumedCapacity;
+    let srv = Server::start();
+    let db = srv.dynamodb(srv.root());
+    create_orders(&db, "Metered").await;
+    let put = db
+        .put_item()
+        .table_name("Metered")
+        .item("customer", s("c"))
+        .item("order", n("1"))
+        .item("blob", s(&"x".repeat(1500)))
+        .return_consumed_capacity(ReturnConsumedCapacity::Total)
+        .send()
+        .await
+        .unwrap();
+    let c = put.consumed_capacity().unwrap();
+    assert_eq!(
+        (c.table_name(), c.capacity_units()),
+        (Some("Metered"), Some(2.0)),
+        "1.5 KB is two write units"
+    );
+    for (consistent, units) in [(true, 1.0), (false, 0.5)] {
+        let got = db
+            .get_item()
+            .table_name("Metered")
+            .key("customer", s("c"))
+            .key("order", n("1"))
+            .consistent_read(consistent)
+            .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
+            .send()
+            .await
+            .unwrap();
+        let c = got.consumed_capacity().unwrap();
+        assert_eq!(c.capacity_units(), Some(units));
+        assert_eq!(c.table().and_then(|t| t.capacity_units()), Some(units));
+    }
+    let plain = db
+        .get_item()
+        .table_name("Metered")
+        .key("customer", s("c"))
+        .key("order", n("1"))
+        .send()
+        .await
+        .unwrap();
+    assert!(plain.consumed_capacity().is_none());
+}

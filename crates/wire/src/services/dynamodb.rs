@@ -1,7 +1,8 @@
 //! DynamoDB operations: tables (CreateTable, DescribeTable, DeleteTable, ListTables) and single items
 //! (PutItem, GetItem, DeleteItem). Every table is kept encrypted under a table key from `App::table_keys`.
 
-use dynamodb::attr::{item_from_json, item_to_json, Item};
+use dynamodb::attr::{item_from_json, item_size, item_to_json, Item};
+use dynamodb::capacity::{read_units, write_units};
 use dynamodb::table::{
     AttributeDefinition, CreateTableInput, IndexInput, KeySchemaElement, Projection, ProjectionInput, TableSpec,
     Throughput,
@@ -239,11 +240,51 @@ fn wants_old(i: &Input<'_>) -> Result<bool, ApiError> {
     }
 }
 
-fn attributes_reply(old: Option<Item>, wanted: bool) -> Reply {
+/// `ReturnConsumedCapacity`: which shape of `ConsumedCapacity` to answer with, if any.
+#[derive(Clone, Copy, PartialEq)]
+enum Capacity {
+    None,
+    Total,
+    Indexes,
+}
+
+fn capacity_wanted(i: &Input<'_>) -> Result<Capacity, ApiError> {
+    match i.opt_str("ReturnConsumedCapacity")? {
+        None | Some("NONE") => Ok(Capacity::None),
+        Some("TOTAL") => Ok(Capacity::Total),
+        Some("INDEXES") => Ok(Capacity::Indexes),
+        Some(other) => Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{other}' at 'returnConsumedCapacity' failed to satisfy constraint: Member must satisfy enum value set: [INDEXES, TOTAL, NONE]"
+        ))),
+    }
+}
+
+/// Adds `ConsumedCapacity` to an answer when asked for: `units` of reads or writes on `table`.
+fn add_capacity(body: &mut Map<String, Value>, wanted: Capacity, table: &str, units: f64, write: bool) {
+    if wanted == Capacity::None {
+        return;
+    }
+    let kind = if write {
+        "WriteCapacityUnits"
+    } else {
+        "ReadCapacityUnits"
+    };
+    let mut c = Map::new();
+    c.insert("TableName".into(), json!(table));
+    c.insert("CapacityUnits".into(), json!(units));
+    c.insert(kind.into(), json!(units));
+    if wanted == Capacity::Indexes {
+        c.insert("Table".into(), json!({ "CapacityUnits": units, kind: units }));
+    }
+    body.insert("ConsumedCapacity".into(), Value::Object(c));
+}
+
+fn attributes_reply(old: Option<Item>, wanted: bool, capacity: Capacity, table: &str, units: f64) -> Reply {
     let mut body = Map::new();
     if let (true, Some(old)) = (wanted, old) {
         body.insert("Attributes".into(), item_to_json(&old));
     }
+    add_capacity(&mut body, capacity, table, units, true);
     Reply::Json(Value::Object(body))
 }
 
@@ -316,30 +357,42 @@ pub fn dispatch(app: &App, caller: &Caller, op: &str, input: &Value) -> Result<R
             let name = table_name(caller, &i)?;
             authorize(app, caller, "dynamodb:PutItem", name)?;
             let wanted = wants_old(&i)?;
+            let capacity = capacity_wanted(&i)?;
             let item = item_member(&i, "Item")?;
             let table = app.tables.get(account, region, name).map_err(item_not_found)?;
             let old = table.put(&item, app.table_keys.as_ref())?;
-            Ok(attributes_reply(old, wanted))
+            // A replacing write is charged for the larger of the two items.
+            let bytes = item_size(&item).max(old.as_ref().map_or(0, item_size));
+            Ok(attributes_reply(old, wanted, capacity, name, write_units(bytes)))
         }
         "GetItem" => {
             let name = table_name(caller, &i)?;
             authorize(app, caller, "dynamodb:GetItem", name)?;
+            let capacity = capacity_wanted(&i)?;
+            let consistent = i.bool("ConsistentRead")?;
+            unsupported_member(&i, "ProjectionExpression")?;
+            unsupported_member(&i, "AttributesToGet")?;
             let key = item_member(&i, "Key")?;
             let table = app.tables.get(account, region, name).map_err(item_not_found)?;
             let mut body = Map::new();
-            if let Some(item) = table.get(&key, app.table_keys.as_ref())? {
+            let found = table.get(&key, app.table_keys.as_ref())?;
+            let bytes = found.as_ref().map_or(0, item_size);
+            if let Some(item) = found {
                 body.insert("Item".into(), item_to_json(&item));
             }
+            add_capacity(&mut body, capacity, name, read_units(bytes, consistent), false);
             Ok(Reply::Json(Value::Object(body)))
         }
         "DeleteItem" => {
             let name = table_name(caller, &i)?;
             authorize(app, caller, "dynamodb:DeleteItem", name)?;
             let wanted = wants_old(&i)?;
+            let capacity = capacity_wanted(&i)?;
             let key = item_member(&i, "Key")?;
             let table = app.tables.get(account, region, name).map_err(item_not_found)?;
             let old = table.delete(&key, app.table_keys.as_ref())?;
-            Ok(attributes_reply(old, wanted))
+            let bytes = old.as_ref().map_or(0, item_size);
+            Ok(attributes_reply(old, wanted, capacity, name, write_units(bytes)))
         }
         "UpdateTable" => {
             let name = table_name(caller, &i)?;
