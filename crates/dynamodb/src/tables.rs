@@ -105,6 +105,16 @@ fn not_found(name: &str) -> DynamoError {
     DynamoError::ResourceNotFound(format!("Requested resource not found: Table: {name} not found"))
 }
 
+/// A page of a Scan.
+#[derive(Debug, Default)]
+pub struct ScanPage {
+    pub items: Vec<Item>,
+    /// The items' size, for the 1 MB page limit and capacity.
+    pub bytes: usize,
+    /// Whether the page stopped at a limit (the last item's key is then `LastEvaluatedKey`).
+    pub more: bool,
+}
+
 /// The structure that holds a table's items.
 const BASE: &str = "base";
 
@@ -343,6 +353,66 @@ impl Table {
             .map_err(storage_error)?
             .map(|raw| decode_item(&raw))
             .transpose()
+    }
+
+    /// One page of a Scan: items in storage-key order (partitions in hashed order, as DynamoDB's Scan),
+    /// after `start_after` (a `Key`, from `ExclusiveStartKey`), within `segment` of `total_segments`, until
+    /// `limit` items or `max_bytes` of items have been read.
+    pub fn scan(
+        &self,
+        start_after: Option<&Item>,
+        segment: (u32, u32),
+        limit: usize,
+        max_bytes: usize,
+        keys: &dyn KeyService,
+    ) -> Result<ScanPage, DynamoError> {
+        let (segment, total) = segment;
+        let token_bound = |s: u32| -> Option<Vec<u8>> {
+            // Segment s starts at token s * 2^64 / total; the last ends with the key space.
+            (s < total).then(|| ((((s as u128) << 64) / total as u128) as u64).to_be_bytes().to_vec())
+        };
+        let lower = token_bound(segment).unwrap_or_default();
+        let upper = token_bound(segment + 1);
+        let after = start_after.map(|k| self.record.spec.schema.key_of(k)).transpose()?;
+        let engine = self.engine(keys)?;
+        let base = Self::base(&engine)?;
+        let snapshot = engine.snapshot();
+        let mut page = ScanPage::default();
+        let mut from: Option<Vec<u8>> = after;
+        loop {
+            let chunk = engine
+                .range(
+                    base,
+                    &storage::Range {
+                        start: match &from {
+                            Some(k) if k.as_slice() >= lower.as_slice() => std::ops::Bound::Excluded(k.as_slice()),
+                            _ => std::ops::Bound::Included(lower.as_slice()),
+                        },
+                        end: match &upper {
+                            Some(u) => std::ops::Bound::Excluded(u.as_slice()),
+                            None => std::ops::Bound::Unbounded,
+                        },
+                        reverse: false,
+                        limit: 128,
+                    },
+                    Some(&snapshot),
+                )
+                .map_err(storage_error)?;
+            let exhausted = chunk.len() < 128;
+            for (k, raw) in chunk {
+                let item = decode_item(&raw)?;
+                page.bytes += item_size(&item);
+                page.items.push(item);
+                from = Some(k);
+                if page.items.len() >= limit || page.bytes >= max_bytes {
+                    page.more = true;
+                    return Ok(page);
+                }
+            }
+            if exhausted {
+                return Ok(page);
+            }
+        }
     }
 
     /// Deletes an item by its `Key` (DeleteItem); returns what was there.

@@ -480,3 +480,96 @@ async fn consumed_capacity_is_counted_as_dynamodb_counts_it() {
         .unwrap();
     assert!(plain.consumed_capacity().is_none());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn scans_page_by_limit_and_size_and_split_into_segments() {
+    use aws_sdk_dynamodb::types::Select;
+    use std::collections::{BTreeSet, HashMap};
+    let srv = Server::start();
+    let db = srv.dynamodb(srv.root());
+    create_orders(&db, "Scanned").await;
+    for i in 0..300u32 {
+        db.put_item()
+            .table_name("Scanned")
+            .item("customer", s(&format!("c{}", i % 40)))
+            .item("order", n(&i.to_string()))
+            .send()
+            .await
+            .unwrap();
+    }
+    let id = |item: &HashMap<String, AttributeValue>| item["order"].as_n().unwrap().clone();
+    // Pages of 70 cover every item once.
+    let mut seen = Vec::new();
+    let mut start = None;
+    loop {
+        let page = db
+            .scan()
+            .table_name("Scanned")
+            .limit(70)
+            .set_exclusive_start_key(start.clone())
+            .send()
+            .await
+            .unwrap();
+        seen.extend(page.items().iter().map(id));
+        assert!(page.count() <= 70);
+        match page.last_evaluated_key() {
+            Some(k) => start = Some(k.clone()),
+            None => break,
+        }
+    }
+    let unique: BTreeSet<String> = seen.iter().cloned().collect();
+    assert_eq!((seen.len(), unique.len()), (300, 300));
+    // Four segments split the table without overlap.
+    let mut union = BTreeSet::new();
+    for seg in 0..4 {
+        let page = db
+            .scan()
+            .table_name("Scanned")
+            .segment(seg)
+            .total_segments(4)
+            .send()
+            .await
+            .unwrap();
+        for item in page.items() {
+            assert!(union.insert(id(item)), "an item in two segments");
+        }
+    }
+    assert_eq!(union, unique);
+    let counted = db
+        .scan()
+        .table_name("Scanned")
+        .select(Select::Count)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((counted.count(), counted.items().len()), (300, 0));
+    let err = db
+        .scan()
+        .table_name("Scanned")
+        .segment(4)
+        .total_segments(4)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("ValidationException"));
+
+    // A page stops at 1 MB of items.
+    create_orders(&db, "Big").await;
+    for i in 0..15u32 {
+        db.put_item()
+            .table_name("Big")
+            .item("customer", s("c"))
+            .item("order", n(&i.to_string()))
+            .item("blob", s(&"y".repeat(100_000)))
+            .send()
+            .await
+            .unwrap();
+    }
+    let page = db.scan().table_name("Big").send().await.unwrap();
+    assert!(
+        page.count() < 15 && page.count() >= 10,
+        "{} items in the first page",
+        page.count()
+    );
+    assert!(page.last_evaluated_key().is_some());
+}

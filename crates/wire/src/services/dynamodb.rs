@@ -400,6 +400,11 @@ pub fn dispatch(app: &App, caller: &Caller, op: &str, input: &Value) -> Result<R
             update_table(app, caller, name, &i)
         }
         "TagResource" | "UntagResource" | "ListTagsOfResource" => tags(app, caller, op, &i),
+        "Scan" => {
+            let name = table_name(caller, &i)?;
+            authorize(app, caller, "dynamodb:Scan", name)?;
+            scan(app, caller, name, &i)
+        }
         "BatchWriteItem" => batch_write(app, caller, &i),
         "BatchGetItem" => batch_get(app, caller, &i),
         "DescribeEndpoints" => Ok(Reply::Json(json!({
@@ -715,4 +720,82 @@ fn tags(app: &App, c: &Caller, op: &str, i: &Input<'_>) -> Result<Reply, ApiErro
             Ok(Reply::Json(json!({ "Tags": tags })))
         }
     }
+}
+
+/// Scan without expressions: pages of at most `Limit` items and 1 MB, `ExclusiveStartKey` /
+/// `LastEvaluatedKey`, parallel segments, `Select` ALL_ATTRIBUTES or COUNT.
+fn scan(app: &App, c: &Caller, name: &str, i: &Input<'_>) -> Result<Reply, ApiError> {
+    for unsupported in [
+        "FilterExpression",
+        "ProjectionExpression",
+        "AttributesToGet",
+        "ScanFilter",
+        "IndexName",
+    ] {
+        unsupported_member(i, unsupported)?;
+    }
+    let capacity = capacity_wanted(i)?;
+    let consistent = i.bool("ConsistentRead")?;
+    let limit = match i.opt_i64("Limit")? {
+        None => usize::MAX,
+        Some(l) if l >= 1 => l as usize,
+        Some(l) => {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{l}' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1"
+            )))
+        }
+    };
+    let count_only = match i.opt_str("Select")? {
+        None | Some("ALL_ATTRIBUTES") => false,
+        Some("COUNT") => true,
+        Some(other) => {
+            return Err(ApiError::validation(format!(
+                "One or more parameter values were invalid: Select type {other} is not supported for a Scan without an index or projection"
+            )))
+        }
+    };
+    let segment = match (i.opt_i64("Segment")?, i.opt_i64("TotalSegments")?) {
+        (None, None) => (0, 1),
+        (Some(s), Some(t)) if (1..=1_000_000).contains(&t) && (0..t).contains(&s) => (s as u32, t as u32),
+        (Some(_), None) => {
+            return Err(ApiError::validation(
+                "The TotalSegments parameter is required but was not present in the request when Segment parameter is present",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(ApiError::validation(
+                "The Segment parameter is required but was not present in the request when parameter TotalSegments is present",
+            ))
+        }
+        (Some(s), Some(t)) => {
+            return Err(ApiError::validation(format!(
+                "The Segment parameter is zero-based and must be less than parameter TotalSegments: Segment: {s} is not less than TotalSegments: {t}"
+            )))
+        }
+    };
+    let start = match i.0.get("ExclusiveStartKey").filter(|v| !v.is_null()) {
+        Some(v) => Some(item_from_json(v)?),
+        None => None,
+    };
+    let table = app.tables.get(c.account(), &c.region, name)?;
+    let page = table.scan(start.as_ref(), segment, limit, 1024 * 1024, app.table_keys.as_ref())?;
+    let mut body = Map::new();
+    body.insert("Count".into(), json!(page.items.len()));
+    body.insert("ScannedCount".into(), json!(page.items.len()));
+    if page.more {
+        if let Some(last) = page.items.last() {
+            body.insert(
+                "LastEvaluatedKey".into(),
+                item_to_json(&table.record.spec.schema.key_attributes(last)),
+            );
+        }
+    }
+    if !count_only {
+        body.insert(
+            "Items".into(),
+            Value::Array(page.items.iter().map(item_to_json).collect()),
+        );
+    }
+    add_capacity(&mut body, capacity, name, read_units(page.bytes, consistent), false);
+    Ok(Reply::Json(Value::Object(body)))
 }
