@@ -173,6 +173,34 @@ struct Record<'a> {
 }
 
 impl AuditEvent {
+    /// A root user's read-only KMS call named `name`, for tests.
+    #[cfg(test)]
+    pub(crate) fn sample(name: &str) -> AuditEvent {
+        AuditEvent {
+            time_ms: 1_700_000_000_000,
+            event_source: "kms.amazonaws.com".into(),
+            event_name: name.into(),
+            region: "us-west-2".into(),
+            identity: Identity::Root {
+                account: "111122223333".into(),
+                access_key_id: "AKIAEXAMPLE".into(),
+            },
+            invoked_by: None,
+            source_ip: "127.0.0.1".into(),
+            user_agent: "test".into(),
+            request_parameters: json!({"keyId": "MARKER-KEY-ID"}),
+            response_elements: Value::Null,
+            additional_event_data: None,
+            request_id: "r".into(),
+            event_id: format!("e-{name}"),
+            read_only: true,
+            resources: vec![],
+            recipient_account: "111122223333".into(),
+            shared_event_id: None,
+            error: None,
+        }
+    }
+
     /// The record exactly as CloudTrail writes it, as JSON text.
     pub fn to_record_json(&self) -> String {
         let r = Record {

@@ -228,10 +228,14 @@ impl Trail {
             offset: start,
             prev_hash: None,
         };
-        walk_frames(&self.path, bytes.as_slice(), &self.key, from, |_, seq, record| {
+        let walked = walk_frames(&self.path, bytes.as_slice(), &self.key, from, |_, seq, record| {
             events.push(Arc::new(index_entry(seq, &record)))
         })
         .map_err(|e| unreadable(&e))?;
+        // A chunk's range holds whole frames only.
+        if walked.torn {
+            return Err(unreadable(&"a chunk ends inside a frame"));
+        }
         let events = Arc::new(events);
         *cache = Some((c.index, events.clone()));
         Ok(events)
@@ -241,9 +245,8 @@ impl Trail {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{AuditEvent, Identity};
+    use crate::event::AuditEvent;
     use base::RootKey;
-    use serde_json::Value;
     use std::path::Path;
 
     fn event(i: u64) -> AuditEvent {
@@ -254,26 +257,9 @@ mod tests {
         };
         AuditEvent {
             time_ms: 1_700_000_000_000 + 1000 * i as i64,
-            event_source: "kms.amazonaws.com".into(),
-            event_name: name.into(),
-            region: "us-west-2".into(),
-            identity: Identity::Root {
-                account: "111122223333".into(),
-                access_key_id: "AKIAEXAMPLE".into(),
-            },
-            invoked_by: None,
-            source_ip: "127.0.0.1".into(),
-            user_agent: "test".into(),
             request_parameters: serde_json::json!({ "n": i }),
-            response_elements: Value::Null,
-            additional_event_data: None,
-            request_id: "r".into(),
             event_id: format!("event-{i}"),
-            read_only: true,
-            resources: vec![],
-            recipient_account: "111122223333".into(),
-            shared_event_id: None,
-            error: None,
+            ..AuditEvent::sample(name)
         }
     }
 

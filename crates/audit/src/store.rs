@@ -232,31 +232,40 @@ pub(crate) struct WalkFrom {
     pub prev_hash: Option<String>,
 }
 
+/// Where a walk over frames stopped.
+pub(crate) struct Walked {
+    /// The hash of the last whole frame.
+    pub last_hash: String,
+    /// The offset where whole frames end.
+    pub end: u64,
+    /// The input ended inside a frame (a crash mid-append): what follows `end` is a torn frame.
+    pub torn: bool,
+}
+
 /// Reads frames from `r`, checking each seal (and the chain, when the walk starts at the beginning), and
-/// hands each record to `visit` with its sequence number and the offset of its frame. Returns the hash of
-/// the last frame and the offset where valid data ends.
+/// hands each record to `visit` with its sequence number and the offset of its frame.
 pub(crate) fn walk_frames(
     path: &Path,
     mut r: impl Read,
     key: &RootKey,
     from: WalkFrom,
     mut visit: impl FnMut(u64, u64, FrameRecord),
-) -> Result<(String, u64), TrailError> {
+) -> Result<Walked, TrailError> {
     let mut seq = from.seq;
     let mut pos = from.offset;
     let mut last_hash = from.prev_hash.clone().unwrap_or_default();
     let mut sealed = Vec::new();
-    loop {
+    let torn = loop {
         let mut len = [0u8; 4];
         match read_up_to(&mut r, &mut len).map_err(io(path))? {
-            0 => break,
+            0 => break false,
             4 => {}
-            _ => return Err(TrailError::TornTail { offset: pos }),
+            _ => break true,
         }
         let n = u32::from_be_bytes(len) as usize;
         sealed.resize(n, 0);
         if read_up_to(&mut r, &mut sealed).map_err(io(path))? < n {
-            return Err(TrailError::TornTail { offset: pos });
+            break true;
         }
         let compressed = key
             .open(format!("{AAD_PREFIX}{seq}").as_bytes(), &sealed)
@@ -276,19 +285,25 @@ pub(crate) fn walk_frames(
             seq += 1;
         }
         pos += 4 + n as u64;
-    }
-    Ok((last_hash, pos))
+    };
+    Ok(Walked {
+        last_hash,
+        end: pos,
+        torn,
+    })
 }
 
 /// Walks a whole trail file from its first frame; a missing file is an empty trail.
-fn walk_file(
-    path: &Path,
-    key: &RootKey,
-    visit: impl FnMut(u64, u64, FrameRecord),
-) -> Result<(String, u64), TrailError> {
+fn walk_file(path: &Path, key: &RootKey, visit: impl FnMut(u64, u64, FrameRecord)) -> Result<Walked, TrailError> {
     let file = match File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((String::new(), 0)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Walked {
+                last_hash: String::new(),
+                end: 0,
+                torn: false,
+            })
+        }
         Err(e) => return Err(io(path)(e)),
     };
     let from = WalkFrom {
@@ -313,37 +328,31 @@ impl Trail {
         let path = dir.join("events.log");
         let head: SealedStore<Head> =
             SealedStore::new(dir.join("head.sealed"), "strongroom/trail/head/v1", key.clone());
-        let progress = Arc::new(Progress::default());
-        let mut events = Events::default();
-        let mut count = 0u64;
-        let load = |events: &mut Events, count: &mut u64| {
-            *events = Events::default();
-            *count = 0;
-            let mut starts = Vec::new();
-            let mut entries = Vec::new();
-            let r = walk_file(&path, &key, |offset, seq, record| {
-                if (seq - 1) % CHUNK == 0 {
-                    starts.push(offset);
-                }
-                entries.push(Arc::new(index_entry(seq, &record)));
-            });
-            *count = entries.len() as u64;
-            *progress.chunk_starts.lock().unwrap_or_else(|p| p.into_inner()) = starts;
-            progress.written_seq.store(*count, Ordering::Release);
-            events.recent.extend(entries);
-            r
-        };
-        let (last_hash, end) = match load(&mut events, &mut count) {
-            Ok(v) => v,
-            Err(TrailError::TornTail { offset }) => {
-                tracing::warn!(offset, "cutting a torn record off the end of the audit trail");
-                let f = OpenOptions::new().write(true).open(&path).map_err(io(&path))?;
-                f.set_len(offset).map_err(io(&path))?;
-                f.sync_all().map_err(io(&path))?;
-                load(&mut events, &mut count)?
+        // One pass: the index entries, where each chunk starts, and whether a crash tore the last frame.
+        let mut starts = Vec::new();
+        let mut entries = Vec::new();
+        let walked = walk_file(&path, &key, |offset, seq, record| {
+            if (seq - 1) % CHUNK == 0 {
+                starts.push(offset);
             }
-            Err(e) => return Err(e),
-        };
+            entries.push(Arc::new(index_entry(seq, &record)));
+        })?;
+        if walked.torn {
+            tracing::warn!(
+                offset = walked.end,
+                "cutting a torn record off the end of the audit trail"
+            );
+            let f = OpenOptions::new().write(true).open(&path).map_err(io(&path))?;
+            f.set_len(walked.end).map_err(io(&path))?;
+            f.sync_all().map_err(io(&path))?;
+        }
+        let (last_hash, end) = (walked.last_hash, walked.end);
+        let count = entries.len() as u64;
+        let progress = Arc::new(Progress::default());
+        *progress.chunk_starts.lock().unwrap_or_else(|p| p.into_inner()) = starts;
+        progress.written_seq.store(count, Ordering::Release);
+        let mut events = Events::default();
+        events.recent.extend(entries);
         if let Some(h) = head.load()? {
             if h.seq > count {
                 return Err(TrailError::Truncated {
@@ -444,7 +453,11 @@ impl Trail {
     /// Checks a trail directory without opening it for writing: every seal, the chain and the head.
     pub fn verify(dir: &Path, key: Arc<RootKey>) -> Result<VerifyReport, TrailError> {
         let mut found = 0u64;
-        let (last_hash, _) = walk_file(&dir.join("events.log"), &key, |_, _, _| found += 1)?;
+        let walked = walk_file(&dir.join("events.log"), &key, |_, _, _| found += 1)?;
+        if walked.torn {
+            return Err(TrailError::TornTail { offset: walked.end });
+        }
+        let last_hash = walked.last_hash;
         let head: SealedStore<Head> = SealedStore::new(dir.join("head.sealed"), "strongroom/trail/head/v1", key);
         if let Some(h) = head.load()? {
             if h.seq > found {
@@ -625,33 +638,9 @@ impl Drop for Trail {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::Identity;
-    use serde_json::json;
 
     fn event(name: &str) -> AuditEvent {
-        AuditEvent {
-            time_ms: 1_700_000_000_000,
-            event_source: "kms.amazonaws.com".into(),
-            event_name: name.into(),
-            region: "us-west-2".into(),
-            identity: Identity::Root {
-                account: "111122223333".into(),
-                access_key_id: "AKIAEXAMPLE".into(),
-            },
-            invoked_by: None,
-            source_ip: "127.0.0.1".into(),
-            user_agent: "test".into(),
-            request_parameters: json!({"keyId": "MARKER-KEY-ID"}),
-            response_elements: Value::Null,
-            additional_event_data: None,
-            request_id: "r".into(),
-            event_id: format!("e-{name}"),
-            read_only: true,
-            resources: vec![],
-            recipient_account: "111122223333".into(),
-            shared_event_id: None,
-            error: None,
-        }
+        AuditEvent::sample(name)
     }
 
     fn trail(dir: &Path) -> Trail {
