@@ -57,17 +57,6 @@ impl Memtable {
             .map(|((_, Reverse(s)), v)| (*s, v.clone()))
     }
 
-    /// Every version in `[start, end)`, in (key ascending, sequence descending) order.
-    pub fn range(&self, start: &[u8], end: &[u8]) -> Vec<(Vec<u8>, u64, Option<Vec<u8>>)> {
-        let map = self.map.read().unwrap_or_else(|p| p.into_inner());
-        map.range((
-            Bound::Included((start.to_vec(), Reverse(u64::MAX))),
-            Bound::Excluded((end.to_vec(), Reverse(u64::MAX))),
-        ))
-        .map(|((k, Reverse(s)), v)| (k.clone(), *s, v.clone()))
-        .collect()
-    }
-
     /// Up to about `n` versions of `[start, end)` after `cursor` (exclusive; `None` = from the edge), in
     /// (key ascending, sequence descending) order, or (key descending, sequence descending) when
     /// `reverse`. A chunk never ends inside a key's versions, so the next one resumes at a key boundary.

@@ -285,7 +285,7 @@ impl Table {
         TableRange {
             table: self.clone(),
             start: start.to_vec(),
-            end: Some(end.to_vec()),
+            end: end.to_vec(),
             reverse,
             next_block: if reverse { last as isize } else { first as isize },
             first_block: first as isize,
@@ -321,22 +321,12 @@ impl Table {
             .open(self.file_id, ie.offset, Kind::SstData, &raw, &self.name)?;
         decode_block(&codec::decompress(&plain, &self.name)?, &self.name)
     }
-
-    /// Every entry, in order.
-    pub fn entries(&self) -> Result<Vec<Entry>> {
-        let mut out = Vec::new();
-        for i in 0..self.index.len() {
-            out.extend(self.block(i)?.iter().cloned());
-        }
-        Ok(out)
-    }
 }
 
 pub struct TableRange {
     table: Arc<Table>,
     start: Vec<u8>,
-    /// `None`: to the end of the table.
-    end: Option<Vec<u8>>,
+    end: Vec<u8>,
     reverse: bool,
     next_block: isize,
     first_block: isize,
@@ -374,10 +364,7 @@ impl TableRange {
             }
             let mut entries: Vec<Entry> = raw
                 .into_iter()
-                .filter(|(k, _, _)| {
-                    k.as_slice() >= self.start.as_slice()
-                        && self.end.as_ref().is_none_or(|e| k.as_slice() < e.as_slice())
-                })
+                .filter(|(k, _, _)| k.as_slice() >= self.start.as_slice() && k.as_slice() < self.end.as_slice())
                 .collect();
             if self.reverse {
                 entries.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
