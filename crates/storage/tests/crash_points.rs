@@ -4,18 +4,21 @@
 //! hold every acknowledged write with its value, and nothing that was never written.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use base::SecretBytes;
-use storage::fs::{AppendFile, FileSystem, LocalFs, ReadAt};
+use storage::fs::FileSystem;
 use storage::{Engine, Options, Range, StorageError, TableKeyProvider, WriteBatch};
+use support::{Hook, HookedFs, Op, Verdict};
 
 /// Counts mutating operations; the one numbered `crash_at` is the last to (half) happen.
 struct CrashFs {
-    ops: Arc<AtomicU64>,
+    ops: AtomicU64,
     crash_at: u64,
 }
 
@@ -26,99 +29,22 @@ fn crashed() -> StorageError {
     }
 }
 
-impl CrashFs {
-    /// `Ok(true)`: do it; `Ok(false)`: this is the crash point (do part of it); `Err`: already crashed.
-    fn step(&self) -> storage::Result<bool> {
+impl Hook for CrashFs {
+    fn before(&self, _: Op) -> Verdict {
         let n = self.ops.fetch_add(1, Ordering::SeqCst) + 1;
         match n.cmp(&self.crash_at) {
-            std::cmp::Ordering::Less => Ok(true),
-            std::cmp::Ordering::Equal => Ok(false),
-            std::cmp::Ordering::Greater => Err(crashed()),
+            std::cmp::Ordering::Less => Verdict::Go,
+            std::cmp::Ordering::Equal => Verdict::Tear(crashed()),
+            std::cmp::Ordering::Greater => Verdict::Fail(crashed()),
         }
     }
 }
 
-struct CrashFile {
-    inner: Box<dyn AppendFile>,
-    fs: Arc<CrashFs>,
-}
-
-impl AppendFile for CrashFile {
-    fn append(&mut self, data: &[u8]) -> storage::Result<()> {
-        if self.fs.step()? {
-            return self.inner.append(data);
-        }
-        let _ = self.inner.append(&data[..data.len() / 2]);
-        Err(crashed())
-    }
-
-    fn sync(&mut self) -> storage::Result<()> {
-        if self.fs.step()? {
-            return self.inner.sync();
-        }
-        Err(crashed())
-    }
-}
-
-/// The file system the engine sees: shares the counter with every file it opens.
-struct Shared(Arc<CrashFs>);
-
-impl Shared {
-    /// Runs a whole mutation at a step, or nothing of it at the crash point.
-    fn whole<T>(&self, f: impl FnOnce() -> storage::Result<T>) -> storage::Result<T> {
-        if self.0.step()? {
-            f()
-        } else {
-            Err(crashed())
-        }
-    }
-}
-
-impl FileSystem for Shared {
-    fn open_read(&self, path: &Path) -> storage::Result<Box<dyn ReadAt>> {
-        LocalFs.open_read(path)
-    }
-    fn create(&self, path: &Path) -> storage::Result<Box<dyn AppendFile>> {
-        let inner = self.whole(|| LocalFs.create(path))?;
-        Ok(Box::new(CrashFile {
-            inner,
-            fs: self.0.clone(),
-        }))
-    }
-    fn append_to(&self, path: &Path) -> storage::Result<Box<dyn AppendFile>> {
-        let inner = self.whole(|| LocalFs.append_to(path))?;
-        Ok(Box::new(CrashFile {
-            inner,
-            fs: self.0.clone(),
-        }))
-    }
-    fn read_all(&self, path: &Path) -> storage::Result<Vec<u8>> {
-        LocalFs.read_all(path)
-    }
-    fn read_at(&self, path: &Path, offset: u64, len: usize) -> storage::Result<Vec<u8>> {
-        LocalFs.read_at(path, offset, len)
-    }
-    fn size(&self, path: &Path) -> storage::Result<u64> {
-        LocalFs.size(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> storage::Result<()> {
-        self.whole(|| LocalFs.rename(from, to))
-    }
-    fn remove(&self, path: &Path) -> storage::Result<()> {
-        self.whole(|| LocalFs.remove(path))
-    }
-    fn truncate(&self, path: &Path, len: u64) -> storage::Result<()> {
-        self.whole(|| LocalFs.truncate(path, len))
-    }
-    fn list(&self, dir: &Path) -> storage::Result<Vec<String>> {
-        LocalFs.list(dir)
-    }
-    fn exists(&self, path: &Path) -> bool {
-        LocalFs.exists(path)
-    }
-    fn create_dir_all(&self, dir: &Path) -> storage::Result<()> {
-        LocalFs.create_dir_all(dir)
-    }
+fn crash_fs(crash_at: u64) -> Arc<CrashFs> {
+    Arc::new(CrashFs {
+        ops: AtomicU64::new(0),
+        crash_at,
+    })
 }
 
 struct Fixed;
@@ -193,11 +119,8 @@ fn workload(dir: &Path, fs: Arc<dyn FileSystem>) -> (u32, BTreeMap<Vec<u8>, Vec<
 fn a_crash_at_any_write_point_loses_nothing_acknowledged() {
     // A run without a crash counts the write points.
     let dir = tempfile::tempdir().unwrap();
-    let counter = Arc::new(CrashFs {
-        ops: Arc::new(AtomicU64::new(0)),
-        crash_at: u64::MAX,
-    });
-    let (_, full) = workload(dir.path(), Arc::new(Shared(counter.clone())));
+    let counter = crash_fs(u64::MAX);
+    let (_, full) = workload(dir.path(), Arc::new(HookedFs(counter.clone())));
     let total = counter.ops.load(Ordering::SeqCst);
     assert!(
         full.len() > 30 && total > 100,
@@ -207,11 +130,7 @@ fn a_crash_at_any_write_point_loses_nothing_acknowledged() {
 
     for crash_at in 1..=total {
         let dir = tempfile::tempdir().unwrap();
-        let fs = Arc::new(CrashFs {
-            ops: Arc::new(AtomicU64::new(0)),
-            crash_at,
-        });
-        let (s, acked) = workload(dir.path(), Arc::new(Shared(fs)));
+        let (s, acked) = workload(dir.path(), Arc::new(HookedFs(crash_fs(crash_at))));
         // A crash before the table's first files are whole leaves nothing to open, and nothing was
         // acknowledged.
         let e = match Engine::open(dir.path(), storage::fs::local(), &Fixed, options()) {

@@ -2,25 +2,20 @@
 //! and lose nothing that was acknowledged.
 #![allow(clippy::unwrap_used)]
 
-use std::path::Path;
+mod support;
+
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use base::SecretBytes;
-use storage::fs::{AppendFile, FileSystem, LocalFs};
+use storage::fs::FileSystem;
 use storage::{Engine, Options, Range, StorageError, TableKeyProvider, WriteBatch};
+use support::{Hook, HookedFs, Op, Verdict};
 
 #[derive(Default)]
 struct Faults {
     fail_sync: AtomicBool,
     fail_write: AtomicBool,
-}
-
-struct FaultFs(Arc<Faults>);
-
-struct FaultFile {
-    inner: Box<dyn AppendFile>,
-    faults: Arc<Faults>,
 }
 
 fn injected(what: &str) -> StorageError {
@@ -30,66 +25,14 @@ fn injected(what: &str) -> StorageError {
     }
 }
 
-impl AppendFile for FaultFile {
-    fn append(&mut self, data: &[u8]) -> storage::Result<()> {
-        if self.faults.fail_write.load(Ordering::SeqCst) {
+impl Hook for Faults {
+    fn before(&self, op: Op) -> Verdict {
+        match op {
             // A full disk may take part of the write before it fails.
-            let _ = self.inner.append(&data[..data.len() / 2]);
-            return Err(injected("write"));
+            Op::Append if self.fail_write.load(Ordering::SeqCst) => Verdict::Tear(injected("write")),
+            Op::Sync if self.fail_sync.load(Ordering::SeqCst) => Verdict::Fail(injected("fsync")),
+            _ => Verdict::Go,
         }
-        self.inner.append(data)
-    }
-
-    fn sync(&mut self) -> storage::Result<()> {
-        if self.faults.fail_sync.load(Ordering::SeqCst) {
-            return Err(injected("fsync"));
-        }
-        self.inner.sync()
-    }
-}
-
-impl FileSystem for FaultFs {
-    fn open_read(&self, path: &Path) -> storage::Result<Box<dyn storage::fs::ReadAt>> {
-        LocalFs.open_read(path)
-    }
-    fn create(&self, path: &Path) -> storage::Result<Box<dyn AppendFile>> {
-        Ok(Box::new(FaultFile {
-            inner: LocalFs.create(path)?,
-            faults: self.0.clone(),
-        }))
-    }
-    fn append_to(&self, path: &Path) -> storage::Result<Box<dyn AppendFile>> {
-        Ok(Box::new(FaultFile {
-            inner: LocalFs.append_to(path)?,
-            faults: self.0.clone(),
-        }))
-    }
-    fn read_all(&self, path: &Path) -> storage::Result<Vec<u8>> {
-        LocalFs.read_all(path)
-    }
-    fn read_at(&self, path: &Path, offset: u64, len: usize) -> storage::Result<Vec<u8>> {
-        LocalFs.read_at(path, offset, len)
-    }
-    fn size(&self, path: &Path) -> storage::Result<u64> {
-        LocalFs.size(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> storage::Result<()> {
-        LocalFs.rename(from, to)
-    }
-    fn remove(&self, path: &Path) -> storage::Result<()> {
-        LocalFs.remove(path)
-    }
-    fn truncate(&self, path: &Path, len: u64) -> storage::Result<()> {
-        LocalFs.truncate(path, len)
-    }
-    fn list(&self, dir: &Path) -> storage::Result<Vec<String>> {
-        LocalFs.list(dir)
-    }
-    fn exists(&self, path: &Path) -> bool {
-        LocalFs.exists(path)
-    }
-    fn create_dir_all(&self, dir: &Path) -> storage::Result<()> {
-        LocalFs.create_dir_all(dir)
     }
 }
 
@@ -112,7 +55,7 @@ fn a_failed_fsync_or_write_is_an_error_poisons_the_log_and_loses_nothing_acknowl
     for fault in ["fsync", "write"] {
         let dir = tempfile::tempdir().unwrap();
         let faults = Arc::new(Faults::default());
-        let fs: Arc<dyn FileSystem> = Arc::new(FaultFs(faults.clone()));
+        let fs: Arc<dyn FileSystem> = Arc::new(HookedFs(faults.clone()));
         let e = Engine::create(
             dir.path(),
             fs,
