@@ -71,6 +71,16 @@ fn base64_of(v: &Value) -> Result<Vec<u8>, DynamoError> {
     })
 }
 
+/// A set's elements, each parsed by `element`; a set is never empty (duplicates are checked per type, as
+/// DynamoDB words each differently).
+fn set_of<T>(x: &Value, kind: &str, element: impl Fn(&Value) -> Result<T, DynamoError>) -> Result<Vec<T>, DynamoError> {
+    let items = list_of(x)?.iter().map(element).collect::<Result<Vec<T>, _>>()?;
+    if items.is_empty() {
+        return Err(invalid(&format!("An {kind} set  may not be empty")));
+    }
+    Ok(items)
+}
+
 fn no_duplicates<T: std::hash::Hash + Eq>(items: &[T]) -> bool {
     let mut seen = HashSet::with_capacity(items.len());
     items.iter().all(|x| seen.insert(x))
@@ -137,13 +147,7 @@ impl AttributeValue {
                     .collect::<Result<_, _>>()?,
             ),
             "SS" => {
-                let items: Vec<String> = list_of(x)?
-                    .iter()
-                    .map(|e| string_of(e).map(str::to_owned))
-                    .collect::<Result<_, _>>()?;
-                if items.is_empty() {
-                    return Err(invalid("An string set  may not be empty"));
-                }
+                let items = set_of(x, "string", |e| string_of(e).map(str::to_owned))?;
                 if !no_duplicates(&items) {
                     return Err(invalid(&format!(
                         "Input collection [{}] contains duplicates.",
@@ -153,23 +157,14 @@ impl AttributeValue {
                 AttributeValue::Ss(items)
             }
             "NS" => {
-                let items: Vec<Number> = list_of(x)?
-                    .iter()
-                    .map(|e| string_of(e).and_then(Number::parse))
-                    .collect::<Result<_, _>>()?;
-                if items.is_empty() {
-                    return Err(invalid("An number set  may not be empty"));
-                }
+                let items = set_of(x, "number", |e| string_of(e).and_then(Number::parse))?;
                 if !no_duplicates(&items) {
                     return Err(DynamoError::Validation("Input collection contains duplicates".into()));
                 }
                 AttributeValue::Ns(items)
             }
             "BS" => {
-                let items: Vec<Vec<u8>> = list_of(x)?.iter().map(base64_of).collect::<Result<_, _>>()?;
-                if items.is_empty() {
-                    return Err(invalid("An binary set  may not be empty"));
-                }
+                let items = set_of(x, "binary", base64_of)?;
                 if !no_duplicates(&items) {
                     return Err(invalid("Input collection contains duplicates of type BS."));
                 }
