@@ -188,10 +188,84 @@ impl Number {
         }
     }
 
+    /// `self + other`, exact, with DynamoDB's limits on the result (UpdateExpression `+`, `ADD`).
+    pub fn add(&self, other: &Number) -> Result<Number, DynamoError> {
+        if self.is_zero() {
+            return Ok(other.clone());
+        }
+        if other.is_zero() {
+            return Ok(self.clone());
+        }
+        // Both as integers scaled by 10^low, where low is the smaller exponent of a last digit.
+        let low = (self.exponent - self.digits.len() as i32).min(other.exponent - other.digits.len() as i32);
+        let a = self.scaled(low);
+        let b = other.scaled(low);
+        let (negative, magnitude) = if self.negative == other.negative {
+            (self.negative, add_magnitudes(&a, &b))
+        } else if compare_magnitudes(&a, &b) != Ordering::Less {
+            (self.negative, sub_magnitudes(&a, &b))
+        } else {
+            (other.negative, sub_magnitudes(&b, &a))
+        };
+        let text: String = magnitude.iter().rev().map(|d| char::from(b'0' + d)).collect();
+        let sign = if negative { "-" } else { "" };
+        Number::parse(&format!("{sign}{text}E{low}"))
+    }
+
+    /// `self - other` (UpdateExpression `-`).
+    pub fn sub(&self, other: &Number) -> Result<Number, DynamoError> {
+        let mut negated = other.clone();
+        negated.negative = !negated.negative && !negated.is_zero();
+        self.add(&negated)
+    }
+
+    /// The digits of `|self| / 10^low` as an integer, least significant first.
+    fn scaled(&self, low: i32) -> Vec<u8> {
+        let trailing = (self.exponent - self.digits.len() as i32 - low) as usize;
+        let mut out = vec![0u8; trailing];
+        out.extend(self.digits.iter().rev());
+        out
+    }
+
     /// Bytes the number counts for in item size (about one per two significant digits, plus one).
     pub fn size_bytes(&self) -> usize {
         self.digits.len().div_ceil(2) + 1
     }
+}
+
+fn add_magnitudes(a: &[u8], b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(a.len().max(b.len()) + 1);
+    let mut carry = 0;
+    for i in 0..a.len().max(b.len()) {
+        let s = a.get(i).copied().unwrap_or(0) + b.get(i).copied().unwrap_or(0) + carry;
+        out.push(s % 10);
+        carry = s / 10;
+    }
+    if carry > 0 {
+        out.push(carry);
+    }
+    out
+}
+
+/// `a - b` for `a >= b`.
+fn sub_magnitudes(a: &[u8], b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(a.len());
+    let mut borrow = 0i8;
+    for (i, &digit) in a.iter().enumerate() {
+        let mut d = digit as i8 - b.get(i).copied().unwrap_or(0) as i8 - borrow;
+        borrow = i8::from(d < 0);
+        if d < 0 {
+            d += 10;
+        }
+        out.push(d as u8);
+    }
+    out
+}
+
+fn compare_magnitudes(a: &[u8], b: &[u8]) -> Ordering {
+    let significant = |x: &[u8]| x.iter().rposition(|d| *d != 0).map_or(0, |p| p + 1);
+    let (la, lb) = (significant(a), significant(b));
+    la.cmp(&lb).then_with(|| a[..la].iter().rev().cmp(b[..lb].iter().rev()))
 }
 
 impl Ord for Number {
@@ -213,6 +287,43 @@ mod tests {
 
     fn n(s: &str) -> Number {
         Number::parse(s).unwrap()
+    }
+
+    #[test]
+    fn adds_and_subtracts_exactly() {
+        for (a, b, sum, diff) in [
+            ("1", "2", "3", "-1"),
+            ("0.1", "0.2", "0.3", "-0.1"),
+            ("-5", "5", "0", "-10"),
+            (
+                "99999999999999999999999999999999999999",
+                "-1",
+                "99999999999999999999999999999999999998",
+                "100000000000000000000000000000000000000",
+            ),
+            (
+                "1e100",
+                "1",
+                "Attempting to store more than 38 significant digits in a Number",
+                "Attempting to store more than 38 significant digits in a Number",
+            ),
+            ("12.5", "-0.25", "12.25", "12.75"),
+            ("0", "-7", "-7", "7"),
+        ] {
+            let (x, y) = (n(a), n(b));
+            match x.add(&y) {
+                Ok(r) => assert_eq!(r.to_text(), sum, "{a} + {b}"),
+                Err(e) => assert_eq!(e.to_string(), sum, "{a} + {b}"),
+            }
+            match x.sub(&y) {
+                Ok(r) => assert_eq!(r.to_text(), diff, "{a} - {b}"),
+                Err(e) => assert_eq!(e.to_string(), diff, "{a} - {b}"),
+            }
+        }
+        assert_eq!(
+            n("9E+125").add(&n("1E+125")).unwrap_err().to_string(),
+            "Number overflow. Attempting to store a number with magnitude larger than supported range"
+        );
     }
 
     #[test]
@@ -323,6 +434,17 @@ mod tests {
         fn key_bytes_and_text_round_trip(a in number()) {
             prop_assert_eq!(Number::from_key_bytes(&a.to_key_bytes()), Some(a.clone()));
             prop_assert_eq!(Number::parse(&a.to_text()).unwrap(), a);
+        }
+
+        #[test]
+        fn arithmetic_matches_scaled_integers(a in -10i64.pow(15)..10i64.pow(15), b in -10i64.pow(15)..10i64.pow(15), s in 0u32..8, t in 0u32..8) {
+            // a x 10^-s and b x 10^-t, brought to the common scale 10^-(s+t).
+            let x = n(&format!("{a}e-{s}"));
+            let y = n(&format!("{b}e-{t}"));
+            let (wa, wb) = (a as i128 * 10i128.pow(t), b as i128 * 10i128.pow(s));
+            let scale = s + t;
+            prop_assert_eq!(x.add(&y).unwrap(), n(&format!("{}e-{scale}", wa + wb)));
+            prop_assert_eq!(x.sub(&y).unwrap(), n(&format!("{}e-{scale}", wa - wb)));
         }
 
         #[test]
