@@ -7,6 +7,8 @@
 //! unambiguous; the sort value comes last in an encoding whose byte order is DynamoDB's order for its type
 //! (UTF-8 bytes for S, unsigned bytes for B, numeric order for N), so a Query is one range read.
 
+use std::ops::Bound;
+
 use aws_lc_rs::digest;
 
 use crate::attr::{AttributeValue, Item};
@@ -187,6 +189,86 @@ impl KeySchema {
             .chain(self.sort.as_ref())
             .filter_map(|a| item.get(&a.name).map(|v| (a.name.clone(), v.clone())))
             .collect()
+    }
+}
+
+/// The sort-key part of a Query's key condition.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SortCondition {
+    Eq(AttributeValue),
+    Lt(AttributeValue),
+    Le(AttributeValue),
+    Gt(AttributeValue),
+    Ge(AttributeValue),
+    Between(AttributeValue, AttributeValue),
+    BeginsWith(AttributeValue),
+}
+
+/// A range of storage keys: lower and upper bound.
+pub type KeyRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
+
+/// A Query's key condition: one partition, and optionally a range of its sort keys.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyCondition {
+    pub partition: AttributeValue,
+    pub sort: Option<SortCondition>,
+}
+
+/// The smallest byte string greater than every string that starts with `prefix`, if there is one.
+fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut out = prefix.to_vec();
+    while let Some(last) = out.pop() {
+        if last < 0xFF {
+            out.push(last + 1);
+            return Some(out);
+        }
+    }
+    None
+}
+
+fn mismatched_condition() -> DynamoError {
+    invalid("Condition parameter type does not match schema type".into())
+}
+
+impl KeyCondition {
+    /// The storage-key range the condition selects, with DynamoDB's checks on the values' types.
+    pub fn storage_bounds(&self, schema: &KeySchema) -> Result<KeyRange, DynamoError> {
+        if !type_matches(schema.partition.kind, &self.partition) {
+            return Err(mismatched_condition());
+        }
+        let partition = check_key_value(&schema.partition, &self.partition, MAX_PARTITION_BYTES, true)?;
+        let prefix = partition_prefix(&partition);
+        let whole = (
+            Bound::Included(prefix.clone()),
+            prefix_end(&prefix).map_or(Bound::Unbounded, Bound::Excluded),
+        );
+        let (Some(sort), Some(attr)) = (&self.sort, &schema.sort) else {
+            return Ok(whole);
+        };
+        let at = |v: &AttributeValue| -> Result<Vec<u8>, DynamoError> {
+            if !type_matches(attr.kind, v) {
+                return Err(mismatched_condition());
+            }
+            let mut k = prefix.clone();
+            k.extend_from_slice(&value_bytes(v).ok_or_else(mismatched_condition)?);
+            Ok(k)
+        };
+        Ok(match sort {
+            SortCondition::Eq(v) => (Bound::Included(at(v)?), Bound::Included(at(v)?)),
+            SortCondition::Lt(v) => (whole.0, Bound::Excluded(at(v)?)),
+            SortCondition::Le(v) => (whole.0, Bound::Included(at(v)?)),
+            SortCondition::Gt(v) => (Bound::Excluded(at(v)?), whole.1),
+            SortCondition::Ge(v) => (Bound::Included(at(v)?), whole.1),
+            SortCondition::Between(lo, hi) => (Bound::Included(at(lo)?), Bound::Included(at(hi)?)),
+            SortCondition::BeginsWith(p) => {
+                if attr.kind == KeyType::N {
+                    return Err(mismatched_condition());
+                }
+                let start = at(p)?;
+                let end = prefix_end(&start).map_or(whole.1, Bound::Excluded);
+                (Bound::Included(start), end)
+            }
+        })
     }
 }
 

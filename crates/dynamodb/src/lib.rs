@@ -4,7 +4,10 @@
 
 pub mod attr;
 pub mod capacity;
+pub mod expr;
+pub mod items;
 pub mod key;
+pub mod legacy;
 pub mod number;
 pub mod table;
 pub mod tables;
@@ -24,6 +27,9 @@ pub enum DynamoError {
     ResourceNotFound(String),
     #[error("{0}")]
     ResourceInUse(String),
+    /// A ConditionExpression was false; carries the item it was evaluated against, if there was one.
+    #[error("The conditional request failed")]
+    ConditionalCheckFailed(Option<Box<attr::Item>>),
     /// The storage engine failed (I/O, corruption): a server-side failure.
     #[error("storage: {0}")]
     Storage(String),

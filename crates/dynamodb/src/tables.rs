@@ -5,6 +5,7 @@
 //! engine each). Deleting a table deletes its directory, key registry included: crypto-shredding.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -13,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use storage::{Engine, Options, TableKeyProvider, WriteBatch};
 
 use crate::attr::{decode_item, encode_item, item_size, Item};
+use crate::key::KeyCondition;
 use crate::table::TableSpec;
 use crate::DynamoError;
 
@@ -69,9 +71,52 @@ type TableId = (String, String, String);
 pub struct Table {
     pub record: TableRecord,
     /// Shared by every version of the table's definition (an UpdateTable makes a new `Table`).
-    engine: Arc<Mutex<Option<Arc<Engine>>>>,
+    shared: Arc<Shared>,
+}
+
+/// Read-modify-write of one item holds one of these stripes, chosen by the item's storage key, so a
+/// conditional write or an update sees no other write to its item between its read and its write.
+const ITEM_LOCK_STRIPES: usize = 256;
+
+struct Shared {
+    engine: Mutex<Option<Arc<Engine>>>,
     dir: PathBuf,
     options: Options,
+    item_locks: Vec<Mutex<()>>,
+}
+
+impl Shared {
+    fn new(engine: Option<Arc<Engine>>, dir: PathBuf, options: Options) -> Arc<Shared> {
+        Arc::new(Shared {
+            engine: Mutex::new(engine),
+            dir,
+            options,
+            item_locks: (0..ITEM_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+        })
+    }
+
+    fn lock_item(&self, key: &[u8]) -> std::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut h);
+        let stripe = (h.finish() % ITEM_LOCK_STRIPES as u64) as usize;
+        self.item_locks[stripe].lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// What a read-modify-write does with the item it read.
+pub enum Decision {
+    Put(Item),
+    Delete,
+    /// Leave the item as it is.
+    Keep,
+}
+
+/// The item before and after a write.
+#[derive(Debug, Default)]
+pub struct Written {
+    pub old: Option<Item>,
+    pub new: Option<Item>,
 }
 
 /// The engine's view of the key service for one table. It keeps the key service's own error, so the caller
@@ -144,9 +189,7 @@ impl Tables {
                 id,
                 Arc::new(Table {
                     record,
-                    engine: Arc::new(Mutex::new(None)),
-                    dir: table_dir,
-                    options: options.clone(),
+                    shared: Shared::new(None, table_dir, options.clone()),
                 }),
             );
         }
@@ -227,9 +270,7 @@ impl Tables {
         };
         let table = Arc::new(Table {
             record,
-            engine: Arc::new(Mutex::new(Some(Arc::new(engine)))),
-            dir: dir.clone(),
-            options: self.options.clone(),
+            shared: Shared::new(Some(Arc::new(engine)), dir.clone(), self.options.clone()),
         });
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         open.insert(id.clone(), table.clone());
@@ -259,9 +300,7 @@ impl Tables {
         change(&mut record)?;
         let next = Arc::new(Table {
             record: record.clone(),
-            engine: current.engine.clone(),
-            dir: current.dir.clone(),
-            options: current.options.clone(),
+            shared: current.shared.clone(),
         });
         open.insert(id.clone(), next);
         if let Err(e) = self.save(&open) {
@@ -290,8 +329,8 @@ impl Tables {
         }
         drop(open);
         // Close the engine before its files go.
-        *table.engine.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        std::fs::remove_dir_all(&table.dir).map_err(|e| DynamoError::Storage(e.to_string()))?;
+        *table.shared.engine.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        std::fs::remove_dir_all(&table.shared.dir).map_err(|e| DynamoError::Storage(e.to_string()))?;
         Ok(table.record.clone())
     }
 }
@@ -299,7 +338,7 @@ impl Tables {
 impl Table {
     /// The engine, opened (its table key decrypted through `keys`) on first use.
     fn engine(&self, keys: &dyn KeyService) -> Result<Arc<Engine>, DynamoError> {
-        let mut slot = self.engine.lock().unwrap_or_else(|p| p.into_inner());
+        let mut slot = self.shared.engine.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(e) = slot.as_ref() {
             return Ok(e.clone());
         }
@@ -308,7 +347,12 @@ impl Table {
             record: &self.record,
             failure: Mutex::new(None),
         };
-        let opened = Engine::open(&self.dir, storage::fs::local(), &provider, self.options.clone());
+        let opened = Engine::open(
+            &self.shared.dir,
+            storage::fs::local(),
+            &provider,
+            self.shared.options.clone(),
+        );
         let engine = match opened {
             Ok(e) => Arc::new(e),
             Err(e) => {
@@ -326,7 +370,43 @@ impl Table {
             .ok_or_else(|| DynamoError::Storage("the table has no base structure".into()))
     }
 
-    /// Writes an item whole (PutItem); returns the item it replaced.
+    /// Reads an item, decides what to do with it and does it, with no other write to the item in between
+    /// (PutItem, DeleteItem and UpdateItem, conditional or not). `key` is the item's storage key.
+    pub fn write_item(
+        &self,
+        key: &[u8],
+        keys: &dyn KeyService,
+        decide: impl FnOnce(Option<&Item>) -> Result<Decision, DynamoError>,
+    ) -> Result<Written, DynamoError> {
+        let engine = self.engine(keys)?;
+        let base = Self::base(&engine)?;
+        let _item = self.shared.lock_item(key);
+        let old = engine
+            .get(base, key, None)
+            .map_err(storage_error)?
+            .map(|raw| decode_item(&raw))
+            .transpose()?;
+        let mut batch = WriteBatch::new();
+        let new = match decide(old.as_ref())? {
+            Decision::Put(item) => {
+                batch.put(base, key, &encode_item(&item));
+                Some(item)
+            }
+            Decision::Delete => {
+                if old.is_some() {
+                    batch.delete(base, key);
+                }
+                None
+            }
+            Decision::Keep => old.clone(),
+        };
+        if !batch.is_empty() {
+            engine.write(batch).map_err(storage_error)?;
+        }
+        Ok(Written { old, new })
+    }
+
+    /// Writes an item whole (PutItem without a condition); returns the item it replaced.
     pub fn put(&self, item: &Item, keys: &dyn KeyService) -> Result<Option<Item>, DynamoError> {
         let key = self.record.spec.schema.item_key(item)?;
         if item_size(item) > MAX_ITEM_BYTES {
@@ -334,13 +414,7 @@ impl Table {
                 "One or more parameter values were invalid: Item size has exceeded the maximum allowed size".into(),
             ));
         }
-        let engine = self.engine(keys)?;
-        let base = Self::base(&engine)?;
-        let old = engine.get(base, &key, None).map_err(storage_error)?;
-        let mut batch = WriteBatch::new();
-        batch.put(base, &key, &encode_item(item));
-        engine.write(batch).map_err(storage_error)?;
-        old.map(|raw| decode_item(&raw)).transpose()
+        Ok(self.write_item(&key, keys, |_| Ok(Decision::Put(item.clone())))?.old)
     }
 
     /// Reads an item by its `Key` (GetItem).
@@ -353,6 +427,57 @@ impl Table {
             .map_err(storage_error)?
             .map(|raw| decode_item(&raw))
             .transpose()
+    }
+
+    /// Reads items in storage-key order between two bounds (forward or backward), from one snapshot, until
+    /// `limit` items or `max_bytes` of items have been read.
+    fn read_range(
+        &self,
+        lower: Bound<Vec<u8>>,
+        upper: Bound<Vec<u8>>,
+        reverse: bool,
+        limit: usize,
+        max_bytes: usize,
+        keys: &dyn KeyService,
+    ) -> Result<ScanPage, DynamoError> {
+        const CHUNK: usize = 128;
+        let engine = self.engine(keys)?;
+        let base = Self::base(&engine)?;
+        let snapshot = engine.snapshot();
+        let mut page = ScanPage::default();
+        let (mut lower, mut upper) = (lower, upper);
+        loop {
+            let chunk = engine
+                .range(
+                    base,
+                    &storage::Range {
+                        start: bound_ref(&lower),
+                        end: bound_ref(&upper),
+                        reverse,
+                        limit: CHUNK,
+                    },
+                    Some(&snapshot),
+                )
+                .map_err(storage_error)?;
+            let exhausted = chunk.len() < CHUNK;
+            for (k, raw) in chunk {
+                let item = decode_item(&raw)?;
+                page.bytes += item_size(&item);
+                page.items.push(item);
+                if reverse {
+                    upper = Bound::Excluded(k);
+                } else {
+                    lower = Bound::Excluded(k);
+                }
+                if page.items.len() >= limit || page.bytes >= max_bytes {
+                    page.more = true;
+                    return Ok(page);
+                }
+            }
+            if exhausted {
+                return Ok(page);
+            }
+        }
     }
 
     /// One page of a Scan: items in storage-key order (partitions in hashed order, as DynamoDB's Scan),
@@ -374,59 +499,50 @@ impl Table {
         let lower = token_bound(segment).unwrap_or_default();
         let upper = token_bound(segment + 1);
         let after = start_after.map(|k| self.record.spec.schema.key_of(k)).transpose()?;
-        let engine = self.engine(keys)?;
-        let base = Self::base(&engine)?;
-        let snapshot = engine.snapshot();
-        let mut page = ScanPage::default();
-        let mut from: Option<Vec<u8>> = after;
-        loop {
-            let chunk = engine
-                .range(
-                    base,
-                    &storage::Range {
-                        start: match &from {
-                            Some(k) if k.as_slice() >= lower.as_slice() => std::ops::Bound::Excluded(k.as_slice()),
-                            _ => std::ops::Bound::Included(lower.as_slice()),
-                        },
-                        end: match &upper {
-                            Some(u) => std::ops::Bound::Excluded(u.as_slice()),
-                            None => std::ops::Bound::Unbounded,
-                        },
-                        reverse: false,
-                        limit: 128,
-                    },
-                    Some(&snapshot),
-                )
-                .map_err(storage_error)?;
-            let exhausted = chunk.len() < 128;
-            for (k, raw) in chunk {
-                let item = decode_item(&raw)?;
-                page.bytes += item_size(&item);
-                page.items.push(item);
-                from = Some(k);
-                if page.items.len() >= limit || page.bytes >= max_bytes {
-                    page.more = true;
-                    return Ok(page);
-                }
-            }
-            if exhausted {
-                return Ok(page);
-            }
-        }
+        let lower = match after {
+            Some(k) if k >= lower => Bound::Excluded(k),
+            _ => Bound::Included(lower),
+        };
+        let upper = upper.map_or(Bound::Unbounded, Bound::Excluded);
+        self.read_range(lower, upper, false, limit, max_bytes, keys)
     }
 
-    /// Deletes an item by its `Key` (DeleteItem); returns what was there.
+    /// One page of a Query: the items of one partition whose sort key meets the condition, in sort-key
+    /// order (descending unless `forward`), after `start_after` (`ExclusiveStartKey`).
+    pub fn query(
+        &self,
+        condition: &KeyCondition,
+        forward: bool,
+        start_after: Option<&Item>,
+        limit: usize,
+        max_bytes: usize,
+        keys: &dyn KeyService,
+    ) -> Result<ScanPage, DynamoError> {
+        let schema = &self.record.spec.schema;
+        let (mut lower, mut upper) = condition.storage_bounds(schema)?;
+        if let Some(start) = start_after {
+            let k = schema.key_of(start)?;
+            if forward {
+                lower = Bound::Excluded(k);
+            } else {
+                upper = Bound::Excluded(k);
+            }
+        }
+        self.read_range(lower, upper, !forward, limit, max_bytes, keys)
+    }
+
+    /// Deletes an item by its `Key` (DeleteItem without a condition); returns what was there.
     pub fn delete(&self, key: &Item, keys: &dyn KeyService) -> Result<Option<Item>, DynamoError> {
         let key = self.record.spec.schema.key_of(key)?;
-        let engine = self.engine(keys)?;
-        let base = Self::base(&engine)?;
-        let old = engine.get(base, &key, None).map_err(storage_error)?;
-        if old.is_some() {
-            let mut batch = WriteBatch::new();
-            batch.delete(base, &key);
-            engine.write(batch).map_err(storage_error)?;
-        }
-        old.map(|raw| decode_item(&raw)).transpose()
+        Ok(self.write_item(&key, keys, |_| Ok(Decision::Delete))?.old)
+    }
+}
+
+fn bound_ref(b: &Bound<Vec<u8>>) -> Bound<&[u8]> {
+    match b {
+        Bound::Included(k) => Bound::Included(k.as_slice()),
+        Bound::Excluded(k) => Bound::Excluded(k.as_slice()),
+        Bound::Unbounded => Bound::Unbounded,
     }
 }
 
