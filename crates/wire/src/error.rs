@@ -66,6 +66,8 @@ pub enum ErrorKind {
 pub struct ApiError {
     pub kind: ErrorKind,
     pub message: String,
+    /// Further members of a JSON error body (ConditionalCheckFailedException's `Item`).
+    pub members: Option<Box<serde_json::Map<String, serde_json::Value>>>,
 }
 
 impl ApiError {
@@ -73,6 +75,7 @@ impl ApiError {
         Self {
             kind,
             message: message.into(),
+            members: None,
         }
     }
 
@@ -193,6 +196,10 @@ impl From<DynamoError> for ApiError {
             DynamoError::Serialization(m) => ApiError::new(ErrorKind::Serialization, m),
             DynamoError::ResourceNotFound(m) => ApiError::modeled("ResourceNotFoundException", 400, m),
             DynamoError::ResourceInUse(m) => ApiError::modeled("ResourceInUseException", 400, m),
+            // The item is shown only when the request asked for it (`services::dynamodb` adds it).
+            e @ DynamoError::ConditionalCheckFailed(_) => {
+                ApiError::modeled("ConditionalCheckFailedException", 400, e.to_string())
+            }
             DynamoError::Corrupt(m) | DynamoError::Storage(m) => {
                 tracing::error!(error = %m, "DynamoDB storage failure");
                 ApiError::new(ErrorKind::Internal, "")

@@ -323,6 +323,9 @@ pub fn render(api: Api, result: Result<Reply, ApiError>, rid: &str) -> Response<
                 if !e.message.is_empty() || msg_key == "Message" {
                     obj.insert(msg_key.into(), e.message.clone().into());
                 }
+                if let Some(members) = &e.members {
+                    obj.extend(members.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
                 (
                     status,
                     json_content_type(api),

@@ -1,8 +1,7 @@
-//! DynamoDB operations: tables (CreateTable, DescribeTable, DeleteTable, ListTables) and single items
-//! (PutItem, GetItem, DeleteItem). Every table is kept encrypted under a table key from `App::table_keys`.
+//! DynamoDB operations. This module holds the control plane (tables, tags, limits) and the dispatch;
+//! `items` the item operations and batches, `reads` Query and Scan, `exprs` the reading of a request's
+//! expressions. Every table is kept encrypted under a table key from `App::table_keys`.
 
-use dynamodb::attr::{item_from_json, item_size, item_to_json, Item};
-use dynamodb::capacity::{read_units, write_units};
 use dynamodb::table::{
     AttributeDefinition, CreateTableInput, IndexInput, KeySchemaElement, Projection, ProjectionInput, TableSpec,
     Throughput,
@@ -11,18 +10,22 @@ use dynamodb::tables::TableRecord;
 use dynamodb::DynamoError;
 use serde_json::{json, Map, Value};
 
+mod exprs;
+mod items;
+mod reads;
+
 use crate::services::input::{epoch, Input};
 use crate::{unknown_operation, Api, ApiError, App, Caller, Reply};
 
 /// Authorizes `action` on a table of the caller's account and region.
-fn authorize(app: &App, c: &Caller, action: &str, table: &str) -> Result<(), ApiError> {
+pub(super) fn authorize(app: &App, c: &Caller, action: &str, table: &str) -> Result<(), ApiError> {
     let arn = format!("arn:aws:dynamodb:{}:{}:table/{table}", c.region, c.account());
     app.iam.authorize(&c.entry, action, &arn, &Default::default())?;
     Ok(())
 }
 
 /// `TableName` may be a name or a table ARN of the caller's account and region.
-fn table_name<'a>(c: &Caller, i: &Input<'a>) -> Result<&'a str, ApiError> {
+pub(super) fn table_name<'a>(c: &Caller, i: &Input<'a>) -> Result<&'a str, ApiError> {
     let name = i.str("TableName")?;
     match name.strip_prefix("arn:aws:dynamodb:") {
         Some(rest) => {
@@ -218,37 +221,15 @@ fn refuse_sse(i: &Input<'_>) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn item_member(i: &Input<'_>, name: &str) -> Result<Item, ApiError> {
-    let v =
-        i.0.get(name)
-            .filter(|v| !v.is_null())
-            .ok_or_else(|| crate::services::input::missing(name))?;
-    Ok(item_from_json(v)?)
-}
-
-/// `ReturnValues` for PutItem and DeleteItem: NONE or ALL_OLD.
-fn wants_old(i: &Input<'_>) -> Result<bool, ApiError> {
-    match i.opt_str("ReturnValues")? {
-        None | Some("NONE") => Ok(false),
-        Some("ALL_OLD") => Ok(true),
-        Some(other @ ("UPDATED_OLD" | "ALL_NEW" | "UPDATED_NEW")) => Err(ApiError::validation(format!(
-            "ReturnValues can only be ALL_OLD or NONE, but was {other}"
-        ))),
-        Some(other) => Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{other}' at 'returnValues' failed to satisfy constraint: Member must satisfy enum value set: [ALL_NEW, UPDATED_OLD, ALL_OLD, NONE, UPDATED_NEW]"
-        ))),
-    }
-}
-
 /// `ReturnConsumedCapacity`: which shape of `ConsumedCapacity` to answer with, if any.
 #[derive(Clone, Copy, PartialEq)]
-enum Capacity {
+pub(super) enum Capacity {
     None,
     Total,
     Indexes,
 }
 
-fn capacity_wanted(i: &Input<'_>) -> Result<Capacity, ApiError> {
+pub(super) fn capacity_wanted(i: &Input<'_>) -> Result<Capacity, ApiError> {
     match i.opt_str("ReturnConsumedCapacity")? {
         None | Some("NONE") => Ok(Capacity::None),
         Some("TOTAL") => Ok(Capacity::Total),
@@ -260,7 +241,7 @@ fn capacity_wanted(i: &Input<'_>) -> Result<Capacity, ApiError> {
 }
 
 /// Adds `ConsumedCapacity` to an answer when asked for: `units` of reads or writes on `table`.
-fn add_capacity(body: &mut Map<String, Value>, wanted: Capacity, table: &str, units: f64, write: bool) {
+pub(super) fn add_capacity(body: &mut Map<String, Value>, wanted: Capacity, table: &str, units: f64, write: bool) {
     if wanted == Capacity::None {
         return;
     }
@@ -277,15 +258,6 @@ fn add_capacity(body: &mut Map<String, Value>, wanted: Capacity, table: &str, un
         c.insert("Table".into(), json!({ "CapacityUnits": units, kind: units }));
     }
     body.insert("ConsumedCapacity".into(), Value::Object(c));
-}
-
-fn attributes_reply(old: Option<Item>, wanted: bool, capacity: Capacity, table: &str, units: f64) -> Reply {
-    let mut body = Map::new();
-    if let (true, Some(old)) = (wanted, old) {
-        body.insert("Attributes".into(), item_to_json(&old));
-    }
-    add_capacity(&mut body, capacity, table, units, true);
-    Reply::Json(Value::Object(body))
 }
 
 pub fn dispatch(app: &App, caller: &Caller, op: &str, input: &Value) -> Result<Reply, ApiError> {
@@ -353,60 +325,20 @@ pub fn dispatch(app: &App, caller: &Caller, op: &str, input: &Value) -> Result<R
                 json!({ "TableDescription": description(&record, "DELETING") }),
             ))
         }
-        "PutItem" => {
-            let name = table_name(caller, &i)?;
-            authorize(app, caller, "dynamodb:PutItem", name)?;
-            let wanted = wants_old(&i)?;
-            let capacity = capacity_wanted(&i)?;
-            let item = item_member(&i, "Item")?;
-            let table = app.tables.get(account, region, name).map_err(item_not_found)?;
-            let old = table.put(&item, app.table_keys.as_ref())?;
-            // A replacing write is charged for the larger of the two items.
-            let bytes = item_size(&item).max(old.as_ref().map_or(0, item_size));
-            Ok(attributes_reply(old, wanted, capacity, name, write_units(bytes)))
-        }
-        "GetItem" => {
-            let name = table_name(caller, &i)?;
-            authorize(app, caller, "dynamodb:GetItem", name)?;
-            let capacity = capacity_wanted(&i)?;
-            let consistent = i.bool("ConsistentRead")?;
-            unsupported_member(&i, "ProjectionExpression")?;
-            unsupported_member(&i, "AttributesToGet")?;
-            let key = item_member(&i, "Key")?;
-            let table = app.tables.get(account, region, name).map_err(item_not_found)?;
-            let mut body = Map::new();
-            let found = table.get(&key, app.table_keys.as_ref())?;
-            let bytes = found.as_ref().map_or(0, item_size);
-            if let Some(item) = found {
-                body.insert("Item".into(), item_to_json(&item));
-            }
-            add_capacity(&mut body, capacity, name, read_units(bytes, consistent), false);
-            Ok(Reply::Json(Value::Object(body)))
-        }
-        "DeleteItem" => {
-            let name = table_name(caller, &i)?;
-            authorize(app, caller, "dynamodb:DeleteItem", name)?;
-            let wanted = wants_old(&i)?;
-            let capacity = capacity_wanted(&i)?;
-            let key = item_member(&i, "Key")?;
-            let table = app.tables.get(account, region, name).map_err(item_not_found)?;
-            let old = table.delete(&key, app.table_keys.as_ref())?;
-            let bytes = old.as_ref().map_or(0, item_size);
-            Ok(attributes_reply(old, wanted, capacity, name, write_units(bytes)))
-        }
         "UpdateTable" => {
             let name = table_name(caller, &i)?;
             authorize(app, caller, "dynamodb:UpdateTable", name)?;
             update_table(app, caller, name, &i)
         }
         "TagResource" | "UntagResource" | "ListTagsOfResource" => tags(app, caller, op, &i),
-        "Scan" => {
-            let name = table_name(caller, &i)?;
-            authorize(app, caller, "dynamodb:Scan", name)?;
-            scan(app, caller, name, &i)
-        }
-        "BatchWriteItem" => batch_write(app, caller, &i),
-        "BatchGetItem" => batch_get(app, caller, &i),
+        "PutItem" => items::put_item(app, caller, &i),
+        "GetItem" => items::get_item(app, caller, &i),
+        "UpdateItem" => items::update_item(app, caller, &i),
+        "DeleteItem" => items::delete_item(app, caller, &i),
+        "Scan" => reads::scan(app, caller, &i),
+        "Query" => reads::query(app, caller, &i),
+        "BatchWriteItem" => items::batch_write(app, caller, &i),
+        "BatchGetItem" => items::batch_get(app, caller, &i),
         "DescribeEndpoints" => Ok(Reply::Json(json!({
             "Endpoints": [{ "Address": format!("dynamodb.{region}.amazonaws.com"), "CachePeriodInMinutes": 1440 }]
         }))),
@@ -423,137 +355,18 @@ pub fn dispatch(app: &App, caller: &Caller, op: &str, input: &Value) -> Result<R
     }
 }
 
-/// `RequestItems`: table name to its requests, in request order.
-fn request_items<'a>(i: &Input<'a>) -> Result<Vec<(&'a str, &'a Value)>, ApiError> {
-    match i.0.get("RequestItems") {
-        None | Some(Value::Null) => Err(crate::services::input::missing("RequestItems")),
-        Some(Value::Object(m)) => Ok(m.iter().map(|(k, v)| (k.as_str(), v)).collect()),
-        Some(_) => Err(ApiError::serialization("Expected map or null".to_owned())),
-    }
-}
-
+/// Members whose features arrive with later issues are refused, not ignored.
 fn unsupported_member(i: &Input<'_>, name: &str) -> Result<(), ApiError> {
     if i.0.get(name).is_some_and(|v| !v.is_null()) {
         return Err(ApiError::validation(format!(
-            "{name} is not supported by this server yet (it arrives with expressions, issue 5)"
+            "{name} is not supported by this server yet"
         )));
     }
     Ok(())
 }
 
-/// BatchWriteItem: up to 25 puts and deletes over any tables, each applied on its own (DynamoDB's batches
-/// are not transactions); all are processed, so `UnprocessedItems` is empty.
-fn batch_write(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
-    let tables = request_items(i)?;
-    let total: usize = tables.iter().map(|(_, v)| v.as_array().map_or(0, Vec::len)).sum();
-    if tables.is_empty() || total == 0 || total > 25 {
-        return Err(ApiError::validation(
-            "1 validation error detected: Value at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to 25, Member must have length greater than or equal to 1]",
-        ));
-    }
-    enum Write {
-        Put(Item),
-        Delete(Item),
-    }
-    let mut plan = Vec::new();
-    for (name, requests) in &tables {
-        let requests = requests
-            .as_array()
-            .ok_or_else(|| ApiError::serialization("Expected list or null".to_owned()))?;
-        authorize(app, c, "dynamodb:BatchWriteItem", name)?;
-        let table = app.tables.get(c.account(), &c.region, name).map_err(item_not_found)?;
-        let mut seen = std::collections::HashSet::new();
-        let mut writes = Vec::new();
-        for r in requests {
-            let r = Input(r);
-            let (write, key) = match (r.object("PutRequest")?, r.object("DeleteRequest")?) {
-                (Some(p), None) => {
-                    let item = item_member(&p, "Item")?;
-                    let key = table.record.spec.schema.item_key(&item)?;
-                    (Write::Put(item), key)
-                }
-                (None, Some(d)) => {
-                    let key_item = item_member(&d, "Key")?;
-                    let key = table.record.spec.schema.key_of(&key_item)?;
-                    (Write::Delete(key_item), key)
-                }
-                _ => {
-                    return Err(ApiError::validation(
-                        "Supplied WriteRequest must contain exactly one of PutRequest or DeleteRequest",
-                    ))
-                }
-            };
-            if !seen.insert(key) {
-                return Err(ApiError::validation("Provided list of item keys contains duplicates"));
-            }
-            writes.push(write);
-        }
-        plan.push((table, writes));
-    }
-    for (table, writes) in plan {
-        for w in writes {
-            match w {
-                Write::Put(item) => {
-                    table.put(&item, app.table_keys.as_ref())?;
-                }
-                Write::Delete(key) => {
-                    table.delete(&key, app.table_keys.as_ref())?;
-                }
-            }
-        }
-    }
-    Ok(Reply::Json(json!({ "UnprocessedItems": {} })))
-}
-
-/// BatchGetItem: up to 100 keys over any tables; every key is read, so `UnprocessedKeys` is empty.
-fn batch_get(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
-    let tables = request_items(i)?;
-    let mut total = 0;
-    let mut responses = Map::new();
-    let mut plan = Vec::new();
-    for (name, spec) in &tables {
-        let spec = Input(spec);
-        unsupported_member(&spec, "ProjectionExpression")?;
-        unsupported_member(&spec, "AttributesToGet")?;
-        let keys = spec.list("Keys")?;
-        total += keys.len();
-        if total > 100 {
-            return Err(ApiError::validation(
-                "Too many items requested for the BatchGetItem call",
-            ));
-        }
-        authorize(app, c, "dynamodb:BatchGetItem", name)?;
-        let table = app.tables.get(c.account(), &c.region, name).map_err(item_not_found)?;
-        let mut seen = std::collections::HashSet::new();
-        let mut parsed = Vec::new();
-        for k in keys {
-            let key = item_from_json(k.0)?;
-            if !seen.insert(table.record.spec.schema.key_of(&key)?) {
-                return Err(ApiError::validation("Provided list of item keys contains duplicates"));
-            }
-            parsed.push(key);
-        }
-        plan.push((name.to_string(), table, parsed));
-    }
-    if total == 0 {
-        return Err(ApiError::validation(
-            "1 validation error detected: Value at 'requestItems' failed to satisfy constraint: Member must have length greater than or equal to 1",
-        ));
-    }
-    for (name, table, keys) in plan {
-        let mut found = Vec::new();
-        for key in keys {
-            if let Some(item) = table.get(&key, app.table_keys.as_ref())? {
-                found.push(item_to_json(&item));
-            }
-        }
-        responses.insert(name, Value::Array(found));
-    }
-    Ok(Reply::Json(json!({ "Responses": responses, "UnprocessedKeys": {} })))
-}
-
 /// Item operations on a missing table say only this.
-fn item_not_found(e: DynamoError) -> DynamoError {
+pub(super) fn item_not_found(e: DynamoError) -> DynamoError {
     match e {
         DynamoError::ResourceNotFound(_) => DynamoError::ResourceNotFound("Requested resource not found".into()),
         other => other,
@@ -720,82 +533,4 @@ fn tags(app: &App, c: &Caller, op: &str, i: &Input<'_>) -> Result<Reply, ApiErro
             Ok(Reply::Json(json!({ "Tags": tags })))
         }
     }
-}
-
-/// Scan without expressions: pages of at most `Limit` items and 1 MB, `ExclusiveStartKey` /
-/// `LastEvaluatedKey`, parallel segments, `Select` ALL_ATTRIBUTES or COUNT.
-fn scan(app: &App, c: &Caller, name: &str, i: &Input<'_>) -> Result<Reply, ApiError> {
-    for unsupported in [
-        "FilterExpression",
-        "ProjectionExpression",
-        "AttributesToGet",
-        "ScanFilter",
-        "IndexName",
-    ] {
-        unsupported_member(i, unsupported)?;
-    }
-    let capacity = capacity_wanted(i)?;
-    let consistent = i.bool("ConsistentRead")?;
-    let limit = match i.opt_i64("Limit")? {
-        None => usize::MAX,
-        Some(l) if l >= 1 => l as usize,
-        Some(l) => {
-            return Err(ApiError::validation(format!(
-                "1 validation error detected: Value '{l}' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1"
-            )))
-        }
-    };
-    let count_only = match i.opt_str("Select")? {
-        None | Some("ALL_ATTRIBUTES") => false,
-        Some("COUNT") => true,
-        Some(other) => {
-            return Err(ApiError::validation(format!(
-                "One or more parameter values were invalid: Select type {other} is not supported for a Scan without an index or projection"
-            )))
-        }
-    };
-    let segment = match (i.opt_i64("Segment")?, i.opt_i64("TotalSegments")?) {
-        (None, None) => (0, 1),
-        (Some(s), Some(t)) if (1..=1_000_000).contains(&t) && (0..t).contains(&s) => (s as u32, t as u32),
-        (Some(_), None) => {
-            return Err(ApiError::validation(
-                "The TotalSegments parameter is required but was not present in the request when Segment parameter is present",
-            ))
-        }
-        (None, Some(_)) => {
-            return Err(ApiError::validation(
-                "The Segment parameter is required but was not present in the request when parameter TotalSegments is present",
-            ))
-        }
-        (Some(s), Some(t)) => {
-            return Err(ApiError::validation(format!(
-                "The Segment parameter is zero-based and must be less than parameter TotalSegments: Segment: {s} is not less than TotalSegments: {t}"
-            )))
-        }
-    };
-    let start = match i.0.get("ExclusiveStartKey").filter(|v| !v.is_null()) {
-        Some(v) => Some(item_from_json(v)?),
-        None => None,
-    };
-    let table = app.tables.get(c.account(), &c.region, name)?;
-    let page = table.scan(start.as_ref(), segment, limit, 1024 * 1024, app.table_keys.as_ref())?;
-    let mut body = Map::new();
-    body.insert("Count".into(), json!(page.items.len()));
-    body.insert("ScannedCount".into(), json!(page.items.len()));
-    if page.more {
-        if let Some(last) = page.items.last() {
-            body.insert(
-                "LastEvaluatedKey".into(),
-                item_to_json(&table.record.spec.schema.key_attributes(last)),
-            );
-        }
-    }
-    if !count_only {
-        body.insert(
-            "Items".into(),
-            Value::Array(page.items.iter().map(item_to_json).collect()),
-        );
-    }
-    add_capacity(&mut body, capacity, name, read_units(page.bytes, consistent), false);
-    Ok(Reply::Json(Value::Object(body)))
 }

@@ -1,0 +1,335 @@
+//! Single-item operations (PutItem, GetItem, UpdateItem, DeleteItem) and the batches (BatchGetItem,
+//! BatchWriteItem): decode, authorize, call `dynamodb::items`, encode.
+
+use dynamodb::attr::{item_from_json, item_size, item_to_json, Item};
+use dynamodb::capacity::{read_units, write_units};
+use dynamodb::expr::ast::Path;
+use dynamodb::expr::eval::project;
+use dynamodb::expr::Kind;
+use dynamodb::items;
+use dynamodb::tables::Written;
+use dynamodb::DynamoError;
+use serde_json::{json, Map, Value};
+
+use super::exprs;
+use super::{add_capacity, authorize, capacity_wanted, item_not_found, table_name, Capacity};
+use crate::services::input::Input;
+use crate::{ApiError, App, Caller, Reply};
+
+pub fn item_member(i: &Input<'_>, name: &str) -> Result<Item, ApiError> {
+    let v =
+        i.0.get(name)
+            .filter(|v| !v.is_null())
+            .ok_or_else(|| crate::services::input::missing(name))?;
+    Ok(item_from_json(v)?)
+}
+
+/// `ReturnValues`: which attributes a write answers with.
+#[derive(Clone, Copy, PartialEq)]
+enum Returns {
+    None,
+    AllOld,
+    UpdatedOld,
+    AllNew,
+    UpdatedNew,
+}
+
+fn returns(i: &Input<'_>, update: bool) -> Result<Returns, ApiError> {
+    let r = match i.opt_str("ReturnValues")? {
+        None | Some("NONE") => Returns::None,
+        Some("ALL_OLD") => Returns::AllOld,
+        Some("UPDATED_OLD") => Returns::UpdatedOld,
+        Some("ALL_NEW") => Returns::AllNew,
+        Some("UPDATED_NEW") => Returns::UpdatedNew,
+        Some(other) => {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{other}' at 'returnValues' failed to satisfy constraint: Member must satisfy enum value set: [ALL_NEW, UPDATED_OLD, ALL_OLD, NONE, UPDATED_NEW]"
+            )))
+        }
+    };
+    if !update && !matches!(r, Returns::None | Returns::AllOld) {
+        return Err(ApiError::validation("Return values set to invalid value"));
+    }
+    Ok(r)
+}
+
+/// `ReturnValuesOnConditionCheckFailure`: whether a failed condition answers with the item.
+fn old_on_failure(i: &Input<'_>) -> Result<bool, ApiError> {
+    match i.opt_str("ReturnValuesOnConditionCheckFailure")? {
+        None | Some("NONE") => Ok(false),
+        Some("ALL_OLD") => Ok(true),
+        Some(other) => Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{other}' at 'returnValuesOnConditionCheckFailure' failed to satisfy constraint: Member must satisfy enum value set: [ALL_OLD, NONE]"
+        ))),
+    }
+}
+
+/// ConditionalCheckFailedException carries the item only when the request asked for it.
+fn condition_failed(e: DynamoError, with_item: bool) -> ApiError {
+    let item = match &e {
+        DynamoError::ConditionalCheckFailed(Some(item)) if with_item => Some(item_to_json(item)),
+        _ => None,
+    };
+    let mut err = ApiError::from(e);
+    if let Some(item) = item {
+        let mut members = Map::new();
+        members.insert("Item".into(), item);
+        err.members = Some(Box::new(members));
+    }
+    err
+}
+
+/// The answer to a write: `Attributes` as `ReturnValues` asks, and `ConsumedCapacity`.
+fn write_reply(w: &Written, returns: Returns, paths: &[&Path], capacity: Capacity, table: &str) -> Reply {
+    let owned: Vec<Path> = paths.iter().map(|p| (*p).clone()).collect();
+    let attributes = match returns {
+        Returns::None => None,
+        Returns::AllOld => w.old.clone(),
+        Returns::AllNew => w.new.clone(),
+        Returns::UpdatedOld => w.old.as_ref().map(|o| project(o, &owned)),
+        Returns::UpdatedNew => w.new.as_ref().map(|n| project(n, &owned)),
+    };
+    let mut body = Map::new();
+    if let Some(a) = attributes.filter(|a| !a.is_empty()) {
+        body.insert("Attributes".into(), item_to_json(&a));
+    }
+    // A write is charged for the larger of the item before and after it.
+    let bytes = w
+        .old
+        .as_ref()
+        .map_or(0, item_size)
+        .max(w.new.as_ref().map_or(0, item_size));
+    add_capacity(&mut body, capacity, table, write_units(bytes), true);
+    Reply::Json(Value::Object(body))
+}
+
+pub fn put_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
+    let name = table_name(c, i)?;
+    authorize(app, c, "dynamodb:PutItem", name)?;
+    let returns = returns(i, false)?;
+    let on_failure = old_on_failure(i)?;
+    let capacity = capacity_wanted(i)?;
+    let item = item_member(i, "Item")?;
+    let e = exprs::read(i, &[Kind::Condition])?;
+    let table = app.tables.get(c.account(), &c.region, name).map_err(item_not_found)?;
+    let w = items::put_item(&table, item, e.condition.as_ref(), app.table_keys.as_ref())
+        .map_err(|e| condition_failed(e, on_failure))?;
+    Ok(write_reply(&w, returns, &[], capacity, name))
+}
+
+pub fn delete_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
+    let name = table_name(c, i)?;
+    authorize(app, c, "dynamodb:DeleteItem", name)?;
+    let returns = returns(i, false)?;
+    let on_failure = old_on_failure(i)?;
+    let capacity = capacity_wanted(i)?;
+    let key = item_member(i, "Key")?;
+    let e = exprs::read(i, &[Kind::Condition])?;
+    let table = app.tables.get(c.account(), &c.region, name).map_err(item_not_found)?;
+    let w = items::delete_item(&table, &key, e.condition.as_ref(), app.table_keys.as_ref())
+        .map_err(|e| condition_failed(e, on_failure))?;
+    Ok(write_reply(&w, returns, &[], capacity, name))
+}
+
+pub fn update_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
+    let name = table_name(c, i)?;
+    authorize(app, c, "dynamodb:UpdateItem", name)?;
+    let returns = returns(i, true)?;
+    let on_failure = old_on_failure(i)?;
+    let capacity = capacity_wanted(i)?;
+    let key = item_member(i, "Key")?;
+    let e = exprs::read(i, &[Kind::Update, Kind::Condition])?;
+    let table = app.tables.get(c.account(), &c.region, name).map_err(item_not_found)?;
+    let w = items::update_item(
+        &table,
+        &key,
+        e.update.as_ref(),
+        e.condition.as_ref(),
+        app.table_keys.as_ref(),
+    )
+    .map_err(|e| condition_failed(e, on_failure))?;
+    let paths: Vec<&Path> = e.update.as_ref().map(|u| u.paths().collect()).unwrap_or_default();
+    Ok(write_reply(&w, returns, &paths, capacity, name))
+}
+
+pub fn get_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
+    let name = table_name(c, i)?;
+    authorize(app, c, "dynamodb:GetItem", name)?;
+    let capacity = capacity_wanted(i)?;
+    let consistent = i.bool("ConsistentRead")?;
+    let key = item_member(i, "Key")?;
+    let e = exprs::read(i, &[Kind::Projection])?;
+    let table = app.tables.get(c.account(), &c.region, name).map_err(item_not_found)?;
+    let mut body = Map::new();
+    let found = table.get(&key, app.table_keys.as_ref())?;
+    // Capacity counts the whole item read, whatever the projection keeps.
+    let bytes = found.as_ref().map_or(0, item_size);
+    if let Some(item) = found {
+        let item = match &e.projection {
+            Some(paths) => project(&item, paths),
+            None => item,
+        };
+        body.insert("Item".into(), item_to_json(&item));
+    }
+    add_capacity(&mut body, capacity, name, read_units(bytes, consistent), false);
+    Ok(Reply::Json(Value::Object(body)))
+}
+
+/// `RequestItems`: table name to its requests, in request order.
+fn request_items<'a>(i: &Input<'a>) -> Result<Vec<(&'a str, &'a Value)>, ApiError> {
+    match i.0.get("RequestItems") {
+        None | Some(Value::Null) => Err(crate::services::input::missing("RequestItems")),
+        Some(Value::Object(m)) => Ok(m.iter().map(|(k, v)| (k.as_str(), v)).collect()),
+        Some(_) => Err(ApiError::serialization("Expected map or null".to_owned())),
+    }
+}
+
+/// BatchWriteItem: up to 25 puts and deletes over any tables, each applied on its own (DynamoDB's batches
+/// are not transactions); all are processed, so `UnprocessedItems` is empty.
+pub fn batch_write(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
+    let tables = request_items(i)?;
+    let capacity = capacity_wanted(i)?;
+    let total: usize = tables.iter().map(|(_, v)| v.as_array().map_or(0, Vec::len)).sum();
+    if tables.is_empty() || total == 0 || total > 25 {
+        return Err(ApiError::validation(
+            "1 validation error detected: Value at 'requestItems' failed to satisfy constraint: Map value must satisfy constraint: [Member must have length less than or equal to 25, Member must have length greater than or equal to 1]",
+        ));
+    }
+    enum Write {
+        Put(Item),
+        Delete(Item),
+    }
+    let mut plan = Vec::new();
+    for (name, requests) in &tables {
+        let requests = requests
+            .as_array()
+            .ok_or_else(|| ApiError::serialization("Expected list or null".to_owned()))?;
+        authorize(app, c, "dynamodb:BatchWriteItem", name)?;
+        let table = app.tables.get(c.account(), &c.region, name).map_err(item_not_found)?;
+        let mut seen = std::collections::HashSet::new();
+        let mut writes = Vec::new();
+        for r in requests {
+            let r = Input(r);
+            let (write, key) = match (r.object("PutRequest")?, r.object("DeleteRequest")?) {
+                (Some(p), None) => {
+                    let item = item_member(&p, "Item")?;
+                    let key = table.record.spec.schema.item_key(&item)?;
+                    (Write::Put(item), key)
+                }
+                (None, Some(d)) => {
+                    let key_item = item_member(&d, "Key")?;
+                    let key = table.record.spec.schema.key_of(&key_item)?;
+                    (Write::Delete(key_item), key)
+                }
+                _ => {
+                    return Err(ApiError::validation(
+                        "Supplied WriteRequest must contain exactly one of PutRequest or DeleteRequest",
+                    ))
+                }
+            };
+            if !seen.insert(key) {
+                return Err(ApiError::validation("Provided list of item keys contains duplicates"));
+            }
+            writes.push(write);
+        }
+        plan.push((name.to_string(), table, writes));
+    }
+    let mut consumed = Vec::new();
+    for (name, table, writes) in plan {
+        let mut units = 0.0;
+        for w in writes {
+            let written = match w {
+                Write::Put(item) => items::put_item(&table, item, None, app.table_keys.as_ref())?,
+                Write::Delete(key) => items::delete_item(&table, &key, None, app.table_keys.as_ref())?,
+            };
+            let bytes = written
+                .old
+                .as_ref()
+                .map_or(0, item_size)
+                .max(written.new.as_ref().map_or(0, item_size));
+            units += write_units(bytes);
+        }
+        consumed.push((name, units));
+    }
+    let mut body = Map::new();
+    body.insert("UnprocessedItems".into(), json!({}));
+    batch_capacity(&mut body, capacity, &consumed, true);
+    Ok(Reply::Json(Value::Object(body)))
+}
+
+/// `ConsumedCapacity` of a batch: one entry per table.
+fn batch_capacity(body: &mut Map<String, Value>, wanted: Capacity, per_table: &[(String, f64)], write: bool) {
+    if wanted == Capacity::None {
+        return;
+    }
+    let list: Vec<Value> = per_table
+        .iter()
+        .map(|(name, units)| {
+            let mut one = Map::new();
+            add_capacity(&mut one, wanted, name, *units, write);
+            one.remove("ConsumedCapacity").unwrap_or(Value::Null)
+        })
+        .collect();
+    body.insert("ConsumedCapacity".into(), Value::Array(list));
+}
+
+/// BatchGetItem: up to 100 keys over any tables; every key is read, so `UnprocessedKeys` is empty.
+pub fn batch_get(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
+    let tables = request_items(i)?;
+    let capacity = capacity_wanted(i)?;
+    let mut total = 0;
+    let mut plan = Vec::new();
+    for (name, spec) in &tables {
+        let spec = Input(spec);
+        let keys = spec.list("Keys")?;
+        total += keys.len();
+        if total > 100 {
+            return Err(ApiError::validation(
+                "Too many items requested for the BatchGetItem call",
+            ));
+        }
+        let consistent = spec.bool("ConsistentRead")?;
+        let e = exprs::read(&spec, &[Kind::Projection])?;
+        authorize(app, c, "dynamodb:BatchGetItem", name)?;
+        let table = app.tables.get(c.account(), &c.region, name).map_err(item_not_found)?;
+        let mut seen = std::collections::HashSet::new();
+        let mut parsed = Vec::new();
+        for k in keys {
+            let key = item_from_json(k.0)?;
+            if !seen.insert(table.record.spec.schema.key_of(&key)?) {
+                return Err(ApiError::validation("Provided list of item keys contains duplicates"));
+            }
+            parsed.push(key);
+        }
+        plan.push((name.to_string(), table, parsed, e.projection, consistent));
+    }
+    if total == 0 {
+        return Err(ApiError::validation(
+            "1 validation error detected: Value at 'requestItems' failed to satisfy constraint: Member must have length greater than or equal to 1",
+        ));
+    }
+    let mut responses = Map::new();
+    let mut consumed = Vec::new();
+    for (name, table, keys, projection, consistent) in plan {
+        let mut found = Vec::new();
+        let mut units = 0.0;
+        for key in keys {
+            let item = table.get(&key, app.table_keys.as_ref())?;
+            units += read_units(item.as_ref().map_or(0, item_size), consistent);
+            if let Some(item) = item {
+                let item = match &projection {
+                    Some(paths) => project(&item, paths),
+                    None => item,
+                };
+                found.push(item_to_json(&item));
+            }
+        }
+        consumed.push((name.clone(), units));
+        responses.insert(name, Value::Array(found));
+    }
+    let mut body = Map::new();
+    body.insert("Responses".into(), Value::Object(responses));
+    body.insert("UnprocessedKeys".into(), json!({}));
+    batch_capacity(&mut body, capacity, &consumed, false);
+    Ok(Reply::Json(Value::Object(body)))
+}
