@@ -328,3 +328,45 @@ pub fn json_error(body: &[u8]) -> (String, String) {
 
 pub const DDB_JSON: (&str, &str) = ("content-type", "application/x-amz-json-1.0");
 pub const LIST_TABLES: (&str, &str) = ("x-amz-target", "DynamoDB_20120810.ListTables");
+
+/// A PAY_PER_REQUEST table keyed by `hash` and, if given, `range` (name and type each).
+pub async fn create_table(
+    db: &aws_sdk_dynamodb::Client,
+    name: &str,
+    hash: (&str, aws_sdk_dynamodb::types::ScalarAttributeType),
+    range: Option<(&str, aws_sdk_dynamodb::types::ScalarAttributeType)>,
+) -> aws_sdk_dynamodb::operation::create_table::CreateTableOutput {
+    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType};
+    let mut req = db
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest);
+    for (attr, kind, key_type) in
+        std::iter::once((hash.0, hash.1, KeyType::Hash)).chain(range.map(|(a, t)| (a, t, KeyType::Range)))
+    {
+        req = req
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(attr)
+                    .attribute_type(kind)
+                    .build()
+                    .expect("attribute definition"),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(attr)
+                    .key_type(key_type)
+                    .build()
+                    .expect("key schema element"),
+            );
+    }
+    req.send().await.expect("CreateTable")
+}
+
+pub fn s(v: &str) -> aws_sdk_dynamodb::types::AttributeValue {
+    aws_sdk_dynamodb::types::AttributeValue::S(v.to_owned())
+}
+
+pub fn n(v: &str) -> aws_sdk_dynamodb::types::AttributeValue {
+    aws_sdk_dynamodb::types::AttributeValue::N(v.to_owned())
+}
