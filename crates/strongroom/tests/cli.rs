@@ -36,3 +36,81 @@ fn aws_cli_walkthrough() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["TableNames"], serde_json::json!([]));
 }
+
+/// The DynamoDB walk-through of the README, command for command.
+#[test]
+fn aws_cli_dynamodb_walkthrough() {
+    let s = Server::start();
+    let run = |args: &[&str]| -> serde_json::Value {
+        let (ok, out, err) = aws(&s, args);
+        assert!(ok, "{args:?}: {err}");
+        if out.trim().is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&out).unwrap()
+        }
+    };
+    let created = run(&[
+        "dynamodb",
+        "create-table",
+        "--table-name",
+        "Music",
+        "--attribute-definitions",
+        "AttributeName=Artist,AttributeType=S",
+        "AttributeName=SongTitle,AttributeType=S",
+        "--key-schema",
+        "AttributeName=Artist,KeyType=HASH",
+        "AttributeName=SongTitle,KeyType=RANGE",
+        "--billing-mode",
+        "PAY_PER_REQUEST",
+    ]);
+    assert_eq!(created["TableDescription"]["TableName"], "Music");
+    run(&[
+        "dynamodb",
+        "put-item",
+        "--table-name",
+        "Music",
+        "--item",
+        r#"{"Artist": {"S": "Acme Band"}, "SongTitle": {"S": "Happy Day"}, "Plays": {"N": "1"}}"#,
+    ]);
+    let updated = run(&[
+        "dynamodb",
+        "update-item",
+        "--table-name",
+        "Music",
+        "--key",
+        r#"{"Artist": {"S": "Acme Band"}, "SongTitle": {"S": "Happy Day"}}"#,
+        "--update-expression",
+        "ADD Plays :one",
+        "--expression-attribute-values",
+        r#"{":one": {"N": "1"}}"#,
+        "--return-values",
+        "UPDATED_NEW",
+    ]);
+    assert_eq!(updated["Attributes"]["Plays"]["N"], "2");
+    let queried = run(&[
+        "dynamodb",
+        "query",
+        "--table-name",
+        "Music",
+        "--key-condition-expression",
+        "Artist = :a AND begins_with(SongTitle, :t)",
+        "--expression-attribute-values",
+        r#"{":a": {"S": "Acme Band"}, ":t": {"S": "Happy"}}"#,
+    ]);
+    assert_eq!(queried["Count"], 1);
+    assert_eq!(queried["Items"][0]["SongTitle"]["S"], "Happy Day");
+    let scanned = run(&[
+        "dynamodb",
+        "scan",
+        "--table-name",
+        "Music",
+        "--filter-expression",
+        "Plays > :n",
+        "--expression-attribute-values",
+        r#"{":n": {"N": "1"}}"#,
+    ]);
+    assert_eq!(scanned["Count"], 1);
+    let deleted = run(&["dynamodb", "delete-table", "--table-name", "Music"]);
+    assert_eq!(deleted["TableDescription"]["TableStatus"], "DELETING");
+}
