@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use base::{RootKey, SealedStore, SecretBytes};
@@ -83,6 +84,53 @@ struct Shared {
     dir: PathBuf,
     options: Options,
     item_locks: Vec<Mutex<()>>,
+    usage: Usage,
+}
+
+/// The table's item count and size (DescribeTable's ItemCount and TableSizeBytes). Kept in memory: every
+/// write adds its difference, and when the engine opens a background count of what it already holds (at
+/// the snapshot it opened with) is added once, so the sum is exact once that count is done.
+#[derive(Default)]
+struct Usage {
+    items: AtomicI64,
+    bytes: AtomicI64,
+}
+
+impl Usage {
+    fn add(&self, items: i64, bytes: i64) {
+        self.items.fetch_add(items, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+}
+
+/// Counts what the base structure holds at `snapshot`, adding it to the table's usage.
+fn count_existing(engine: &Engine, base: u32, snapshot: &storage::Snapshot, usage: &Usage) -> Result<(), DynamoError> {
+    let mut from: Option<Vec<u8>> = None;
+    loop {
+        let chunk = engine
+            .range(
+                base,
+                &storage::Range {
+                    start: from.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
+                    end: Bound::Unbounded,
+                    reverse: false,
+                    limit: 1024,
+                },
+                Some(snapshot),
+            )
+            .map_err(storage_error)?;
+        let done = chunk.len() < 1024;
+        let (mut items, mut bytes) = (0, 0);
+        for (k, raw) in chunk {
+            items += 1;
+            bytes += item_size(&decode_item(&raw)?) as i64;
+            from = Some(k);
+        }
+        usage.add(items, bytes);
+        if done {
+            return Ok(());
+        }
+    }
 }
 
 impl Shared {
@@ -92,6 +140,7 @@ impl Shared {
             dir,
             options,
             item_locks: (0..ITEM_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            usage: Usage::default(),
         })
     }
 
@@ -360,6 +409,19 @@ impl Table {
                 return Err(failure.unwrap_or_else(|| storage_error(e)));
             }
         };
+        if let Some(base) = engine.structure(BASE) {
+            // Taken before the engine is published, so every later write is counted by `write_item`.
+            let snapshot = engine.snapshot();
+            let (counting, shared) = (engine.clone(), self.shared.clone());
+            let spawned = std::thread::Builder::new().name("table-usage".into()).spawn(move || {
+                if let Err(e) = count_existing(&counting, base, &snapshot, &shared.usage) {
+                    tracing::warn!(error = %e, "counting a table's items failed");
+                }
+            });
+            if let Err(e) = spawned {
+                tracing::warn!(error = %e, "could not start counting a table's items");
+            }
+        }
         *slot = Some(engine.clone());
         Ok(engine)
     }
@@ -402,6 +464,11 @@ impl Table {
         };
         if !batch.is_empty() {
             engine.write(batch).map_err(storage_error)?;
+            let size = |i: &Option<Item>| i.as_ref().map_or(0, |i| item_size(i) as i64);
+            let count = |i: &Option<Item>| i64::from(i.is_some());
+            self.shared
+                .usage
+                .add(count(&new) - count(&old), size(&new) - size(&old));
         }
         Ok(Written { old, new })
     }
@@ -415,6 +482,16 @@ impl Table {
             ));
         }
         Ok(self.write_item(&key, keys, |_| Ok(Decision::Put(item.clone())))?.old)
+    }
+
+    /// The table's item count and total item size, as far as this process has counted them (zero until
+    /// the table is first used after a start).
+    pub fn usage(&self) -> (u64, u64) {
+        let u = &self.shared.usage;
+        (
+            u.items.load(Ordering::Relaxed).max(0) as u64,
+            u.bytes.load(Ordering::Relaxed).max(0) as u64,
+        )
     }
 
     /// Reads an item by its `Key` (GetItem).
@@ -666,6 +743,39 @@ mod tests {
         assert_eq!(t.get(&key, &kms).unwrap_err().to_string(), "key disabled");
         kms.refuse.store(false, Ordering::SeqCst);
         assert_eq!(t.get(&key, &kms).unwrap(), None);
+    }
+
+    #[test]
+    fn usage_counts_items_and_bytes_across_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let kms = FakeKms::default();
+        let tables = Tables::open(dir.path(), root(), Options::default()).unwrap();
+        let t = tables
+            .create("111122223333", "us-east-1", spec("usage"), "t-u".into(), 0, &kms)
+            .unwrap();
+        let items: Vec<Item> = (0..50)
+            .map(|i| item_from_json(&json!({"id": {"S": format!("k{i}")}, "v": {"S": "x".repeat(i)}})).unwrap())
+            .collect();
+        for item in &items {
+            t.put(item, &kms).unwrap();
+        }
+        // Replacing an item changes only the size; deleting one changes both.
+        t.put(&items[0], &kms).unwrap();
+        t.delete(&item_from_json(&json!({"id": {"S": "k1"}})).unwrap(), &kms)
+            .unwrap();
+        let bytes: usize = items.iter().map(item_size).sum::<usize>() - item_size(&items[1]);
+        assert_eq!(t.usage(), (49, bytes as u64));
+        drop(t);
+        drop(tables);
+        let tables = Tables::open(dir.path(), root(), Options::default()).unwrap();
+        let t = tables.get("111122223333", "us-east-1", "usage").unwrap();
+        assert_eq!(t.usage(), (0, 0), "nothing counted before the table is used");
+        t.put(&items[1], &kms).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while t.usage() != (50, (bytes + item_size(&items[1])) as u64) {
+            assert!(std::time::Instant::now() < deadline, "usage {:?}", t.usage());
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
     }
 
     fn walk(dir: &Path) -> Vec<PathBuf> {

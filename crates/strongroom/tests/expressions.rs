@@ -344,6 +344,10 @@ async fn projections_shape_get_batch_get_and_scan() {
             .await
             .unwrap();
     }
+    let described = db.describe_table().table_name("Shapes").send().await.unwrap();
+    let t = described.table().unwrap();
+    assert_eq!(t.item_count(), Some(3));
+    assert!(t.table_size_bytes().unwrap() > 3 * 20);
     let got = db
         .get_item()
         .table_name("Shapes")

@@ -130,7 +130,7 @@ fn projection_json(p: &Projection) -> Value {
 }
 
 /// TableDescription, as DynamoDB fills it.
-fn description(r: &TableRecord, status: &str) -> Value {
+fn description(r: &TableRecord, status: &str, usage: (u64, u64)) -> Value {
     let spec: &TableSpec = &r.spec;
     let arn = r.arn();
     let (read, write) = match spec.billing {
@@ -154,9 +154,8 @@ fn description(r: &TableRecord, status: &str) -> Value {
         "ProvisionedThroughput".into(),
         json!({"NumberOfDecreasesToday": 0, "ReadCapacityUnits": read, "WriteCapacityUnits": write}),
     );
-    // DynamoDB refreshes these about every six hours; item counting arrives with Scan (issue 5).
-    d.insert("TableSizeBytes".into(), json!(0));
-    d.insert("ItemCount".into(), json!(0));
+    d.insert("TableSizeBytes".into(), json!(usage.1));
+    d.insert("ItemCount".into(), json!(usage.0));
     d.insert("TableArn".into(), json!(arn));
     d.insert("TableId".into(), json!(r.table_id));
     if matches!(spec.billing, dynamodb::table::Billing::PayPerRequest) {
@@ -308,21 +307,23 @@ pub fn dispatch(app: &App, caller: &Caller, op: &str, input: &Value) -> Result<R
             };
             // Creation is immediate here; the answer still says CREATING, as DynamoDB's does.
             Ok(Reply::Json(
-                json!({ "TableDescription": description(&table.record, "CREATING") }),
+                json!({ "TableDescription": description(&table.record, "CREATING", (0, 0)) }),
             ))
         }
         "DescribeTable" => {
             let name = table_name(caller, &i)?;
             authorize(app, caller, "dynamodb:DescribeTable", name)?;
             let table = app.tables.get(account, region, name)?;
-            Ok(Reply::Json(json!({ "Table": description(&table.record, "ACTIVE") })))
+            Ok(Reply::Json(
+                json!({ "Table": description(&table.record, "ACTIVE", table.usage()) }),
+            ))
         }
         "DeleteTable" => {
             let name = table_name(caller, &i)?;
             authorize(app, caller, "dynamodb:DeleteTable", name)?;
             let record = app.tables.delete(account, region, name)?;
             Ok(Reply::Json(
-                json!({ "TableDescription": description(&record, "DELETING") }),
+                json!({ "TableDescription": description(&record, "DELETING", (0, 0)) }),
             ))
         }
         "UpdateTable" => {
@@ -471,7 +472,9 @@ fn update_table(app: &App, c: &Caller, name: &str, i: &Input<'_>) -> Result<Repl
         Ok(())
     })?;
     let status = if billing_changed { "UPDATING" } else { "ACTIVE" };
-    Ok(Reply::Json(json!({ "TableDescription": description(&record, status) })))
+    Ok(Reply::Json(
+        json!({ "TableDescription": description(&record, status, app.tables.get(c.account(), &c.region, name)?.usage()) }),
+    ))
 }
 
 /// TagResource, UntagResource, ListTagsOfResource on a table ARN.
