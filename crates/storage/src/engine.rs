@@ -136,7 +136,8 @@ pub(crate) struct Core {
     fs: Arc<dyn FileSystem>,
     registry: Registry,
     log: Log,
-    mem: RwLock<Arc<Memtable>>,
+    /// Shared with the WAL writer thread, which applies durable batches to it.
+    mem: Arc<RwLock<Arc<Memtable>>>,
     imm: RwLock<Option<Frozen>>,
     version: RwLock<Arc<Version>>,
     files: Mutex<Files>,
@@ -199,12 +200,13 @@ impl Engine {
         manifest::install(fs.as_ref(), dir, 1, &mkey, &m)?;
         let wkey = registry.new_key()?;
         let segment = wal::create(fs.as_ref(), dir, 2, wkey)?;
+        let mem = Arc::new(RwLock::new(Arc::new(Memtable::default())));
         Engine::start(Core {
             dir: dir.to_owned(),
             fs,
             registry,
-            log: Log::new(segment, 0),
-            mem: RwLock::new(Arc::new(Memtable::default())),
+            log: Log::new(segment, 0, applier(&mem))?,
+            mem,
             imm: RwLock::new(None),
             version: RwLock::new(Arc::new(Version::new())),
             files: Mutex::new(Files {
@@ -294,12 +296,13 @@ impl Engine {
         let new_wal = m.next_file_id;
         m.next_file_id += 1;
         let segment = wal::create(fs.as_ref(), dir, new_wal, registry.new_key()?)?;
+        let mem = Arc::new(RwLock::new(Arc::new(mem)));
         let core = Core {
             dir: dir.to_owned(),
             fs,
             registry,
-            log: Log::new(segment, last_seq),
-            mem: RwLock::new(Arc::new(mem)),
+            log: Log::new(segment, last_seq, applier(&mem))?,
+            mem,
             imm: RwLock::new(None),
             version: RwLock::new(Arc::new(Version::from_tables(tables))),
             files: Mutex::new(Files {
@@ -316,6 +319,12 @@ impl Engine {
         core.remove_orphans(&names)?;
         Engine::start(core)
     }
+}
+
+/// What the WAL writer does with a durable batch: applies it to the current memtable.
+fn applier(mem: &Arc<RwLock<Arc<Memtable>>>) -> wal::Apply {
+    let mem = mem.clone();
+    Box::new(move |seq, batch| mem.read().unwrap_or_else(|p| p.into_inner()).apply(seq, batch))
 }
 
 impl Core {
@@ -434,9 +443,14 @@ impl Core {
             return Ok(self.log.durable_seq());
         }
         self.make_room()?;
-        self.log.commit(batch, &|s, b| {
-            self.mem.read().unwrap_or_else(|p| p.into_inner()).apply(s, b);
-        })
+        self.log.commit(batch)
+    }
+
+    fn write_async(&self, batch: WriteBatch) -> wal::Commit {
+        if let Err(e) = self.make_room() {
+            return wal::Commit::failed(e);
+        }
+        self.log.commit_async(batch)
     }
 
     fn mem_full(&self) -> bool {
@@ -885,6 +899,22 @@ impl Engine {
     /// write without every earlier one.
     pub fn write(&self, batch: WriteBatch) -> Result<u64> {
         self.core.write(batch)
+    }
+
+    /// [`Engine::write`] for async callers: the returned future resolves once the batch is durable, and no
+    /// thread waits for it meanwhile. Only a write stall (a full memtable whose predecessor is still being
+    /// flushed, or a full level 0) blocks the calling thread, as it would block [`Engine::write`];
+    /// [`Engine::write_would_wait`] tells when that may happen.
+    pub fn write_async(&self, batch: WriteBatch) -> wal::Commit {
+        if batch.is_empty() {
+            return wal::Commit::done(self.core.log.durable_seq());
+        }
+        self.core.write_async(batch)
+    }
+
+    /// Whether a write now would first have to make room (freeze the memtable, perhaps wait for a flush).
+    pub fn write_would_wait(&self) -> bool {
+        self.core.mem_full()
     }
 
     /// A consistent view for reads.

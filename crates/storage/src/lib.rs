@@ -37,3 +37,4 @@ pub use engine::{Engine, Options, Range, Snapshot};
 pub use error::{Result, StorageError};
 pub use fs::{FileSystem, LocalFs};
 pub use keys::TableKeyProvider;
+pub use wal::Commit;

@@ -2,12 +2,17 @@
 //!
 //! Record framing: `len u32 BE | sealed( codec u8 | batch ) (len bytes)`, sealed at the offset of its
 //! length field; the batch is compressed first when that pays.
-//! Writers share fsyncs (group commit): the first waiting writer becomes the leader, writes every queued
-//! record, fsyncs once, applies them in sequence order and wakes the rest. A failed write or fsync poisons
+//! Writers share fsyncs (group commit): one writer thread per log takes every queued record, writes them,
+//! fsyncs once, applies them in sequence order and wakes exactly that group's writers, which may be
+//! threads ([`Log::commit`]) or async tasks ([`Log::commit_async`]). A failed write or fsync poisons
 //! the log: nothing after it is acknowledged.
 
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
+use std::task::{Context, Poll, Waker};
 
 use crate::batch::{self, WriteBatch};
 use crate::error::{Result, StorageError};
@@ -117,111 +122,215 @@ pub fn replay(fs: &dyn FileSystem, path: &Path, key_for: &dyn Fn(u64) -> Result<
     })
 }
 
+/// How a waiting writer is told its batch is done: a parked thread or an async task.
+enum Wake {
+    None,
+    Thread(std::thread::Thread),
+    Task(Waker),
+}
+
+/// One submitted batch's outcome, filled in by the writer thread.
+pub struct Waiter {
+    done: AtomicBool,
+    result: Mutex<Option<Result<u64>>>,
+    wake: Mutex<Wake>,
+}
+
+impl Waiter {
+    fn new() -> Arc<Waiter> {
+        Arc::new(Waiter {
+            done: AtomicBool::new(false),
+            result: Mutex::new(None),
+            wake: Mutex::new(Wake::None),
+        })
+    }
+
+    fn finish(&self, result: Result<u64>) {
+        *self.result.lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+        self.done.store(true, Ordering::Release);
+        match std::mem::replace(&mut *self.wake.lock().unwrap_or_else(|p| p.into_inner()), Wake::None) {
+            Wake::None => {}
+            Wake::Thread(t) => t.unpark(),
+            Wake::Task(w) => w.wake(),
+        }
+    }
+
+    fn take(&self) -> Result<u64> {
+        self.result
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .unwrap_or_else(|| Err(StorageError::Poisoned("commit result taken twice".into())))
+    }
+
+    /// Blocks the calling thread until the batch is done.
+    fn wait(&self) -> Result<u64> {
+        *self.wake.lock().unwrap_or_else(|p| p.into_inner()) = Wake::Thread(std::thread::current());
+        while !self.done.load(Ordering::Acquire) {
+            std::thread::park();
+        }
+        self.take()
+    }
+}
+
+/// A commit in flight, for async callers: resolves to the batch's sequence number once it is durable.
+pub struct Commit {
+    waiter: Option<Arc<Waiter>>,
+    refused: Option<StorageError>,
+}
+
+impl Commit {
+    pub fn failed(e: StorageError) -> Commit {
+        Commit {
+            waiter: None,
+            refused: Some(e),
+        }
+    }
+
+    /// A commit of nothing: resolves at once to `seq`.
+    pub fn done(seq: u64) -> Commit {
+        let w = Waiter::new();
+        w.finish(Ok(seq));
+        Commit {
+            waiter: Some(w),
+            refused: None,
+        }
+    }
+}
+
+impl Future for Commit {
+    type Output = Result<u64>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<u64>> {
+        if let Some(e) = self.refused.take() {
+            return Poll::Ready(Err(e));
+        }
+        let Some(w) = self.waiter.clone() else {
+            return Poll::Ready(Err(StorageError::Poisoned("commit polled after completion".into())));
+        };
+        if !w.done.load(Ordering::Acquire) {
+            *w.wake.lock().unwrap_or_else(|p| p.into_inner()) = Wake::Task(cx.waker().clone());
+            // Checked again after registering: the writer sets `done` before it looks for a waker.
+            if !w.done.load(Ordering::Acquire) {
+                return Poll::Pending;
+            }
+        }
+        self.waiter = None;
+        Poll::Ready(w.take())
+    }
+}
+
+/// Applies a durable batch to the memtable (given by the engine; called in sequence order).
+pub type Apply = Box<dyn Fn(u64, &WriteBatch) + Send + Sync>;
+
 struct LogState {
     segment: Box<dyn AppendFileSegment>,
-    queue: Vec<(u64, WriteBatch)>,
-    leader: bool,
+    queue: Vec<(u64, WriteBatch, Arc<Waiter>)>,
+    /// The writer thread holds the segment and a group.
+    writing: bool,
     next_seq: u64,
     durable_seq: u64,
     poisoned: Option<String>,
+    closed: bool,
+}
+
+struct Shared {
+    state: Mutex<LogState>,
+    /// Wakes the writer thread: work queued, or the log closed.
+    work: Condvar,
+    /// Signalled when the log goes idle (nothing queued or being written): segment switches wait for it.
+    idle: Condvar,
+    /// `durable_seq`, mirrored for readers: every read asks for it, and taking the writers' mutex for
+    /// that made concurrent readers contend with each other and with commits.
+    durable: AtomicU64,
+    apply: Apply,
 }
 
 /// The group-commit log over the current segment. It hands out sequence numbers, so the order of the
-/// queue is the order of the sequence.
+/// queue is the order of the sequence. One writer thread per log writes every group: waiting writers,
+/// threads or async tasks, are each woken once, when their own batch is durable.
 pub struct Log {
-    state: Mutex<LogState>,
-    cond: Condvar,
-    /// `durable_seq`, mirrored for readers: every read asks for it, and taking the writers' mutex for
-    /// that made concurrent readers contend with each other and with commits.
-    durable: std::sync::atomic::AtomicU64,
+    shared: Arc<Shared>,
+    writer: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Log {
     /// `last_seq`: the highest sequence number already durable (from recovery).
-    pub fn new(segment: Box<dyn AppendFileSegment>, last_seq: u64) -> Log {
-        Log {
+    pub fn new(segment: Box<dyn AppendFileSegment>, last_seq: u64, apply: Apply) -> Result<Log> {
+        let shared = Arc::new(Shared {
             state: Mutex::new(LogState {
                 segment,
                 queue: Vec::new(),
-                leader: false,
+                writing: false,
                 next_seq: last_seq + 1,
                 durable_seq: last_seq,
                 poisoned: None,
+                closed: false,
             }),
-            cond: Condvar::new(),
-            durable: std::sync::atomic::AtomicU64::new(last_seq),
-        }
+            work: Condvar::new(),
+            idle: Condvar::new(),
+            durable: AtomicU64::new(last_seq),
+            apply,
+        });
+        let for_writer = shared.clone();
+        let writer = std::thread::Builder::new()
+            .name("wal-writer".into())
+            .spawn(move || write_groups(&for_writer))
+            .map_err(|e| StorageError::Poisoned(format!("cannot start the WAL writer: {e}")))?;
+        Ok(Log {
+            shared,
+            writer: Some(writer),
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, LogState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        self.shared.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Gives `batch` the next sequence number and makes it durable, sharing the fsync with whoever else is
-    /// waiting. The leader calls `apply` for every batch of its group, in sequence order, once the group is
-    /// durable and before [`Log::durable_seq`] moves past it: readers at that sequence see whole groups.
-    /// Returns the batch's sequence number.
-    pub fn commit(&self, batch: WriteBatch, apply: &(dyn Fn(u64, &WriteBatch) + Sync)) -> Result<u64> {
+    /// Queues `batch` under the next sequence number.
+    fn submit(&self, batch: WriteBatch) -> Result<Arc<Waiter>> {
+        let waiter = Waiter::new();
         let mut st = self.lock();
         if let Some(p) = &st.poisoned {
             return Err(StorageError::Poisoned(p.clone()));
         }
         let seq = st.next_seq;
         st.next_seq += 1;
-        st.queue.push((seq, batch));
-        loop {
-            if let Some(p) = &st.poisoned {
-                return Err(StorageError::Poisoned(p.clone()));
-            }
-            if st.durable_seq >= seq {
-                return Ok(seq);
-            }
-            if !st.leader {
-                break;
-            }
-            st = self.cond.wait(st).unwrap_or_else(|p| p.into_inner());
+        st.queue.push((seq, batch, waiter.clone()));
+        drop(st);
+        self.shared.work.notify_one();
+        Ok(waiter)
+    }
+
+    /// Gives `batch` the next sequence number and waits until it is durable, sharing the fsync with whoever
+    /// else is waiting. Batches are applied (through the engine's `apply`) in sequence order, once their
+    /// group is durable and before [`Log::durable_seq`] moves past it: readers at that sequence see whole
+    /// groups. Returns the batch's sequence number.
+    pub fn commit(&self, batch: WriteBatch) -> Result<u64> {
+        self.submit(batch)?.wait()
+    }
+
+    /// [`Log::commit`] for async callers: no thread waits.
+    pub fn commit_async(&self, batch: WriteBatch) -> Commit {
+        match self.submit(batch) {
+            Ok(w) => Commit {
+                waiter: Some(w),
+                refused: None,
+            },
+            Err(e) => Commit::failed(e),
         }
-        st.leader = true;
-        while st.durable_seq < seq {
-            let group = std::mem::take(&mut st.queue);
-            let payloads: Vec<Vec<u8>> = group.iter().map(|(s, b)| batch::encode(*s, b)).collect();
-            let top = group.last().map(|(s, _)| *s).unwrap_or(st.durable_seq);
-            // Write outside the lock so new writers can queue for the next group meanwhile.
-            let mut segment = std::mem::replace(&mut st.segment, Box::new(Detached));
-            drop(st);
-            let written = segment.write_records(&payloads);
-            if written.is_ok() {
-                for (s, b) in &group {
-                    apply(*s, b);
-                }
-            }
-            st = self.lock();
-            st.segment = segment;
-            if let Err(e) = written {
-                st.poisoned = Some(e.to_string());
-                st.leader = false;
-                self.cond.notify_all();
-                return Err(e);
-            }
-            st.durable_seq = top;
-            // Published under the lock, after the batches are applied: a reader at `top` sees them all.
-            self.durable.store(top, std::sync::atomic::Ordering::Release);
-        }
-        st.leader = false;
-        self.cond.notify_all();
-        Ok(seq)
     }
 
     /// Everything up to here is durable and applied.
     pub fn durable_seq(&self) -> u64 {
-        self.durable.load(std::sync::atomic::Ordering::Acquire)
+        self.shared.durable.load(Ordering::Acquire)
     }
 
     /// Switches to a new segment once no group is in flight; returns the old segment's file id.
     pub fn switch(&self, segment: Box<dyn AppendFileSegment>) -> Result<u64> {
         let mut st = self.lock();
-        while st.leader || !st.queue.is_empty() {
-            st = self.cond.wait(st).unwrap_or_else(|p| p.into_inner());
+        while st.writing || !st.queue.is_empty() {
+            st = self.shared.idle.wait(st).unwrap_or_else(|p| p.into_inner());
         }
         if let Some(p) = &st.poisoned {
             return Err(StorageError::Poisoned(p.clone()));
@@ -234,14 +343,84 @@ impl Log {
     /// durable sequence number (a flush freezes the memtable this way).
     pub fn switch_with<R>(&self, segment: Box<dyn AppendFileSegment>, f: impl FnOnce(u64) -> R) -> Result<R> {
         let mut st = self.lock();
-        while st.leader || !st.queue.is_empty() {
-            st = self.cond.wait(st).unwrap_or_else(|p| p.into_inner());
+        while st.writing || !st.queue.is_empty() {
+            st = self.shared.idle.wait(st).unwrap_or_else(|p| p.into_inner());
         }
         if let Some(p) = &st.poisoned {
             return Err(StorageError::Poisoned(p.clone()));
         }
         st.segment = segment;
         Ok(f(st.durable_seq))
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        self.lock().closed = true;
+        self.shared.work.notify_all();
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+    }
+}
+
+/// The writer thread: takes everything queued as one group, writes and fsyncs it once, applies it in
+/// sequence order, publishes it, and wakes its writers. A failed write poisons the log: the group's first
+/// writer gets the error, everyone else (and every later writer) hears the log is poisoned.
+fn write_groups(shared: &Shared) {
+    let mut st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        if st.queue.is_empty() {
+            if st.closed {
+                return;
+            }
+            st = shared.work.wait(st).unwrap_or_else(|p| p.into_inner());
+            continue;
+        }
+        let group = std::mem::take(&mut st.queue);
+        if let Some(p) = st.poisoned.clone() {
+            for (_, _, w) in group {
+                w.finish(Err(StorageError::Poisoned(p.clone())));
+            }
+            shared.idle.notify_all();
+            continue;
+        }
+        let payloads: Vec<Vec<u8>> = group.iter().map(|(s, b, _)| batch::encode(*s, b)).collect();
+        let top = group.last().map(|(s, _, _)| *s).unwrap_or(st.durable_seq);
+        // Written outside the lock, so new writers queue for the next group meanwhile.
+        let mut segment = std::mem::replace(&mut st.segment, Box::new(Detached));
+        st.writing = true;
+        drop(st);
+        let written = segment.write_records(&payloads);
+        if written.is_ok() {
+            for (s, b, _) in &group {
+                (shared.apply)(*s, b);
+            }
+        }
+        st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+        st.segment = segment;
+        st.writing = false;
+        match written {
+            Ok(()) => {
+                st.durable_seq = top;
+                // Published under the lock, after the batches are applied: a reader at `top` sees them all.
+                shared.durable.store(top, Ordering::Release);
+                for (s, _, w) in &group {
+                    w.finish(Ok(*s));
+                }
+            }
+            Err(e) => {
+                st.poisoned = Some(e.to_string());
+                let mut first = Some(e);
+                for (_, _, w) in group.iter().chain(std::mem::take(&mut st.queue).iter()) {
+                    let p = StorageError::Poisoned(st.poisoned.clone().unwrap_or_default());
+                    w.finish(Err(first.take().unwrap_or(p)));
+                }
+            }
+        }
+        if st.queue.is_empty() {
+            shared.idle.notify_all();
+        }
     }
 }
 
@@ -260,4 +439,112 @@ impl AppendFileSegment for Detached {
 
 pub fn path(dir: &Path, id: u64) -> PathBuf {
     dir.join(file_name(id))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Counts the groups written and how many records each held.
+    struct Counting(Arc<Mutex<Vec<usize>>>);
+
+    impl AppendFileSegment for Counting {
+        fn write_records(&mut self, payloads: &[Vec<u8>]) -> Result<()> {
+            self.0.lock().unwrap().push(payloads.len());
+            std::thread::sleep(std::time::Duration::from_micros(200));
+            Ok(())
+        }
+
+        fn file_id(&self) -> u64 {
+            1
+        }
+    }
+
+    #[test]
+    fn many_writers_share_groups_and_every_batch_is_applied_once_in_order() {
+        let groups = Arc::new(Mutex::new(Vec::new()));
+        let applied = Arc::new(Mutex::new(Vec::new()));
+        let record = applied.clone();
+        let apply: Apply = Box::new(move |s: u64, _: &WriteBatch| record.lock().unwrap().push(s));
+        let log = Log::new(Box::new(Counting(groups.clone())), 0, apply).unwrap();
+        let (threads, each) = (16, 300);
+        let mut seqs: Vec<u64> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| {
+                        (0..each)
+                            .map(|_| log.commit(WriteBatch::new()).unwrap())
+                            .collect::<Vec<u64>>()
+                    })
+                })
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+        });
+        let total = (threads * each) as u64;
+        seqs.sort_unstable();
+        assert_eq!(seqs, (1..=total).collect::<Vec<_>>());
+        assert_eq!(*applied.lock().unwrap(), (1..=total).collect::<Vec<_>>());
+        assert_eq!(log.durable_seq(), total);
+        let groups = groups.lock().unwrap();
+        assert_eq!(groups.iter().sum::<usize>(), total as usize);
+        assert!(
+            groups.len() < total as usize / 2,
+            "{} groups for {total} writes",
+            groups.len()
+        );
+        // The log is idle again: a segment switch goes through.
+        assert!(log.switch(Box::new(Detached)).is_ok());
+    }
+
+    /// Polls a future to completion on this thread (the storage crate has no runtime of its own).
+    fn block_on<F: Future>(f: F) -> F::Output {
+        struct Unpark(std::thread::Thread);
+        impl std::task::Wake for Unpark {
+            fn wake(self: Arc<Self>) {
+                self.0.unpark();
+            }
+        }
+        let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        let mut f = std::pin::pin!(f);
+        loop {
+            if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+                return v;
+            }
+            std::thread::park();
+        }
+    }
+
+    #[test]
+    fn async_commits_resolve_once_durable_and_share_groups_with_blocking_ones() {
+        let groups = Arc::new(Mutex::new(Vec::new()));
+        let log = Log::new(Box::new(Counting(groups.clone())), 7, Box::new(|_, _| {})).unwrap();
+        let mut seqs: Vec<u64> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..8)
+                .map(|i| {
+                    let log = &log;
+                    scope.spawn(move || {
+                        (0..100)
+                            .map(|_| {
+                                if i % 2 == 0 {
+                                    let pending: Vec<Commit> =
+                                        (0..4).map(|_| log.commit_async(WriteBatch::new())).collect();
+                                    let seqs: Vec<u64> = pending.into_iter().map(|c| block_on(c).unwrap()).collect();
+                                    assert!(seqs.iter().all(|s| *s <= log.durable_seq()));
+                                    seqs
+                                } else {
+                                    vec![log.commit(WriteBatch::new()).unwrap()]
+                                }
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().unwrap()).flatten().collect()
+        });
+        seqs.sort_unstable();
+        let total = 4 * 100 * 4 + 4 * 100;
+        assert_eq!(seqs, (8..8 + total as u64).collect::<Vec<_>>());
+        assert_eq!(block_on(Commit::done(3)).unwrap(), 3);
+    }
 }
