@@ -26,7 +26,7 @@ fn check(condition: Option<&Condition>, old: Option<&Item>) -> Result<(), Dynamo
 }
 
 /// PutItem: replaces the whole item if `condition` holds for the one it replaces.
-pub fn put_item(
+pub async fn put_item(
     table: &Table,
     item: Item,
     condition: Option<&Condition>,
@@ -38,24 +38,28 @@ pub fn put_item(
             "One or more parameter values were invalid: Item size has exceeded the maximum allowed size",
         ));
     }
-    table.write_item(&key, keys, |old| {
-        check(condition, old)?;
-        Ok(Decision::Put(item))
-    })
+    table
+        .write_item(&key, keys, |old| {
+            check(condition, old)?;
+            Ok(Decision::Put(item))
+        })
+        .await
 }
 
 /// DeleteItem: deletes the item named by `key` if `condition` holds for it.
-pub fn delete_item(
+pub async fn delete_item(
     table: &Table,
     key: &Item,
     condition: Option<&Condition>,
     keys: &dyn KeyService,
 ) -> Result<Written, DynamoError> {
     let storage_key = table.record.spec.schema.key_of(key)?;
-    table.write_item(&storage_key, keys, |old| {
-        check(condition, old)?;
-        Ok(Decision::Delete)
-    })
+    table
+        .write_item(&storage_key, keys, |old| {
+            check(condition, old)?;
+            Ok(Decision::Delete)
+        })
+        .await
 }
 
 /// Refuses an update that writes a key attribute, as DynamoDB does before it reads the item.
@@ -73,7 +77,7 @@ pub fn check_update_keys(update: &Update, schema: &KeySchema) -> Result<(), Dyna
 
 /// UpdateItem: applies `update` to the item named by `key` (created from the key if missing) if
 /// `condition` holds for it. Without an update expression the item is created if missing, else kept.
-pub fn update_item(
+pub async fn update_item(
     table: &Table,
     key: &Item,
     update: Option<&Update>,
@@ -85,19 +89,21 @@ pub fn update_item(
     if let Some(u) = update {
         check_update_keys(u, schema)?;
     }
-    table.write_item(&storage_key, keys, |old| {
-        check(condition, old)?;
-        let start = old.cloned().unwrap_or_else(|| key.clone());
-        let new = match update {
-            Some(u) => apply(u, &start)?,
-            None if old.is_some() => return Ok(Decision::Keep),
-            None => start,
-        };
-        if item_size(&new) > MAX_ITEM_BYTES {
-            return Err(validation("Item size to update has exceeded the maximum allowed size"));
-        }
-        Ok(Decision::Put(new))
-    })
+    table
+        .write_item(&storage_key, keys, |old| {
+            check(condition, old)?;
+            let start = old.cloned().unwrap_or_else(|| key.clone());
+            let new = match update {
+                Some(u) => apply(u, &start)?,
+                None if old.is_some() => return Ok(Decision::Keep),
+                None => start,
+            };
+            if item_size(&new) > MAX_ITEM_BYTES {
+                return Err(validation("Item size to update has exceeded the maximum allowed size"));
+            }
+            Ok(Decision::Put(new))
+        })
+        .await
 }
 
 /// Every document path a condition reads.

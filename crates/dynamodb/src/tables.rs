@@ -83,7 +83,7 @@ struct Shared {
     engine: Mutex<Option<Arc<Engine>>>,
     dir: PathBuf,
     options: Options,
-    item_locks: Vec<Mutex<()>>,
+    item_locks: Vec<tokio::sync::Mutex<()>>,
     usage: Usage,
 }
 
@@ -139,17 +139,19 @@ impl Shared {
             engine: Mutex::new(engine),
             dir,
             options,
-            item_locks: (0..ITEM_LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            item_locks: (0..ITEM_LOCK_STRIPES).map(|_| tokio::sync::Mutex::new(())).collect(),
             usage: Usage::default(),
         })
     }
 
-    fn lock_item(&self, key: &[u8]) -> std::sync::MutexGuard<'_, ()> {
+    /// Held from the read to the durable write (an async lock: a write waits for its group commit
+    /// without holding a thread).
+    async fn lock_item(&self, key: &[u8]) -> tokio::sync::MutexGuard<'_, ()> {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         key.hash(&mut h);
         let stripe = (h.finish() % ITEM_LOCK_STRIPES as u64) as usize;
-        self.item_locks[stripe].lock().unwrap_or_else(|p| p.into_inner())
+        self.item_locks[stripe].lock().await
     }
 }
 
@@ -434,7 +436,7 @@ impl Table {
 
     /// Reads an item, decides what to do with it and does it, with no other write to the item in between
     /// (PutItem, DeleteItem and UpdateItem, conditional or not). `key` is the item's storage key.
-    pub fn write_item(
+    pub async fn write_item(
         &self,
         key: &[u8],
         keys: &dyn KeyService,
@@ -442,7 +444,7 @@ impl Table {
     ) -> Result<Written, DynamoError> {
         let engine = self.engine(keys)?;
         let base = Self::base(&engine)?;
-        let _item = self.shared.lock_item(key);
+        let _item = self.shared.lock_item(key).await;
         let old = engine
             .get(base, key, None)
             .map_err(storage_error)?
@@ -463,7 +465,12 @@ impl Table {
             Decision::Keep => old.clone(),
         };
         if !batch.is_empty() {
-            engine.write(batch).map_err(storage_error)?;
+            if engine.write_would_wait() {
+                // Making room may wait for a flush: not on a runtime worker.
+                blocking(|| engine.write(batch)).map_err(storage_error)?;
+            } else {
+                engine.write_async(batch).await.map_err(storage_error)?;
+            }
             let size = |i: &Option<Item>| i.as_ref().map_or(0, |i| item_size(i) as i64);
             let count = |i: &Option<Item>| i64::from(i.is_some());
             self.shared
@@ -474,14 +481,17 @@ impl Table {
     }
 
     /// Writes an item whole (PutItem without a condition); returns the item it replaced.
-    pub fn put(&self, item: &Item, keys: &dyn KeyService) -> Result<Option<Item>, DynamoError> {
+    pub async fn put(&self, item: &Item, keys: &dyn KeyService) -> Result<Option<Item>, DynamoError> {
         let key = self.record.spec.schema.item_key(item)?;
         if item_size(item) > MAX_ITEM_BYTES {
             return Err(DynamoError::Validation(
                 "One or more parameter values were invalid: Item size has exceeded the maximum allowed size".into(),
             ));
         }
-        Ok(self.write_item(&key, keys, |_| Ok(Decision::Put(item.clone())))?.old)
+        Ok(self
+            .write_item(&key, keys, |_| Ok(Decision::Put(item.clone())))
+            .await?
+            .old)
     }
 
     /// The table's item count and total item size, as far as this process has counted them (zero until
@@ -609,9 +619,17 @@ impl Table {
     }
 
     /// Deletes an item by its `Key` (DeleteItem without a condition); returns what was there.
-    pub fn delete(&self, key: &Item, keys: &dyn KeyService) -> Result<Option<Item>, DynamoError> {
+    pub async fn delete(&self, key: &Item, keys: &dyn KeyService) -> Result<Option<Item>, DynamoError> {
         let key = self.record.spec.schema.key_of(key)?;
-        Ok(self.write_item(&key, keys, |_| Ok(Decision::Delete))?.old)
+        Ok(self.write_item(&key, keys, |_| Ok(Decision::Delete)).await?.old)
+    }
+}
+
+/// Runs `work`, which may block, letting a multi-threaded runtime move its other tasks elsewhere meanwhile.
+fn blocking<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
     }
 }
 
@@ -675,8 +693,8 @@ mod tests {
         Arc::new(RootKey::from_bytes(&[4u8; 32]).unwrap())
     }
 
-    #[test]
-    fn tables_keep_items_encrypted_and_survive_a_restart() {
+    #[tokio::test(flavor = "multi_thread")]
+    async fn tables_keep_items_encrypted_and_survive_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let kms = FakeKms::default();
         let tables = Tables::open(dir.path(), root(), Options::default()).unwrap();
@@ -688,7 +706,7 @@ mod tests {
             Err(DynamoError::ResourceInUse(_))
         ));
         let item = item_from_json(&json!({"id": {"S": "A1"}, "note": {"S": "MARKER-ITEM-NOTE"}})).unwrap();
-        assert_eq!(t.put(&item, &kms).unwrap(), None);
+        assert_eq!(t.put(&item, &kms).await.unwrap(), None);
         let key = item_from_json(&json!({"id": {"S": "A1"}})).unwrap();
         assert_eq!(t.get(&key, &kms).unwrap(), Some(item.clone()));
         t.engine(&kms).unwrap().flush().unwrap();
@@ -713,7 +731,7 @@ mod tests {
         let t = tables.get("111122223333", "us-east-1", "orders").unwrap();
         assert_eq!(t.get(&key, &kms).unwrap(), Some(item.clone()));
         assert_eq!(kms.calls.load(Ordering::SeqCst), before + 1);
-        assert_eq!(t.delete(&key, &kms).unwrap(), Some(item));
+        assert_eq!(t.delete(&key, &kms).await.unwrap(), Some(item));
         assert_eq!(t.get(&key, &kms).unwrap(), None);
         // Deleting the table removes its directory, key registry included.
         let table_dir = dir.path().join("tables").join("t-1");
@@ -745,8 +763,8 @@ mod tests {
         assert_eq!(t.get(&key, &kms).unwrap(), None);
     }
 
-    #[test]
-    fn usage_counts_items_and_bytes_across_a_restart() {
+    #[tokio::test(flavor = "multi_thread")]
+    async fn usage_counts_items_and_bytes_across_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let kms = FakeKms::default();
         let tables = Tables::open(dir.path(), root(), Options::default()).unwrap();
@@ -757,11 +775,12 @@ mod tests {
             .map(|i| item_from_json(&json!({"id": {"S": format!("k{i}")}, "v": {"S": "x".repeat(i)}})).unwrap())
             .collect();
         for item in &items {
-            t.put(item, &kms).unwrap();
+            t.put(item, &kms).await.unwrap();
         }
         // Replacing an item changes only the size; deleting one changes both.
-        t.put(&items[0], &kms).unwrap();
+        t.put(&items[0], &kms).await.unwrap();
         t.delete(&item_from_json(&json!({"id": {"S": "k1"}})).unwrap(), &kms)
+            .await
             .unwrap();
         let bytes: usize = items.iter().map(item_size).sum::<usize>() - item_size(&items[1]);
         assert_eq!(t.usage(), (49, bytes as u64));
@@ -770,7 +789,7 @@ mod tests {
         let tables = Tables::open(dir.path(), root(), Options::default()).unwrap();
         let t = tables.get("111122223333", "us-east-1", "usage").unwrap();
         assert_eq!(t.usage(), (0, 0), "nothing counted before the table is used");
-        t.put(&items[1], &kms).unwrap();
+        t.put(&items[1], &kms).await.unwrap();
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         while t.usage() != (50, (bytes + item_size(&items[1])) as u64) {
             assert!(std::time::Instant::now() < deadline, "usage {:?}", t.usage());

@@ -250,7 +250,7 @@ impl App {
             ));
         }
         match api {
-            Api::DynamoDb => services::dynamodb::dispatch(self, &caller, op, &input),
+            Api::DynamoDb => services::dynamodb::dispatch(self, &caller, op, &input).await,
             Api::Kms => services::kms::dispatch(self, &caller, op, &input),
             Api::CloudTrail => services::cloudtrail::dispatch(self, &caller, op, &input),
             Api::Streams | Api::Sts | Api::Iam => Err(unknown_operation(api, op)),

@@ -114,7 +114,7 @@ fn write_reply(w: &Written, returns: Returns, paths: &[&Path], capacity: Capacit
     Reply::Json(Value::Object(body))
 }
 
-pub fn put_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
+pub async fn put_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
     let name = table_name(c, i)?;
     collection_metrics(i)?;
     authorize(app, c, "dynamodb:PutItem", name)?;
@@ -125,11 +125,12 @@ pub fn put_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError>
     let e = exprs::read(i, &[Kind::Condition])?;
     let table = app.tables.get(c.account(), &c.region, name).map_err(item_not_found)?;
     let w = items::put_item(&table, item, e.condition.as_ref(), app.table_keys.as_ref())
+        .await
         .map_err(|e| condition_failed(e, on_failure))?;
     Ok(write_reply(&w, returns, &[], capacity, name))
 }
 
-pub fn delete_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
+pub async fn delete_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
     let name = table_name(c, i)?;
     collection_metrics(i)?;
     authorize(app, c, "dynamodb:DeleteItem", name)?;
@@ -140,11 +141,12 @@ pub fn delete_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiErr
     let e = exprs::read(i, &[Kind::Condition])?;
     let table = app.tables.get(c.account(), &c.region, name).map_err(item_not_found)?;
     let w = items::delete_item(&table, &key, e.condition.as_ref(), app.table_keys.as_ref())
+        .await
         .map_err(|e| condition_failed(e, on_failure))?;
     Ok(write_reply(&w, returns, &[], capacity, name))
 }
 
-pub fn update_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
+pub async fn update_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
     let name = table_name(c, i)?;
     collection_metrics(i)?;
     authorize(app, c, "dynamodb:UpdateItem", name)?;
@@ -161,6 +163,7 @@ pub fn update_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiErr
         e.condition.as_ref(),
         app.table_keys.as_ref(),
     )
+    .await
     .map_err(|e| condition_failed(e, on_failure))?;
     let paths: Vec<&Path> = e.update.as_ref().map(|u| u.paths().collect()).unwrap_or_default();
     Ok(write_reply(&w, returns, &paths, capacity, name))
@@ -200,7 +203,7 @@ fn request_items<'a>(i: &Input<'a>) -> Result<Vec<(&'a str, &'a Value)>, ApiErro
 
 /// BatchWriteItem: up to 25 puts and deletes over any tables, each applied on its own (DynamoDB's batches
 /// are not transactions); all are processed, so `UnprocessedItems` is empty.
-pub fn batch_write(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
+pub async fn batch_write(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
     let tables = request_items(i)?;
     let capacity = capacity_wanted(i)?;
     collection_metrics(i)?;
@@ -254,8 +257,8 @@ pub fn batch_write(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiErr
         let mut units = 0.0;
         for w in writes {
             let written = match w {
-                Write::Put(item) => items::put_item(&table, item, None, app.table_keys.as_ref())?,
-                Write::Delete(key) => items::delete_item(&table, &key, None, app.table_keys.as_ref())?,
+                Write::Put(item) => items::put_item(&table, item, None, app.table_keys.as_ref()).await?,
+                Write::Delete(key) => items::delete_item(&table, &key, None, app.table_keys.as_ref()).await?,
             };
             let bytes = written
                 .old

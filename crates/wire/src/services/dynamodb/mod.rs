@@ -259,7 +259,7 @@ pub(super) fn add_capacity(body: &mut Map<String, Value>, wanted: Capacity, tabl
     body.insert("ConsumedCapacity".into(), Value::Object(c));
 }
 
-pub fn dispatch(app: &App, caller: &Caller, op: &str, input: &Value) -> Result<Reply, ApiError> {
+pub async fn dispatch(app: &App, caller: &Caller, op: &str, input: &Value) -> Result<Reply, ApiError> {
     let account = caller.account();
     let region = caller.region.as_str();
     let i = Input(input);
@@ -332,13 +332,13 @@ pub fn dispatch(app: &App, caller: &Caller, op: &str, input: &Value) -> Result<R
             update_table(app, caller, name, &i)
         }
         "TagResource" | "UntagResource" | "ListTagsOfResource" => tags(app, caller, op, &i),
-        "PutItem" => items::put_item(app, caller, &i),
+        "PutItem" => items::put_item(app, caller, &i).await,
         "GetItem" => items::get_item(app, caller, &i),
-        "UpdateItem" => items::update_item(app, caller, &i),
-        "DeleteItem" => items::delete_item(app, caller, &i),
+        "UpdateItem" => items::update_item(app, caller, &i).await,
+        "DeleteItem" => items::delete_item(app, caller, &i).await,
         "Scan" => reads::scan(app, caller, &i),
         "Query" => reads::query(app, caller, &i),
-        "BatchWriteItem" => items::batch_write(app, caller, &i),
+        "BatchWriteItem" => items::batch_write(app, caller, &i).await,
         "BatchGetItem" => items::batch_get(app, caller, &i),
         "DescribeEndpoints" => Ok(Reply::Json(json!({
             "Endpoints": [{ "Address": format!("dynamodb.{region}.amazonaws.com"), "CachePeriodInMinutes": 1440 }]
