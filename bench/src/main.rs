@@ -1,16 +1,13 @@
 //! A load generator for Strongroom over HTTP: N keep-alive connections, each request SigV4-signed the way an
 //! SDK signs it, latencies recorded per request. Prints throughput and p50/p99/p99.9.
 
+mod conn;
 mod sign;
 mod workload;
 
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use bytes::Bytes;
 use clap::Parser;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
 
 use workload::Workload;
 
@@ -24,9 +21,15 @@ struct Args {
     /// Seconds of measurement (after one second of warm-up).
     #[arg(long, default_value_t = 10)]
     seconds: u64,
-    /// health | list-tables | kms-encrypt | kms-decrypt | kms-generate-data-key
+    /// health | list-tables | put-item | get-item | query | kms-encrypt | kms-decrypt | kms-generate-data-key
     #[arg(long, default_value = "list-tables")]
     workload: String,
+    /// Items in the DynamoDB workloads' table (loaded first unless it is already there).
+    #[arg(long, default_value_t = 100_000)]
+    items: u64,
+    /// The DynamoDB workloads' table.
+    #[arg(long, default_value = "bench")]
+    table: String,
     #[arg(long, env = "AWS_ACCESS_KEY_ID", default_value = "")]
     access_key_id: String,
     #[arg(long, env = "AWS_SECRET_ACCESS_KEY", default_value = "")]
@@ -47,18 +50,14 @@ struct Outcome {
 }
 
 async fn connection(
+    conn: u64,
     args: Args,
     wl: std::sync::Arc<Workload>,
     warmup_end: Instant,
     end: Instant,
 ) -> anyhow::Result<Outcome> {
-    let authority = args.url.trim_start_matches("http://").trim_end_matches('/').to_owned();
-    let stream = tokio::net::TcpStream::connect(&authority)
-        .await
-        .with_context(|| format!("connecting to {authority}"))?;
-    stream.set_nodelay(true)?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
+    let authority = workload::authority(&args.url);
+    let mut link = conn::Conn::new(&authority);
     let signer = sign::Signer::new(&args.access_key_id, &args.secret_access_key, &args.region);
     let mut out = Outcome {
         latencies_us: Vec::with_capacity(1 << 16),
@@ -70,13 +69,9 @@ async fn connection(
         if now >= end {
             break;
         }
-        let req = wl.request(&signer, &authority, n)?;
-        n += 1;
         let started = Instant::now();
-        sender.ready().await?;
-        let resp = sender.send_request(req).await?;
-        let status = resp.status();
-        let _ = resp.into_body().collect().await?;
+        let (status, _) = link.send(|| wl.request(&signer, &authority, conn, n)).await?;
+        n += 1;
         let elapsed = started.elapsed();
         if started >= warmup_end {
             out.latencies_us.push(elapsed.as_micros().min(u32::MAX as u128) as u32);
@@ -111,8 +106,14 @@ fn main() -> anyhow::Result<()> {
         let warmup_end = Instant::now() + Duration::from_secs(1);
         let end = warmup_end + Duration::from_secs(args.seconds);
         let mut tasks = Vec::new();
-        for _ in 0..args.connections {
-            tasks.push(tokio::spawn(connection(args.clone(), wl.clone(), warmup_end, end)));
+        for conn in 0..args.connections {
+            tasks.push(tokio::spawn(connection(
+                conn as u64,
+                args.clone(),
+                wl.clone(),
+                warmup_end,
+                end,
+            )));
         }
         let mut all = Vec::new();
         let mut errors = 0;

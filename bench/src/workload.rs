@@ -1,11 +1,23 @@
-//! What each request is.
+//! What each request is, and the preparation a workload needs (a KMS key, a loaded table).
+//!
+//! The DynamoDB workloads use one table of `--items` items of about 1 KB: item `i` has partition key
+//! `p<i / 10>` (so every partition holds ten items, one Query's worth), sort key `i % 10` and a 1,000-byte
+//! payload. PutItem overwrites a random item (the table keeps its size), GetItem reads one, Query reads one
+//! partition.
+
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
+use serde_json::{json, Value};
 
+use crate::conn::Conn;
 use crate::sign::Signer;
 use crate::Args;
+
+const DYNAMODB_JSON: &str = "application/x-amz-json-1.0";
+const KMS_JSON: &str = "application/x-amz-json-1.1";
 
 pub enum Workload {
     Health,
@@ -15,51 +27,99 @@ pub enum Workload {
         target: String,
         body: Vec<u8>,
     },
+    /// A DynamoDB call whose body names a random item of the table.
+    Items {
+        op: ItemOp,
+        table: String,
+        items: u64,
+    },
+}
+
+#[derive(Clone, Copy)]
+pub enum ItemOp {
+    Put,
+    Get,
+    Query,
+}
+
+/// SplitMix64: a different, repeatable key sequence per connection.
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+fn partition(i: u64) -> String {
+    format!("p{:08}", i / 10)
+}
+
+/// Item `i` as DynamoDB JSON.
+pub fn item(i: u64) -> Value {
+    let payload: String = std::iter::repeat_n(char::from(b'a' + (i % 26) as u8), 1000).collect();
+    json!({
+        "pk": {"S": partition(i)},
+        "sk": {"N": (i % 10).to_string()},
+        "payload": {"S": payload},
+    })
 }
 
 impl Workload {
     pub async fn prepare(args: &Args) -> anyhow::Result<Workload> {
+        let signer = Signer::new(&args.access_key_id, &args.secret_access_key, &args.region);
+        let authority = authority(&args.url);
         Ok(match args.workload.as_str() {
             "health" => Workload::Health,
             "list-tables" => Workload::Json {
                 service: "dynamodb",
-                content_type: "application/x-amz-json-1.0",
+                content_type: DYNAMODB_JSON,
                 target: "DynamoDB_20120810.ListTables".into(),
                 body: b"{}".to_vec(),
             },
+            "put-item" | "get-item" | "query" => {
+                ensure_table(args, &signer, &authority).await?;
+                let op = match args.workload.as_str() {
+                    "put-item" => ItemOp::Put,
+                    "get-item" => ItemOp::Get,
+                    _ => ItemOp::Query,
+                };
+                Workload::Items {
+                    op,
+                    table: args.table.clone(),
+                    items: args.items,
+                }
+            }
             "kms-encrypt" | "kms-decrypt" | "kms-generate-data-key" => {
-                let signer = Signer::new(&args.access_key_id, &args.secret_access_key, &args.region);
-                let authority = args.url.trim_start_matches("http://").trim_end_matches('/').to_owned();
-                let created = kms_call(&signer, &authority, "CreateKey", serde_json::json!({})).await?;
+                let created = call(&signer, &authority, "kms", "TrentService.CreateKey", json!({})).await?;
                 let key_id = created["KeyMetadata"]["KeyId"].as_str().unwrap_or_default().to_owned();
-                let context =
-                    serde_json::json!({"aws:dynamodb:tableName": "bench", "aws:dynamodb:subscriberId": "000000000000"});
+                let context = json!({"aws:dynamodb:tableName": "bench", "aws:dynamodb:subscriberId": "000000000000"});
                 let (op, body) = match args.workload.as_str() {
                     "kms-encrypt" => (
                         "Encrypt",
-                        serde_json::json!({"KeyId": key_id, "Plaintext": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "EncryptionContext": context}),
+                        json!({"KeyId": key_id, "Plaintext": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "EncryptionContext": context}),
                     ),
                     "kms-generate-data-key" => (
                         "GenerateDataKey",
-                        serde_json::json!({"KeyId": key_id, "KeySpec": "AES_256", "EncryptionContext": context}),
+                        json!({"KeyId": key_id, "KeySpec": "AES_256", "EncryptionContext": context}),
                     ),
                     _ => {
-                        let dk = kms_call(
+                        let dk = call(
                             &signer,
                             &authority,
-                            "GenerateDataKey",
-                            serde_json::json!({"KeyId": key_id, "KeySpec": "AES_256", "EncryptionContext": context}),
+                            "kms",
+                            "TrentService.GenerateDataKey",
+                            json!({"KeyId": key_id, "KeySpec": "AES_256", "EncryptionContext": context}),
                         )
                         .await?;
                         (
                             "Decrypt",
-                            serde_json::json!({"CiphertextBlob": dk["CiphertextBlob"], "EncryptionContext": context}),
+                            json!({"CiphertextBlob": dk["CiphertextBlob"], "EncryptionContext": context}),
                         )
                     }
                 };
                 Workload::Json {
                     service: "kms",
-                    content_type: "application/x-amz-json-1.1",
+                    content_type: KMS_JSON,
                     target: format!("TrentService.{op}"),
                     body: serde_json::to_vec(&body)?,
                 }
@@ -68,7 +128,8 @@ impl Workload {
         })
     }
 
-    pub fn request(&self, signer: &Signer, authority: &str, _n: u64) -> anyhow::Result<Request<Full<Bytes>>> {
+    /// The `n`th request of connection `conn`.
+    pub fn request(&self, signer: &Signer, authority: &str, conn: u64, n: u64) -> anyhow::Result<Request<Full<Bytes>>> {
         Ok(match self {
             Workload::Health => Request::get("/health")
                 .header("host", authority)
@@ -78,43 +139,164 @@ impl Workload {
                 content_type,
                 target,
                 body,
-            } => {
-                let (date, auth) = signer.sign(service, authority, content_type, target, body);
-                Request::post("/")
-                    .header("host", authority)
-                    .header("content-type", *content_type)
-                    .header("x-amz-target", target.as_str())
-                    .header("x-amz-date", date)
-                    .header("authorization", auth)
-                    .body(Full::new(Bytes::from(body.clone())))?
+            } => signed(signer, authority, service, content_type, target, body.clone())?,
+            Workload::Items { op, table, items } => {
+                let i = mix(conn << 40 ^ n) % (*items).max(1);
+                let (target, body) = match op {
+                    ItemOp::Put => ("PutItem", json!({"TableName": table, "Item": item(i)})),
+                    ItemOp::Get => (
+                        "GetItem",
+                        json!({"TableName": table, "Key": {"pk": {"S": partition(i)}, "sk": {"N": (i % 10).to_string()}}}),
+                    ),
+                    ItemOp::Query => (
+                        "Query",
+                        json!({"TableName": table, "KeyConditionExpression": "pk = :p",
+                               "ExpressionAttributeValues": {":p": {"S": partition(i)}}}),
+                    ),
+                };
+                signed(
+                    signer,
+                    authority,
+                    "dynamodb",
+                    DYNAMODB_JSON,
+                    &format!("DynamoDB_20120810.{target}"),
+                    serde_json::to_vec(&body)?,
+                )?
             }
         })
     }
 }
 
-/// One signed KMS call on its own connection, for preparing a workload.
-async fn kms_call(
+pub fn authority(url: &str) -> String {
+    url.trim_start_matches("http://").trim_end_matches('/').to_owned()
+}
+
+fn signed(
     signer: &Signer,
     authority: &str,
-    op: &str,
-    body: serde_json::Value,
-) -> anyhow::Result<serde_json::Value> {
-    use http_body_util::BodyExt;
-    let stream = tokio::net::TcpStream::connect(authority).await?;
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake::<_, Full<Bytes>>(hyper_util::rt::TokioIo::new(stream)).await?;
-    tokio::spawn(conn);
-    let wl = Workload::Json {
-        service: "kms",
-        content_type: "application/x-amz-json-1.1",
-        target: format!("TrentService.{op}"),
-        body: serde_json::to_vec(&body)?,
-    };
-    let resp = sender.send_request(wl.request(signer, authority, 0)?).await?;
-    let status = resp.status();
-    let bytes = resp.into_body().collect().await?.to_bytes();
+    service: &str,
+    content_type: &'static str,
+    target: &str,
+    body: Vec<u8>,
+) -> anyhow::Result<Request<Full<Bytes>>> {
+    let (date, auth) = signer.sign(service, authority, content_type, target, &body);
+    Ok(Request::post("/")
+        .header("host", authority)
+        .header("content-type", content_type)
+        .header("x-amz-target", target)
+        .header("x-amz-date", date)
+        .header("authorization", auth)
+        .body(Full::new(Bytes::from(body)))?)
+}
+
+/// One signed JSON call on its own connection, for preparing a workload; `target` names the operation.
+pub async fn call(signer: &Signer, authority: &str, service: &str, target: &str, body: Value) -> anyhow::Result<Value> {
+    let content_type = if service == "kms" { KMS_JSON } else { DYNAMODB_JSON };
+    let body = serde_json::to_vec(&body)?;
+    let (status, bytes) = Conn::new(authority)
+        .send(|| signed(signer, authority, service, content_type, target, body.clone()))
+        .await?;
     if !status.is_success() {
-        anyhow::bail!("{op} failed: {}", String::from_utf8_lossy(&bytes));
+        anyhow::bail!("{target} failed: {}", String::from_utf8_lossy(&bytes));
     }
     Ok(serde_json::from_slice(&bytes)?)
+}
+
+/// Creates and fills the workload's table unless it already holds `--items` items (by DescribeTable's
+/// ItemCount, or a marker item for servers that count lazily): BatchWriteItem, 25 items a request, on
+/// `--connections` connections.
+async fn ensure_table(args: &Args, signer: &Signer, authority: &str) -> anyhow::Result<()> {
+    let table = &args.table;
+    let last = args.items.saturating_sub(1);
+    let marker = call(
+        signer,
+        authority,
+        "dynamodb",
+        "DynamoDB_20120810.GetItem",
+        json!({"TableName": table, "Key": {"pk": {"S": partition(last)}, "sk": {"N": (last % 10).to_string()}}}),
+    )
+    .await;
+    if marker.as_ref().is_ok_and(|v| v.get("Item").is_some()) {
+        return Ok(());
+    }
+    if marker.is_err() {
+        call(
+            signer,
+            authority,
+            "dynamodb",
+            "DynamoDB_20120810.CreateTable",
+            json!({
+                "TableName": table, "BillingMode": "PAY_PER_REQUEST",
+                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "N"}],
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            }),
+        )
+        .await?;
+        // Some servers keep a new table CREATING for a while.
+        for _ in 0..200 {
+            let d = call(
+                signer,
+                authority,
+                "dynamodb",
+                "DynamoDB_20120810.DescribeTable",
+                json!({"TableName": table}),
+            )
+            .await?;
+            if d["Table"]["TableStatus"] == "ACTIVE" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    let started = Instant::now();
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..args.connections.min(32) {
+        let (next, authority, table, items) = (next.clone(), authority.to_owned(), table.clone(), args.items);
+        let signer = Signer::new(&args.access_key_id, &args.secret_access_key, &args.region);
+        tasks.push(tokio::spawn(async move {
+            let mut link = Conn::new(&authority);
+            loop {
+                let from = next.fetch_add(25, std::sync::atomic::Ordering::Relaxed);
+                if from >= items {
+                    return anyhow::Ok(());
+                }
+                let mut pending: Vec<Value> = (from..(from + 25).min(items))
+                    .map(|i| json!({"PutRequest": {"Item": item(i)}}))
+                    .collect();
+                while !pending.is_empty() {
+                    let body = serde_json::to_vec(&json!({"RequestItems": {table.as_str(): pending}}))?;
+                    let (status, bytes) = link
+                        .send(|| {
+                            signed(
+                                &signer,
+                                &authority,
+                                "dynamodb",
+                                DYNAMODB_JSON,
+                                "DynamoDB_20120810.BatchWriteItem",
+                                body.clone(),
+                            )
+                        })
+                        .await?;
+                    if !status.is_success() {
+                        anyhow::bail!("BatchWriteItem failed: {}", String::from_utf8_lossy(&bytes));
+                    }
+                    let v: Value = serde_json::from_slice(&bytes)?;
+                    pending = v["UnprocessedItems"][table.as_str()]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default();
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    eprintln!(
+        "# loaded {} items into {table} in {:.1}s",
+        args.items,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
