@@ -11,6 +11,7 @@ mod ops_grants;
 mod ops_import;
 mod ops_keys;
 mod ops_manage;
+mod ops_managed;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -29,6 +30,7 @@ pub use ops_grants::*;
 pub use ops_import::*;
 pub use ops_keys::*;
 pub use ops_manage::*;
+pub use ops_managed::*;
 
 pub type EncryptionContext = BTreeMap<String, String>;
 

@@ -147,7 +147,7 @@ pub(crate) fn validate_tags(tags: &[(String, String)]) -> Result<(), KmsError> {
     Ok(())
 }
 
-fn new_key_id(multi_region: bool) -> Result<String, KmsError> {
+pub(crate) fn new_key_id(multi_region: bool) -> Result<String, KmsError> {
     if multi_region {
         Ok(format!("mrk-{}", hex::encode(base::random::bytes(16)?)))
     } else {
