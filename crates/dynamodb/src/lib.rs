@@ -27,6 +27,9 @@ pub enum DynamoError {
     ResourceNotFound(String),
     #[error("{0}")]
     ResourceInUse(String),
+    /// KMS refused the caller the table's key (`KMS key access denied error: ...`).
+    #[error("{0}")]
+    AccessDenied(String),
     /// A ConditionExpression was false; carries the item it was evaluated against, if there was one.
     #[error("The conditional request failed")]
     ConditionalCheckFailed(Option<Box<attr::Item>>),
