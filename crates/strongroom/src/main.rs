@@ -148,16 +148,17 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             table_key_cache_ttl = ?args.table_key_cache_ttl.0,
             "starting"
         );
-        let tables = Arc::new(dynamodb::tables::Tables::open(
+        let tables = Arc::new(dynamodb::tables::Tables::open_with(
             &args.data.data_dir.join("dynamodb"),
             root_key_for_tables,
             storage::Options::default(),
+            args.table_key_cache_ttl.0,
         )?);
-        let table_keys: Arc<dyn dynamodb::tables::KeyService> = Arc::new(wire::owned_keys::OwnedKeys::new(kms.clone()));
+        let owned_keys = Arc::new(wire::owned_keys::OwnedKeys::new(kms.clone()));
         let app = Arc::new(wire::App::new(
             iam,
             tables,
-            table_keys,
+            owned_keys,
             kms.clone(),
             trail.clone(),
             clock,

@@ -196,6 +196,7 @@ impl From<DynamoError> for ApiError {
             DynamoError::Serialization(m) => ApiError::new(ErrorKind::Serialization, m),
             DynamoError::ResourceNotFound(m) => ApiError::modeled("ResourceNotFoundException", 400, m),
             DynamoError::ResourceInUse(m) => ApiError::modeled("ResourceInUseException", 400, m),
+            DynamoError::AccessDenied(m) => ApiError::new(ErrorKind::AccessDenied, m),
             // The item is shown only when the request asked for it (`services::dynamodb` adds it).
             e @ DynamoError::ConditionalCheckFailed(_) => {
                 ApiError::modeled("ConditionalCheckFailedException", 400, e.to_string())

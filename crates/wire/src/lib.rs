@@ -8,6 +8,7 @@ pub mod owned_keys;
 mod server;
 pub mod services;
 pub mod sigv4;
+pub mod table_keys;
 mod xml;
 
 use std::net::SocketAddr;
@@ -16,7 +17,7 @@ use std::sync::Arc;
 use audit::Trail;
 use base::Clock;
 use bytes::Bytes;
-use dynamodb::tables::{KeyService, Tables};
+use dynamodb::tables::Tables;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use iam::{AuthEntry, Iam};
 use kms::Kms;
@@ -31,7 +32,8 @@ pub struct App {
     pub iam: Arc<Iam>,
     pub tables: Arc<Tables>,
     /// Where tables get their table keys (the owned key, for now: issue 6 adds managed and customer keys).
-    pub table_keys: Arc<dyn KeyService>,
+    /// DynamoDB's owned keys; [`App::table_keys`] adds the caller for the rest of the hierarchy.
+    pub owned_keys: Arc<owned_keys::OwnedKeys>,
     pub kms: Arc<Kms>,
     pub trail: Arc<Trail>,
     pub clock: Arc<dyn Clock>,
@@ -117,7 +119,7 @@ impl App {
     pub fn new(
         iam: Arc<Iam>,
         tables: Arc<Tables>,
-        table_keys: Arc<dyn KeyService>,
+        owned_keys: Arc<owned_keys::OwnedKeys>,
         kms: Arc<Kms>,
         trail: Arc<Trail>,
         clock: Arc<dyn Clock>,
@@ -126,12 +128,21 @@ impl App {
         Self {
             iam,
             tables,
-            table_keys,
+            owned_keys,
             kms,
             trail,
             clock,
             region,
             signing_keys: sigv4::SigningKeyCache::default(),
+        }
+    }
+
+    /// DynamoDB's key service for one request: KMS calls on behalf of `caller`.
+    pub fn table_keys<'a>(&'a self, caller: &'a Caller) -> table_keys::TableKeys<'a> {
+        table_keys::TableKeys {
+            kms: &self.kms,
+            owned: &self.owned_keys,
+            caller,
         }
     }
 

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use base::SecretBytes;
-use dynamodb::tables::{KeyService, TableKeyContext};
+use dynamodb::tables::TableKeyContext;
 use dynamodb::DynamoError;
 use iam::Principal;
 use kms::{CreateKeyInput, DataKeyInput, DecryptInput, EncryptionContext, Kms, KmsCaller, KmsError};
@@ -84,15 +84,17 @@ impl OwnedKeys {
     }
 }
 
-fn context(ctx: TableKeyContext<'_>) -> EncryptionContext {
+/// The encryption context DynamoDB binds every table key to.
+pub fn context(ctx: TableKeyContext<'_>) -> EncryptionContext {
     EncryptionContext::from([
         ("aws:dynamodb:tableName".to_owned(), ctx.table_name.to_owned()),
         ("aws:dynamodb:subscriberId".to_owned(), ctx.account.to_owned()),
     ])
 }
 
-impl KeyService for OwnedKeys {
-    fn generate_table_key(&self, ctx: TableKeyContext<'_>) -> Result<(Vec<u8>, SecretBytes), DynamoError> {
+impl OwnedKeys {
+    /// A new table key under the region's owned key: its blob and plaintext.
+    pub fn generate_table_key(&self, ctx: TableKeyContext<'_>) -> Result<(Vec<u8>, SecretBytes), DynamoError> {
         let arn = self.key_arn(ctx.region)?;
         let out = self
             .kms
@@ -115,7 +117,7 @@ impl KeyService for OwnedKeys {
         Ok((out.ciphertext, plaintext))
     }
 
-    fn decrypt_table_key(&self, ctx: TableKeyContext<'_>, blob: &[u8]) -> Result<SecretBytes, DynamoError> {
+    pub fn decrypt_table_key(&self, ctx: TableKeyContext<'_>, blob: &[u8]) -> Result<SecretBytes, DynamoError> {
         let arn = self.key_arn(ctx.region)?;
         let out = self
             .kms

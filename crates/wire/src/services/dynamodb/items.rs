@@ -124,7 +124,7 @@ pub async fn put_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, Api
     let item = item_member(i, "Item")?;
     let e = exprs::read(i, &[Kind::Condition])?;
     let table = app.tables.get(c.account(), &c.region, name).map_err(item_not_found)?;
-    let w = items::put_item(&table, item, e.condition.as_ref(), app.table_keys.as_ref())
+    let w = items::put_item(&table, item, e.condition.as_ref(), &app.table_keys(c))
         .await
         .map_err(|e| condition_failed(e, on_failure))?;
     Ok(write_reply(&w, returns, &[], capacity, name))
@@ -140,7 +140,7 @@ pub async fn delete_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, 
     let key = item_member(i, "Key")?;
     let e = exprs::read(i, &[Kind::Condition])?;
     let table = app.tables.get(c.account(), &c.region, name).map_err(item_not_found)?;
-    let w = items::delete_item(&table, &key, e.condition.as_ref(), app.table_keys.as_ref())
+    let w = items::delete_item(&table, &key, e.condition.as_ref(), &app.table_keys(c))
         .await
         .map_err(|e| condition_failed(e, on_failure))?;
     Ok(write_reply(&w, returns, &[], capacity, name))
@@ -161,7 +161,7 @@ pub async fn update_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, 
         &key,
         e.update.as_ref(),
         e.condition.as_ref(),
-        app.table_keys.as_ref(),
+        &app.table_keys(c),
     )
     .await
     .map_err(|e| condition_failed(e, on_failure))?;
@@ -178,7 +178,7 @@ pub fn get_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError>
     let e = exprs::read(i, &[Kind::Projection])?;
     let table = app.tables.get(c.account(), &c.region, name).map_err(item_not_found)?;
     let mut body = Map::new();
-    let found = table.get(&key, app.table_keys.as_ref())?;
+    let found = table.get(&key, &app.table_keys(c))?;
     // Capacity counts the whole item read, whatever the projection keeps.
     let bytes = found.as_ref().map_or(0, item_size);
     if let Some(item) = found {
@@ -257,8 +257,8 @@ pub async fn batch_write(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, 
         let mut units = 0.0;
         for w in writes {
             let written = match w {
-                Write::Put(item) => items::put_item(&table, item, None, app.table_keys.as_ref()).await?,
-                Write::Delete(key) => items::delete_item(&table, &key, None, app.table_keys.as_ref()).await?,
+                Write::Put(item) => items::put_item(&table, item, None, &app.table_keys(c)).await?,
+                Write::Delete(key) => items::delete_item(&table, &key, None, &app.table_keys(c)).await?,
             };
             let bytes = written
                 .old
@@ -332,7 +332,7 @@ pub fn batch_get(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError
         let mut found = Vec::new();
         let mut units = 0.0;
         for key in keys {
-            let item = table.get(&key, app.table_keys.as_ref())?;
+            let item = table.get(&key, &app.table_keys(c))?;
             units += read_units(item.as_ref().map_or(0, item_size), consistent);
             if let Some(item) = item {
                 let item = match &projection {

@@ -6,7 +6,7 @@ use dynamodb::table::{
     AttributeDefinition, CreateTableInput, IndexInput, KeySchemaElement, Projection, ProjectionInput, TableSpec,
     Throughput,
 };
-use dynamodb::tables::TableRecord;
+use dynamodb::tables::{KeyChoice, TableRecord};
 use dynamodb::DynamoError;
 use serde_json::{json, Map, Value};
 
@@ -157,6 +157,13 @@ fn description(r: &TableRecord, status: &str, usage: (u64, u64)) -> Value {
     d.insert("TableSizeBytes".into(), json!(usage.1));
     d.insert("ItemCount".into(), json!(usage.0));
     d.insert("TableArn".into(), json!(arn));
+    // The owned key shows no SSEDescription; a key of the customer's account does.
+    if let Some(sse) = &r.sse {
+        d.insert(
+            "SSEDescription".into(),
+            json!({"Status": "ENABLED", "SSEType": "KMS", "KMSMasterKeyArn": sse.key_arn}),
+        );
+    }
     d.insert("TableId".into(), json!(r.table_id));
     if matches!(spec.billing, dynamodb::table::Billing::PayPerRequest) {
         d.insert(
@@ -208,16 +215,35 @@ fn status_of_index(table_status: &str) -> &str {
     }
 }
 
-/// SSE choices other than the owned key arrive with issue 6; until then they are refused, not ignored.
-fn refuse_sse(i: &Input<'_>) -> Result<(), ApiError> {
-    if let Some(sse) = i.object("SSESpecification")? {
-        if sse.bool("Enabled")? {
-            return Err(ApiError::validation(
-                "One or more parameter values were invalid: SSESpecification with Enabled=true (AWS managed or customer managed KMS keys) is not supported by this server yet; omit it to use the owned key",
-            ));
+/// `SSESpecification`: which KMS key the table's hierarchy is rooted in, with DynamoDB's rules and texts.
+fn sse_choice(i: &Input<'_>) -> Result<KeyChoice, ApiError> {
+    let Some(sse) = i.object("SSESpecification")? else {
+        return Ok(KeyChoice::Owned);
+    };
+    let invalid = |m: &str| ApiError::validation(format!("One or more parameter values were invalid: {m}"));
+    let sse_type = sse.opt_str("SSEType")?;
+    let key_id = sse.opt_str("KMSMasterKeyId")?;
+    if !sse.bool("Enabled")? {
+        if sse_type.is_some() {
+            return Err(invalid("SSEType can not be specified if Enabled is false"));
         }
+        if key_id.is_some() {
+            return Err(invalid("KMSMasterKeyId can not be specified if Enabled is false"));
+        }
+        return Ok(KeyChoice::Owned);
     }
-    Ok(())
+    match (sse_type, key_id) {
+        (Some("AES256"), _) => Err(invalid("SSEType AES256 is not supported")),
+        (Some(other), _) if other != "KMS" => Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{other}' at 'sSESpecification.sSEType' failed to satisfy constraint: Member must satisfy enum value set: [AES256, KMS]"
+        ))),
+        (None, Some(_)) => Err(invalid("SSEType KMS is required if KMSMasterKeyId is specified")),
+        (_, None) => Ok(KeyChoice::Managed),
+        (_, Some(id)) if id == kms::DYNAMODB_MANAGED_ALIAS || id.ends_with(&format!(":{}", kms::DYNAMODB_MANAGED_ALIAS)) => {
+            Ok(KeyChoice::Managed)
+        }
+        (_, Some(id)) => Ok(KeyChoice::Customer(id.to_owned())),
+    }
 }
 
 /// `ReturnConsumedCapacity`: which shape of `ConsumedCapacity` to answer with, if any.
@@ -286,7 +312,7 @@ pub async fn dispatch(app: &App, caller: &Caller, op: &str, input: &Value) -> Re
             let name = table_name(caller, &i)?;
             authorize(app, caller, "dynamodb:CreateTable", name)?;
             let spec = TableSpec::from_create(&create_input(name, &i)?)?;
-            refuse_sse(&i)?;
+            let choice = sse_choice(&i)?;
             let tags = tag_list(&i)?;
             let table = app.tables.create(
                 account,
@@ -294,7 +320,8 @@ pub async fn dispatch(app: &App, caller: &Caller, op: &str, input: &Value) -> Re
                 spec,
                 base::random::uuid_v4().map_err(|_| ApiError::new(crate::error::ErrorKind::Internal, ""))?,
                 app.clock.now_millis(),
-                app.table_keys.as_ref(),
+                &choice,
+                &app.table_keys(caller),
             )?;
             let table = if tags.is_empty() {
                 table
@@ -321,7 +348,7 @@ pub async fn dispatch(app: &App, caller: &Caller, op: &str, input: &Value) -> Re
         "DeleteTable" => {
             let name = table_name(caller, &i)?;
             authorize(app, caller, "dynamodb:DeleteTable", name)?;
-            let record = app.tables.delete(account, region, name)?;
+            let record = app.tables.delete(account, region, name, &app.table_keys(caller))?;
             Ok(Reply::Json(
                 json!({ "TableDescription": description(&record, "DELETING", (0, 0)) }),
             ))

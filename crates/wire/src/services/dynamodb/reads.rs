@@ -158,7 +158,7 @@ pub fn scan(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
     let start = start_key(i)?;
     let table = app.tables.get(c.account(), &c.region, name)?;
     refuse_index(i, &table)?;
-    let page = table.scan(start.as_ref(), segment, limit, PAGE_BYTES, app.table_keys.as_ref())?;
+    let page = table.scan(start.as_ref(), segment, limit, PAGE_BYTES, &app.table_keys(c))?;
     Ok(page_reply(&table, name, page, &e, count_only, capacity, consistent))
 }
 
@@ -190,7 +190,7 @@ pub fn query(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
         start.as_ref(),
         limit,
         PAGE_BYTES,
-        app.table_keys.as_ref(),
+        &app.table_keys(c),
     )?;
     Ok(page_reply(&table, name, page, &e, count_only, capacity, consistent))
 }
