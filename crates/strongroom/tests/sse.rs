@@ -1,0 +1,347 @@
+//! Encryption at rest as the seed describes it, through aws-sdk-dynamodb, aws-sdk-kms and CloudTrail: the
+//! three key kinds, the grant DynamoDB creates, the calls it makes (in the trail), the table-key cache, a
+//! disabled key making the table unreadable until it is enabled again, the grant retired with the table,
+//! and the refusals that leave no table behind.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, SseSpecification, SseType,
+};
+use aws_sdk_kms::types::{KeySpec, KeyUsageType};
+use common::*;
+use serde_json::Value;
+
+/// CreateTable of a table keyed by `id` (S) with the given SSESpecification.
+async fn create(
+    db: &aws_sdk_dynamodb::Client,
+    name: &str,
+    sse: Option<SseSpecification>,
+) -> Result<
+    aws_sdk_dynamodb::operation::create_table::CreateTableOutput,
+    aws_sdk_dynamodb::error::SdkError<aws_sdk_dynamodb::operation::create_table::CreateTableError>,
+> {
+    db.create_table()
+        .table_name(name)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .set_sse_specification(sse)
+        .send()
+        .await
+}
+
+fn cmk(key: &str) -> SseSpecification {
+    SseSpecification::builder()
+        .enabled(true)
+        .sse_type(SseType::Kms)
+        .kms_master_key_id(key)
+        .build()
+}
+
+/// The trail's records of `event` on `key`, newest first.
+async fn trail(srv: &Server, event: &str) -> Vec<Value> {
+    let out = srv
+        .cloudtrail(srv.root())
+        .lookup_events()
+        .lookup_attributes(
+            LookupAttribute::builder()
+                .attribute_key(LookupAttributeKey::EventName)
+                .attribute_value(event)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    out.events()
+        .iter()
+        .map(|e| serde_json::from_str(e.cloud_trail_event().unwrap()).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_customer_managed_key_table_follows_the_seed() {
+    let srv = Server::start_with(&["--table-key-cache-ttl", "700ms"]);
+    let kms = srv.kms(srv.root());
+    let db = srv.dynamodb(srv.root());
+    let key = kms.create_key().send().await.unwrap();
+    let key_arn = key.key_metadata().unwrap().arn().unwrap().to_owned();
+    kms.create_alias()
+        .alias_name("alias/orders")
+        .target_key_id(&key_arn)
+        .send()
+        .await
+        .unwrap();
+
+    let created = create(&db, "Orders", Some(cmk("alias/orders"))).await.unwrap();
+    let sse = created.table_description().unwrap().sse_description().unwrap();
+    assert_eq!(sse.status().map(|s| s.as_str()), Some("ENABLED"));
+    assert_eq!(sse.sse_type().map(|s| s.as_str()), Some("KMS"));
+    assert_eq!(
+        sse.kms_master_key_arn(),
+        Some(key_arn.as_str()),
+        "the key's ARN, never the alias"
+    );
+
+    // The grant DynamoDB made, as the seed shows it.
+    let grants = kms.list_grants().key_id(&key_arn).send().await.unwrap();
+    assert_eq!(grants.grants().len(), 1);
+    let g = &grants.grants()[0];
+    let service = format!("dynamodb.{REGION}.amazonaws.com");
+    assert_eq!(g.grantee_principal(), Some(service.as_str()));
+    assert_eq!(g.retiring_principal(), Some(service.as_str()));
+    let mut ops: Vec<&str> = g.operations().iter().map(|o| o.as_str()).collect();
+    ops.sort_unstable();
+    assert_eq!(
+        ops,
+        [
+            "Decrypt",
+            "DescribeKey",
+            "Encrypt",
+            "GenerateDataKey",
+            "ReEncryptFrom",
+            "ReEncryptTo",
+            "RetireGrant"
+        ]
+    );
+    let subset = g.constraints().unwrap().encryption_context_subset().unwrap();
+    assert_eq!(subset["aws:dynamodb:tableName"], "Orders");
+    assert_eq!(subset["aws:dynamodb:subscriberId"], ACCOUNT);
+
+    // The calls DynamoDB made are in the trail, with the seed's identities.
+    let create_grant = &trail(&srv, "CreateGrant").await[0];
+    assert_eq!(create_grant["userIdentity"]["type"], "Root");
+    assert_eq!(create_grant["userIdentity"]["invokedBy"], "dynamodb.amazonaws.com");
+    assert_eq!(create_grant["sourceIPAddress"], "dynamodb.amazonaws.com");
+    assert_eq!(create_grant["requestParameters"]["granteePrincipal"], service);
+    let generated = &trail(&srv, "GenerateDataKey").await[0];
+    assert_eq!(generated["userIdentity"]["type"], "AWSService");
+    assert_eq!(generated["userIdentity"]["invokedBy"], "dynamodb.amazonaws.com");
+    assert_eq!(generated["requestParameters"]["keySpec"], "AES_256");
+    assert_eq!(
+        generated["requestParameters"]["encryptionContext"]["aws:dynamodb:tableName"],
+        "Orders"
+    );
+    assert_eq!(generated["recipientAccountId"], ACCOUNT);
+    assert!(!trail(&srv, "DescribeKey").await.is_empty());
+
+    // Items, with one Decrypt per cache lifetime at most.
+    for i in 0..20 {
+        db.put_item()
+            .table_name("Orders")
+            .item("id", s(&format!("order-{i}")))
+            .item("note", s("CMK-MARKER-NOTE"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let decrypts = trail(&srv, "Decrypt").await.len();
+    assert!(decrypts <= 1, "{decrypts} Decrypts for 20 writes in one cache lifetime");
+
+    // Disabled: after the cache lifetime every item operation fails with the KMS-derived error.
+    kms.disable_key().key_id(&key_arn).send().await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(800)).await;
+    let err = db
+        .get_item()
+        .table_name("Orders")
+        .key("id", s("order-1"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("ValidationException"));
+    let m = err.message().unwrap();
+    assert!(
+        m.starts_with("KMS key disabled error: com.amazonaws.services.kms.model.DisabledException: ")
+            && m.contains(&key_arn)
+            && m.contains("(Service: AWSKMS; Status Code: 400; Error Code: DisabledException; Request ID: "),
+        "{m}"
+    );
+    let refused = &trail(&srv, "Decrypt").await[0];
+    assert_eq!(refused["errorCode"], "DisabledException");
+    assert_eq!(refused["userIdentity"]["invokedBy"], "dynamodb.amazonaws.com");
+
+    // Enabled again: every item is back.
+    kms.enable_key().key_id(&key_arn).send().await.unwrap();
+    let got = db
+        .get_item()
+        .table_name("Orders")
+        .key("id", s("order-19"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.item().unwrap()["note"], s("CMK-MARKER-NOTE"));
+    srv.assert_not_at_rest("CMK-MARKER-NOTE");
+    srv.assert_not_at_rest("order-19");
+
+    // Deleting the table retires its grant.
+    db.delete_table().table_name("Orders").send().await.unwrap();
+    let grants = kms.list_grants().key_id(&key_arn).send().await.unwrap();
+    assert!(grants.grants().is_empty());
+    let retired = &trail(&srv, "RetireGrant").await[0];
+    assert_eq!(retired["userIdentity"]["type"], "AWSService");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_managed_key_is_made_on_first_use() {
+    let srv = Server::start();
+    let kms = srv.kms(srv.root());
+    let db = srv.dynamodb(srv.root());
+    let owned = create(&db, "Owned", None).await.unwrap();
+    assert!(owned.table_description().unwrap().sse_description().is_none());
+    let created = create(&db, "Managed", Some(SseSpecification::builder().enabled(true).build()))
+        .await
+        .unwrap();
+    let arn = created
+        .table_description()
+        .unwrap()
+        .sse_description()
+        .unwrap()
+        .kms_master_key_arn()
+        .unwrap()
+        .to_owned();
+    let meta = kms.describe_key().key_id("alias/aws/dynamodb").send().await.unwrap();
+    let meta = meta.key_metadata().unwrap();
+    assert_eq!(meta.arn(), Some(arn.as_str()));
+    assert_eq!(meta.key_manager().map(|m| m.as_str()), Some("AWS"));
+    assert_eq!(
+        meta.description(),
+        Some("Default key that protects my DynamoDB data when no other key is defined")
+    );
+    // The second managed table uses the same key.
+    let again = create(
+        &db,
+        "Managed2",
+        Some(SseSpecification::builder().enabled(true).sse_type(SseType::Kms).build()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        again
+            .table_description()
+            .unwrap()
+            .sse_description()
+            .unwrap()
+            .kms_master_key_arn(),
+        Some(arn.as_str())
+    );
+    for t in ["Owned", "Managed", "Managed2"] {
+        db.put_item()
+            .table_name(t)
+            .item("id", s("KIND-MARKER-KEY"))
+            .item("v", s("KIND-MARKER-VALUE"))
+            .send()
+            .await
+            .unwrap();
+        let described = db.describe_table().table_name(t).send().await.unwrap();
+        assert_eq!(
+            described.table().unwrap().sse_description().is_some(),
+            t != "Owned",
+            "{t}"
+        );
+    }
+    srv.assert_not_at_rest("KIND-MARKER-KEY");
+    srv.assert_not_at_rest("KIND-MARKER-VALUE");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_keys_leave_no_table_behind() {
+    let srv = Server::start();
+    let kms = srv.kms(srv.root());
+    let db = srv.dynamodb(srv.root());
+    let rsa = kms
+        .create_key()
+        .key_spec(KeySpec::Rsa2048)
+        .key_usage(KeyUsageType::EncryptDecrypt)
+        .send()
+        .await
+        .unwrap();
+    let disabled = kms.create_key().send().await.unwrap();
+    let disabled_arn = disabled.key_metadata().unwrap().arn().unwrap().to_owned();
+    kms.disable_key().key_id(&disabled_arn).send().await.unwrap();
+    // A key whose policy forbids the grant DynamoDB needs.
+    let deny = format!(
+        r#"{{"Version":"2012-10-17","Statement":[
+            {{"Effect":"Allow","Principal":{{"AWS":"arn:aws:iam::{ACCOUNT}:root"}},"Action":"kms:*","Resource":"*"}},
+            {{"Effect":"Deny","Principal":{{"AWS":"*"}},"Action":"kms:CreateGrant","Resource":"*"}}]}}"#
+    );
+    let denied = kms.create_key().policy(deny).send().await.unwrap();
+
+    let cases = [
+        (
+            cmk(rsa.key_metadata().unwrap().key_id()),
+            "ValidationException",
+            "KMS validation error: com.amazonaws.services.kms.model.ValidationException: EncryptionContext is supported only when creating a grant for a symmetric encryption KMS key.",
+        ),
+        (
+            cmk(&disabled_arn),
+            "ValidationException",
+            "KMS key disabled error: com.amazonaws.services.kms.model.DisabledException:",
+        ),
+        (
+            cmk("alias/nothing-here"),
+            "ValidationException",
+            "KMS validation error: com.amazonaws.services.kms.model.NotFoundException: Alias arn:aws:kms:",
+        ),
+        (
+            cmk(&format!("arn:aws:kms:eu-north-1:{ACCOUNT}:key/{}", disabled.key_metadata().unwrap().key_id())),
+            "ValidationException",
+            "KMS validation error: com.amazonaws.services.kms.model.NotFoundException: Invalid arn eu-north-1",
+        ),
+        (
+            cmk(denied.key_metadata().unwrap().key_id()),
+            "AccessDeniedException",
+            "KMS key access denied error: com.amazonaws.services.kms.model.AWSKMSException: ",
+        ),
+        (
+            SseSpecification::builder().enabled(true).sse_type(SseType::Aes256).build(),
+            "ValidationException",
+            "One or more parameter values were invalid: SSEType AES256 is not supported",
+        ),
+        (
+            SseSpecification::builder().enabled(false).sse_type(SseType::Kms).build(),
+            "ValidationException",
+            "One or more parameter values were invalid: SSEType can not be specified if Enabled is false",
+        ),
+        (
+            SseSpecification::builder().enabled(true).kms_master_key_id("alias/x").build(),
+            "ValidationException",
+            "One or more parameter values were invalid: SSEType KMS is required if KMSMasterKeyId is specified",
+        ),
+    ];
+    for (sse, code, message) in cases {
+        let err = create(&db, "Refused", Some(sse)).await.unwrap_err();
+        assert_eq!(err.code(), Some(code), "{message}");
+        assert!(
+            err.message().unwrap().starts_with(message),
+            "{:?} vs {message}",
+            err.message()
+        );
+    }
+    assert!(db.list_tables().send().await.unwrap().table_names().is_empty());
+    for k in [&rsa, &disabled, &denied] {
+        let grants = kms
+            .list_grants()
+            .key_id(k.key_metadata().unwrap().key_id())
+            .send()
+            .await
+            .unwrap();
+        assert!(grants.grants().is_empty(), "no grant left behind");
+    }
+}
