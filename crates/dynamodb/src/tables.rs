@@ -140,6 +140,8 @@ struct Shared {
     /// When the caller's access to the table key was last confirmed with KMS (the table-key cache).
     validated: Mutex<Option<Instant>>,
     key_cache_ttl: Duration,
+    /// Serializes key switches of the table.
+    switching: Mutex<()>,
 }
 
 /// The table's item count and size (DescribeTable's ItemCount and TableSizeBytes). Kept in memory: every
@@ -199,6 +201,7 @@ impl Shared {
             usage: Usage::default(),
             validated: Mutex::new(validated),
             key_cache_ttl,
+            switching: Mutex::new(()),
         })
     }
 
@@ -454,6 +457,72 @@ impl Tables {
             return Err(e);
         }
         Ok(record)
+    }
+
+    /// Switches the KMS key a table's hierarchy is rooted in (UpdateTable's SSESpecification), online: a
+    /// new table key under the new KMS key (with its grant), every data key re-wrapped under it in one
+    /// atomic registry switch while reads and writes go on, the definition saved, then the old grant
+    /// retired. The old KMS key must be usable until then; afterwards the table no longer needs it.
+    /// Returns the definition before and after.
+    pub fn switch_key(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+        choice: &KeyChoice,
+        keys: &dyn KeyService,
+    ) -> Result<(TableRecord, TableRecord), DynamoError> {
+        let table = self.get(account, region, name)?;
+        let _switching = table.shared.switching.lock().unwrap_or_else(|p| p.into_inner());
+        // The definition as it is now, not as the caller's handle saw it before waiting.
+        let table = self.get(account, region, name)?;
+        let invalid = |m: &str| DynamoError::Validation(format!("One or more parameter values were invalid: {m}"));
+        if *choice == KeyChoice::Owned && table.record.sse.is_none() {
+            return Err(invalid("Table is already encrypted by default"));
+        }
+        let engine = table.engine(keys)?;
+        let new_key = keys.create_table_key(table.record.key_context(), choice)?;
+        let release_new = |new: &Option<SseKey>| {
+            if let Some(sse) = new {
+                if let Err(e) = keys.release_table_key(table.record.key_context(), sse) {
+                    tracing::warn!(error = %e, "retiring the grant of a key switch that did not happen failed");
+                }
+            }
+        };
+        let same_key = match (&new_key.sse, &table.record.sse) {
+            (Some(new), Some(old)) => new.key_arn == old.key_arn,
+            _ => false,
+        };
+        if same_key {
+            release_new(&new_key.sse);
+            return Err(invalid(
+                "Table is already encrypted with given KMSMasterKeyId. Use KMSMasterKeyId parameter if you want to change Master Key",
+            ));
+        }
+        if let Err(e) = engine.rewrap(new_key.blob, &new_key.key) {
+            release_new(&new_key.sse);
+            return Err(storage_error(e));
+        }
+        let before = table.record.clone();
+        let new_sse = new_key.sse.clone();
+        let after = match self.update(account, region, name, |r| {
+            r.sse = new_sse;
+            Ok(())
+        }) {
+            Ok(after) => after,
+            Err(e) => {
+                // The registry already holds the new key; the definition must say so before anything else.
+                tracing::error!(error = %e, table = %name, "a key switch re-wrapped the data keys but could not save the definition");
+                return Err(e);
+            }
+        };
+        *table.shared.validated.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        if let Some(old) = &before.sse {
+            if let Err(e) = keys.release_table_key(before.key_context(), old) {
+                tracing::warn!(error = %e, table = %name, "retiring the old key's grant after a key switch failed");
+            }
+        }
+        Ok((before, after))
     }
 
     /// Deletes a table: its definition, then its directory (data, and every data key with it).

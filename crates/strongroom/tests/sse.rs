@@ -345,3 +345,116 @@ async fn refused_keys_leave_no_table_behind() {
         assert!(grants.grants().is_empty(), "no grant left behind");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn keys_switch_online_under_load_and_the_old_key_is_no_longer_needed() {
+    let srv = Server::start_with(&["--table-key-cache-ttl", "300ms"]);
+    let kms = srv.kms(srv.root());
+    let db = srv.dynamodb(srv.root());
+    let first = kms.create_key().send().await.unwrap();
+    let first_arn = first.key_metadata().unwrap().arn().unwrap().to_owned();
+    let second = kms.create_key().send().await.unwrap();
+    let second_arn = second.key_metadata().unwrap().arn().unwrap().to_owned();
+    create(&db, "Switching", None).await.unwrap();
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for w in 0..4 {
+        let (db, stop) = (db.clone(), stop.clone());
+        workers.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let id = format!("w{w}-{n}");
+                db.put_item()
+                    .table_name("Switching")
+                    .item("id", s(&id))
+                    .item("v", s("SWITCH-MARKER"))
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("put {id}: {e:?}"));
+                let got = db
+                    .get_item()
+                    .table_name("Switching")
+                    .key("id", s(&id))
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("get {id}: {e:?}"));
+                assert!(got.item().is_some(), "{id} lost");
+                n += 1;
+            }
+            n
+        }));
+    }
+    let steps: [(Option<SseSpecification>, Option<&str>); 4] = [
+        (Some(cmk(&first_arn)), Some(first_arn.as_str())),
+        (Some(SseSpecification::builder().enabled(true).build()), None),
+        (Some(cmk(&second_arn)), Some(second_arn.as_str())),
+        (Some(SseSpecification::builder().enabled(false).build()), None),
+    ];
+    for (i, (sse, arn)) in steps.into_iter().enumerate() {
+        tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+        let out = db
+            .update_table()
+            .table_name("Switching")
+            .set_sse_specification(sse)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("switch {i}: {e:?}"));
+        let d = out.table_description().unwrap().sse_description().unwrap();
+        assert_eq!(d.status().map(|s| s.as_str()), Some("UPDATING"), "switch {i}");
+        let now = db.describe_table().table_name("Switching").send().await.unwrap();
+        let now = now.table().unwrap().sse_description();
+        match (i, arn) {
+            (3, _) => assert!(now.is_none(), "back on the owned key"),
+            (_, Some(arn)) => assert_eq!(now.unwrap().kms_master_key_arn(), Some(arn), "switch {i}"),
+            (_, None) => assert!(now.unwrap().kms_master_key_arn().unwrap().contains(":key/")),
+        }
+    }
+    // Once switched away, the old keys' grants are retired and disabling them changes nothing.
+    for arn in [&first_arn, &second_arn] {
+        let grants = kms.list_grants().key_id(arn).send().await.unwrap();
+        assert!(grants.grants().is_empty(), "{arn}");
+        kms.disable_key().key_id(arn).send().await.unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut total = 0;
+    for w in workers {
+        total += w.await.unwrap();
+    }
+    assert!(total > 20, "{total} writes during the switches");
+    let scanned = db
+        .scan()
+        .table_name("Switching")
+        .select(aws_sdk_dynamodb::types::Select::Count)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scanned.count() as u64, total);
+
+    // The same key again, and the owned key again, are refused as DynamoDB refuses them.
+    let err = db
+        .update_table()
+        .table_name("Switching")
+        .sse_specification(SseSpecification::builder().enabled(false).build())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.message(),
+        Some("One or more parameter values were invalid: Table is already encrypted by default")
+    );
+    let err = db
+        .update_table()
+        .table_name("Switching")
+        .sse_specification(SseSpecification::builder().enabled(true).build())
+        .billing_mode(BillingMode::Provisioned)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.message(),
+        Some("One or more parameter values were invalid: Server-Side Encryption modification must be the only operation in the request")
+    );
+    srv.assert_not_at_rest("SWITCH-MARKER");
+}

@@ -421,21 +421,42 @@ fn tag_list(i: &Input<'_>) -> Result<Vec<(String, String)>, ApiError> {
     Ok(tags)
 }
 
+/// UpdateTable with an SSESpecification: an online switch of the table's KMS key. The answer shows the
+/// switch under way (`UPDATING`, with the key being left); DescribeTable then shows the new key.
+fn switch_key(app: &App, c: &Caller, name: &str, choice: &KeyChoice) -> Result<Reply, ApiError> {
+    let (before, after) = app
+        .tables
+        .switch_key(c.account(), &c.region, name, choice, &app.table_keys(c))?;
+    let usage = app.tables.get(c.account(), &c.region, name)?.usage();
+    let mut d = description(&after, "UPDATING", usage);
+    if let Some(obj) = d.as_object_mut() {
+        let arn = before.sse.as_ref().or(after.sse.as_ref()).map(|s| s.key_arn.clone());
+        obj.insert(
+            "SSEDescription".into(),
+            json!({"Status": "UPDATING", "SSEType": "KMS", "KMSMasterKeyArn": arn}),
+        );
+    }
+    Ok(Reply::Json(json!({ "TableDescription": d })))
+}
+
 /// UpdateTable: billing mode and throughput, deletion protection, table class.
 fn update_table(app: &App, c: &Caller, name: &str, i: &Input<'_>) -> Result<Reply, ApiError> {
     use dynamodb::table::Billing;
-    for unsupported in [
-        "GlobalSecondaryIndexUpdates",
-        "StreamSpecification",
-        "SSESpecification",
-        "ReplicaUpdates",
-    ] {
+    for unsupported in ["GlobalSecondaryIndexUpdates", "StreamSpecification", "ReplicaUpdates"] {
         unsupported_member(i, unsupported)?;
     }
     let mode = i.opt_str("BillingMode")?.map(str::to_owned);
     let throughput = throughput(i.object("ProvisionedThroughput")?)?;
     let protection = i.0.get("DeletionProtectionEnabled").and_then(Value::as_bool);
     let class = i.opt_str("TableClass")?.map(str::to_owned);
+    if i.object("SSESpecification")?.is_some() {
+        if mode.is_some() || throughput.is_some() || protection.is_some() || class.is_some() {
+            return Err(ApiError::validation(
+                "One or more parameter values were invalid: Server-Side Encryption modification must be the only operation in the request",
+            ));
+        }
+        return switch_key(app, c, name, &sse_choice(i)?);
+    }
     if mode.is_none() && throughput.is_none() && protection.is_none() && class.is_none() {
         return Err(ApiError::validation(
             "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required",
