@@ -142,6 +142,9 @@ struct Shared {
     key_cache_ttl: Duration,
     /// Serializes key switches of the table.
     switching: Mutex<()>,
+    /// Since when (epoch ms) KMS has refused the table's key: the table is then
+    /// `INACCESSIBLE_ENCRYPTION_CREDENTIALS` until a use or a health check of the key succeeds again.
+    inaccessible_since_ms: Mutex<Option<i64>>,
 }
 
 /// The table's item count and size (DescribeTable's ItemCount and TableSizeBytes). Kept in memory: every
@@ -190,7 +193,23 @@ fn count_existing(engine: &Engine, base: u32, snapshot: &storage::Snapshot, usag
     }
 }
 
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 impl Shared {
+    /// Records whether KMS accepted the table key's use just now.
+    fn key_usable(&self, usable: bool) {
+        let mut since = self.inaccessible_since_ms.lock().unwrap_or_else(|p| p.into_inner());
+        match (usable, *since) {
+            (true, _) => *since = None,
+            (false, None) => *since = Some(now_ms()),
+            (false, Some(_)) => {}
+        }
+    }
+
     fn new(engine: Option<Arc<Engine>>, dir: PathBuf, options: Options, key_cache_ttl: Duration) -> Arc<Shared> {
         let validated = engine.as_ref().map(|_| Instant::now());
         Arc::new(Shared {
@@ -202,6 +221,7 @@ impl Shared {
             validated: Mutex::new(validated),
             key_cache_ttl,
             switching: Mutex::new(()),
+            inaccessible_since_ms: Mutex::new(None),
         })
     }
 
@@ -459,6 +479,26 @@ impl Tables {
         Ok(record)
     }
 
+    /// The key-health check (run in the background, as DynamoDB itself): `check` asks KMS whether each
+    /// table under a customer's key may still use it, so an idle table's status is true too.
+    pub fn check_keys(&self, check: impl Fn(TableKeyContext<'_>, &SseKey, &[u8]) -> Result<(), DynamoError>) {
+        let tables: Vec<Arc<Table>> = self
+            .open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for t in tables {
+            let Some(sse) = &t.record.sse else { continue };
+            let verdict = t.key_blob().and_then(|blob| check(t.record.key_context(), sse, &blob));
+            if let Err(e) = &verdict {
+                tracing::info!(table = %t.record.spec.name, error = %e, "a table's KMS key is not usable");
+            }
+            t.shared.key_usable(verdict.is_ok());
+        }
+    }
+
     /// Switches the KMS key a table's hierarchy is rooted in (UpdateTable's SSESpecification), online: a
     /// new table key under the new KMS key (with its grant), every data key re-wrapped under it in one
     /// atomic registry switch while reads and writes go on, the definition saved, then the old grant
@@ -587,7 +627,9 @@ impl Table {
         if validated.is_some_and(|at| at.elapsed() < self.shared.key_cache_ttl) {
             return Ok(());
         }
-        keys.decrypt_table_key(self.record.key_context(), Some(sse), &engine.table_key_blob())?;
+        let confirmed = keys.decrypt_table_key(self.record.key_context(), Some(sse), &engine.table_key_blob());
+        self.shared.key_usable(confirmed.is_ok());
+        confirmed?;
         *validated = Some(Instant::now());
         Ok(())
     }
@@ -612,6 +654,9 @@ impl Table {
             Ok(e) => Arc::new(e),
             Err(e) => {
                 let failure = provider.failure.lock().unwrap_or_else(|p| p.into_inner()).take();
+                if failure.is_some() && self.record.sse.is_some() {
+                    self.shared.key_usable(false);
+                }
                 return Err(failure.unwrap_or_else(|| storage_error(e)));
             }
         };
@@ -630,6 +675,7 @@ impl Table {
         }
         *slot = Some(engine.clone());
         *self.shared.validated.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        self.shared.key_usable(true);
         Ok(engine)
     }
 
@@ -697,6 +743,24 @@ impl Table {
             .write_item(&key, keys, |_| Ok(Decision::Put(item.clone())))
             .await?
             .old)
+    }
+
+    /// Since when (epoch ms) KMS has refused the table's key, if it does now.
+    pub fn inaccessible_since_ms(&self) -> Option<i64> {
+        *self
+            .shared
+            .inaccessible_since_ms
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The table key's KMS blob, from the open engine or else from the key registry's header.
+    fn key_blob(&self) -> Result<Vec<u8>, DynamoError> {
+        let open = self.shared.engine.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match open {
+            Some(e) => Ok(e.table_key_blob()),
+            None => Engine::table_key_blob_in(storage::fs::local().as_ref(), &self.shared.dir).map_err(storage_error),
+        }
     }
 
     /// The table's item count and total item size, as far as this process has counted them (zero until

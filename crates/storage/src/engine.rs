@@ -985,6 +985,13 @@ impl Engine {
         self.core.registry.blob()
     }
 
+    /// The table key's KMS blob of the engine in `dir`, read from its key registry without opening it (the
+    /// blob is the registry's plaintext header; nothing is unwrapped).
+    pub fn table_key_blob_in(fs: &dyn FileSystem, dir: &Path) -> Result<Vec<u8>> {
+        let raw = fs.read_all(&crate::keys::Registry::path_in(dir))?;
+        Ok(crate::keys::parse(&raw)?.blob)
+    }
+
     pub fn dir(&self) -> &Path {
         &self.core.dir
     }

@@ -56,6 +56,9 @@ pub struct ServeArgs {
     /// How long an unused plaintext table key stays cached before KMS is asked again (e.g. 3s, 5m).
     #[arg(long, env = "STRONGROOM_TABLE_KEY_CACHE_TTL", default_value = "5m", value_parser = parse_duration)]
     pub table_key_cache_ttl: Dur,
+    /// How often DynamoDB checks that each table's KMS key is still usable (its status shows the result).
+    #[arg(long, env = "STRONGROOM_KEY_HEALTH_INTERVAL", default_value = "60s", value_parser = parse_duration)]
+    pub key_health_interval: Dur,
     /// The region `GET /` reports.
     #[arg(long, env = "STRONGROOM_REGION", default_value = "us-east-1")]
     pub region: String,

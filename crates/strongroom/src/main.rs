@@ -173,6 +173,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             run_every(std::time::Duration::from_secs(1), "trail-sync", move || {
                 trail.sync().map_err(|e| e.to_string())
             });
+            let app = app.clone();
+            run_every(args.key_health_interval.0, "dynamodb-key-health", move || {
+                app.check_table_keys();
+                Ok(())
+            });
         }
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await

@@ -458,3 +458,108 @@ async fn keys_switch_online_under_load_and_the_old_key_is_no_longer_needed() {
     );
     srv.assert_not_at_rest("SWITCH-MARKER");
 }
+
+/// Waits (up to 5 s) until DescribeTable shows `status`; returns the description.
+async fn await_status(
+    db: &aws_sdk_dynamodb::Client,
+    table: &str,
+    status: &str,
+) -> aws_sdk_dynamodb::types::TableDescription {
+    for _ in 0..100 {
+        let d = db.describe_table().table_name(table).send().await.unwrap();
+        let t = d.table().unwrap().clone();
+        if t.table_status().map(|s| s.as_str()) == Some(status) {
+            return t;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{table} never became {status}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unusable_key_makes_the_table_inaccessible_until_access_returns() {
+    let srv = Server::start_with(&["--table-key-cache-ttl", "200ms", "--key-health-interval", "200ms"]);
+    let kms = srv.kms(srv.root());
+    let db = srv.dynamodb(srv.root());
+    let key = kms.create_key().send().await.unwrap();
+    let arn = key.key_metadata().unwrap().arn().unwrap().to_owned();
+    create(&db, "Fragile", Some(cmk(&arn))).await.unwrap();
+    db.put_item()
+        .table_name("Fragile")
+        .item("id", s("kept"))
+        .send()
+        .await
+        .unwrap();
+
+    // Disabled: the health check notices without any request touching the table.
+    kms.disable_key().key_id(&arn).send().await.unwrap();
+    let t = await_status(&db, "Fragile", "INACCESSIBLE_ENCRYPTION_CREDENTIALS").await;
+    let sse = t.sse_description().unwrap();
+    assert!(sse.inaccessible_encryption_date_time().is_some());
+    assert_eq!(
+        sse.status().map(|s| s.as_str()),
+        Some("ENABLED"),
+        "the SSE status itself stays ENABLED"
+    );
+    kms.enable_key().key_id(&arn).send().await.unwrap();
+    let t = await_status(&db, "Fragile", "ACTIVE").await;
+    assert!(t
+        .sse_description()
+        .unwrap()
+        .inaccessible_encryption_date_time()
+        .is_none());
+    let got = db
+        .get_item()
+        .table_name("Fragile")
+        .key("id", s("kept"))
+        .send()
+        .await
+        .unwrap();
+    assert!(got.item().is_some());
+
+    // Pending deletion, then cancelled and enabled again: all data back.
+    kms.schedule_key_deletion()
+        .key_id(&arn)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
+    await_status(&db, "Fragile", "INACCESSIBLE_ENCRYPTION_CREDENTIALS").await;
+    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    let err = db
+        .get_item()
+        .table_name("Fragile")
+        .key("id", s("kept"))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        err.message()
+            .unwrap()
+            .starts_with("KMS validation error: com.amazonaws.services.kms.model.KMSInvalidStateException:"),
+        "{:?}",
+        err.message()
+    );
+    kms.cancel_key_deletion().key_id(&arn).send().await.unwrap();
+    kms.enable_key().key_id(&arn).send().await.unwrap();
+    await_status(&db, "Fragile", "ACTIVE").await;
+    let got = db
+        .get_item()
+        .table_name("Fragile")
+        .key("id", s("kept"))
+        .send()
+        .await
+        .unwrap();
+    assert!(got.item().is_some());
+
+    // A revoked grant: DynamoDB itself can no longer use the key.
+    let grants = kms.list_grants().key_id(&arn).send().await.unwrap();
+    let grant_id = grants.grants()[0].grant_id().unwrap().to_owned();
+    kms.revoke_grant()
+        .key_id(&arn)
+        .grant_id(&grant_id)
+        .send()
+        .await
+        .unwrap();
+    await_status(&db, "Fragile", "INACCESSIBLE_ENCRYPTION_CREDENTIALS").await;
+}

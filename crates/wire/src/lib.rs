@@ -146,6 +146,12 @@ impl App {
         }
     }
 
+    /// DynamoDB's background key-health check of every table under a customer's KMS key.
+    pub fn check_table_keys(&self) {
+        self.tables
+            .check_keys(|ctx, sse, blob| table_keys::check_table_key(&self.kms, ctx, sse, blob));
+    }
+
     pub fn forget_signing_keys(&self, access_key_id: &str) {
         self.signing_keys.forget(access_key_id);
     }

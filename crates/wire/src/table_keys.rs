@@ -58,6 +58,42 @@ fn service_name(region: &str) -> String {
     format!("dynamodb.{region}.amazonaws.com")
 }
 
+/// DynamoDB itself, using a table's grant.
+fn as_service(region: &str) -> KmsCaller {
+    KmsCaller {
+        principal: Principal::Service {
+            service: "dynamodb.amazonaws.com".into(),
+        },
+        identity_policies: Vec::new(),
+        access_key_id: String::new(),
+        via_service: None,
+        invoked_by: Some("dynamodb.amazonaws.com".into()),
+        source_ip: "dynamodb.amazonaws.com".into(),
+        user_agent: "dynamodb.amazonaws.com".into(),
+        request_id: base::random::unique_uuid(),
+        region: region.to_owned(),
+    }
+}
+
+/// The key-health check DynamoDB runs for a table under a customer's key: the table key decrypted by the
+/// service under the table's grant. A disabled key, a key pending deletion or a retired or revoked grant
+/// fails it.
+pub fn check_table_key(kms: &Kms, ctx: TableKeyContext<'_>, sse: &SseKey, blob: &[u8]) -> Result<(), DynamoError> {
+    kms.decrypt(
+        &as_service(ctx.region),
+        DecryptInput {
+            ciphertext: blob.to_vec(),
+            encryption_context: context(ctx),
+            grant_tokens: Vec::new(),
+            key_id: Some(sse.key_arn.clone()),
+            algorithm: None,
+            dry_run: false,
+        },
+    )
+    .map(|_| ())
+    .map_err(kms_derived)
+}
+
 impl TableKeys<'_> {
     /// The caller, acting through DynamoDB (`kms:ViaService`, `invokedBy`).
     fn as_caller(&self) -> KmsCaller {
@@ -75,22 +111,8 @@ impl TableKeys<'_> {
         }
     }
 
-    /// DynamoDB itself, using the table's grant.
     fn as_service(&self) -> KmsCaller {
-        let region = self.caller.region.clone();
-        KmsCaller {
-            principal: Principal::Service {
-                service: "dynamodb.amazonaws.com".into(),
-            },
-            identity_policies: Vec::new(),
-            access_key_id: String::new(),
-            via_service: None,
-            invoked_by: Some("dynamodb.amazonaws.com".into()),
-            source_ip: "dynamodb.amazonaws.com".into(),
-            user_agent: "dynamodb.amazonaws.com".into(),
-            request_id: base::random::unique_uuid(),
-            region,
-        }
+        as_service(&self.caller.region)
     }
 
     fn customer_key(&self, ctx: TableKeyContext<'_>, key_id: &str, kind: SseKind) -> Result<NewTableKey, DynamoError> {

@@ -131,6 +131,11 @@ fn projection_json(p: &Projection) -> Value {
 
 /// TableDescription, as DynamoDB fills it.
 fn description(r: &TableRecord, status: &str, usage: (u64, u64)) -> Value {
+    described(r, status, usage, None)
+}
+
+/// TableDescription, with the time since which the table's KMS key has been refused, if it has.
+fn described(r: &TableRecord, status: &str, usage: (u64, u64), inaccessible_since: Option<i64>) -> Value {
     let spec: &TableSpec = &r.spec;
     let arn = r.arn();
     let (read, write) = match spec.billing {
@@ -148,7 +153,15 @@ fn description(r: &TableRecord, status: &str, usage: (u64, u64)) -> Value {
     );
     d.insert("TableName".into(), json!(spec.name));
     d.insert("KeySchema".into(), schema_json(&spec.schema));
-    d.insert("TableStatus".into(), json!(status));
+    let inaccessible = if status == "ACTIVE" { inaccessible_since } else { None };
+    d.insert(
+        "TableStatus".into(),
+        json!(if inaccessible.is_some() {
+            "INACCESSIBLE_ENCRYPTION_CREDENTIALS"
+        } else {
+            status
+        }),
+    );
     d.insert("CreationDateTime".into(), epoch(r.created_ms));
     d.insert(
         "ProvisionedThroughput".into(),
@@ -159,10 +172,11 @@ fn description(r: &TableRecord, status: &str, usage: (u64, u64)) -> Value {
     d.insert("TableArn".into(), json!(arn));
     // The owned key shows no SSEDescription; a key of the customer's account does.
     if let Some(sse) = &r.sse {
-        d.insert(
-            "SSEDescription".into(),
-            json!({"Status": "ENABLED", "SSEType": "KMS", "KMSMasterKeyArn": sse.key_arn}),
-        );
+        let mut sse_d = json!({"Status": "ENABLED", "SSEType": "KMS", "KMSMasterKeyArn": sse.key_arn});
+        if let Some(ms) = inaccessible {
+            sse_d["InaccessibleEncryptionDateTime"] = epoch(ms);
+        }
+        d.insert("SSEDescription".into(), sse_d);
     }
     d.insert("TableId".into(), json!(r.table_id));
     if matches!(spec.billing, dynamodb::table::Billing::PayPerRequest) {
@@ -341,9 +355,9 @@ pub async fn dispatch(app: &App, caller: &Caller, op: &str, input: &Value) -> Re
             let name = table_name(caller, &i)?;
             authorize(app, caller, "dynamodb:DescribeTable", name)?;
             let table = app.tables.get(account, region, name)?;
-            Ok(Reply::Json(
-                json!({ "Table": description(&table.record, "ACTIVE", table.usage()) }),
-            ))
+            Ok(Reply::Json(json!({
+                "Table": described(&table.record, "ACTIVE", table.usage(), table.inaccessible_since_ms())
+            })))
         }
         "DeleteTable" => {
             let name = table_name(caller, &i)?;
