@@ -284,6 +284,21 @@ fn not_found(name: &str) -> DynamoError {
     DynamoError::ResourceNotFound(format!("Requested resource not found: Table: {name} not found"))
 }
 
+/// One table's key hierarchy as `Tables::inspect` reports it.
+pub struct TableKeysReport {
+    pub record: TableRecord,
+    /// The table key's KMS blob and the ids of the data keys wrapped under it.
+    pub registry: Result<(Vec<u8>, Vec<u64>), String>,
+}
+
+impl TableKeysReport {
+    /// The first 8 bytes of the SHA-256 of the table key's blob, in hex: tells blobs apart, reveals nothing.
+    pub fn blob_fingerprint(blob: &[u8]) -> String {
+        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, blob);
+        d.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
 /// A page of a Scan.
 #[derive(Debug, Default)]
 pub struct ScanPage {
@@ -477,6 +492,21 @@ impl Tables {
             return Err(e);
         }
         Ok(record)
+    }
+
+    /// The key hierarchy of every table, for operators (`strongroom inspect keys`): which KMS key, the
+    /// table key's blob and the data keys under it, by id. Reads only plaintext headers; opens nothing.
+    pub fn inspect(&self) -> Vec<TableKeysReport> {
+        let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.values()
+            .map(|t| {
+                let registry = Engine::registry_in(storage::fs::local().as_ref(), &t.shared.dir);
+                TableKeysReport {
+                    record: t.record.clone(),
+                    registry: registry.map_err(|e| e.to_string()),
+                }
+            })
+            .collect()
     }
 
     /// The key-health check (run in the background, as DynamoDB itself): `check` asks KMS whether each

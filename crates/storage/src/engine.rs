@@ -988,8 +988,15 @@ impl Engine {
     /// The table key's KMS blob of the engine in `dir`, read from its key registry without opening it (the
     /// blob is the registry's plaintext header; nothing is unwrapped).
     pub fn table_key_blob_in(fs: &dyn FileSystem, dir: &Path) -> Result<Vec<u8>> {
+        Ok(Self::registry_in(fs, dir)?.0)
+    }
+
+    /// The key registry of the engine in `dir`, without opening it: the table key's KMS blob and the ids
+    /// of the data keys wrapped under it (never any key material).
+    pub fn registry_in(fs: &dyn FileSystem, dir: &Path) -> Result<(Vec<u8>, Vec<u64>)> {
         let raw = fs.read_all(&crate::keys::Registry::path_in(dir))?;
-        Ok(crate::keys::parse(&raw)?.blob)
+        let parsed = crate::keys::parse(&raw)?;
+        Ok((parsed.blob, parsed.wrapped.keys().copied().collect()))
     }
 
     pub fn dir(&self) -> &Path {

@@ -25,6 +25,15 @@ pub enum Command {
     /// Work with the audit trail.
     #[command(subcommand)]
     Trail(TrailCommand),
+    /// Look at what the data directory holds, without key material.
+    #[command(subcommand)]
+    Inspect(InspectCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum InspectCommand {
+    /// For each table: its KMS key, its table key's blob, and the data keys under it (ids only).
+    Keys(DataArgs),
 }
 
 #[derive(Subcommand, Debug)]

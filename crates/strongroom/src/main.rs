@@ -20,7 +20,44 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve(args),
         Command::RootCredentials(args) => root_credentials(args),
         Command::Trail(config::TrailCommand::Verify(args)) => trail_verify(args),
+        Command::Inspect(config::InspectCommand::Keys(args)) => inspect_keys(args),
     }
+}
+
+/// `strongroom inspect keys`: the key hierarchy of every table, as an operator may see it (ids and ARNs,
+/// never key material).
+fn inspect_keys(args: config::DataArgs) -> anyhow::Result<()> {
+    let root_key = open_root_key(&args)?;
+    let tables =
+        dynamodb::tables::Tables::open(&args.data_dir.join("dynamodb"), root_key, storage::Options::default())?;
+    let reports = tables.inspect();
+    if reports.is_empty() {
+        println!("no tables");
+    }
+    for r in reports {
+        let t = &r.record;
+        println!(
+            "table {} (account {}, region {}, id {})",
+            t.spec.name, t.account, t.region, t.table_id
+        );
+        match &t.sse {
+            None => println!("  KMS key: the AWS owned key (no grant)"),
+            Some(sse) => {
+                println!("  KMS key: {} ({:?} managed)", sse.key_arn, sse.kind);
+                println!("  grant: {}", sse.grant_id);
+            }
+        }
+        match &r.registry {
+            Ok((blob, ids)) => {
+                let fingerprint = dynamodb::tables::TableKeysReport::blob_fingerprint(blob);
+                println!("  table key: KMS blob of {} bytes, sha256 {fingerprint}...", blob.len());
+                let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
+                println!("  data keys wrapped under it ({}): {}", ids.len(), ids.join(", "));
+            }
+            Err(e) => println!("  key registry unreadable: {e}"),
+        }
+    }
+    Ok(())
 }
 
 fn init_logging(filter: &str) {

@@ -563,3 +563,30 @@ async fn an_unusable_key_makes_the_table_inaccessible_until_access_returns() {
         .unwrap();
     await_status(&db, "Fragile", "INACCESSIBLE_ENCRYPTION_CREDENTIALS").await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn inspect_keys_shows_each_tables_hierarchy_without_key_material() {
+    let srv = Server::start();
+    let kms = srv.kms(srv.root());
+    let db = srv.dynamodb(srv.root());
+    let key = kms.create_key().send().await.unwrap();
+    let arn = key.key_metadata().unwrap().arn().unwrap().to_owned();
+    create(&db, "Plain", None).await.unwrap();
+    create(&db, "Guarded", Some(cmk(&arn))).await.unwrap();
+    let grant = kms.list_grants().key_id(&arn).send().await.unwrap().grants()[0]
+        .grant_id()
+        .unwrap()
+        .to_owned();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_strongroom"))
+        .args(["inspect", "keys", "--data-dir"])
+        .arg(&srv.data_dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("table Plain"), "{text}");
+    assert!(text.contains("KMS key: the AWS owned key"), "{text}");
+    assert!(text.contains(&format!("KMS key: {arn} (Customer managed)")), "{text}");
+    assert!(text.contains(&format!("grant: {grant}")), "{text}");
+    assert_eq!(text.matches("data keys wrapped under it").count(), 2, "{text}");
+}
