@@ -30,6 +30,10 @@ struct Args {
     /// The DynamoDB workloads' table.
     #[arg(long, default_value = "bench")]
     table: String,
+    /// Create the table under this KMS key (`SSESpecification.KMSMasterKeyId`; `managed` for
+    /// `alias/aws/dynamodb`) instead of the owned key.
+    #[arg(long)]
+    sse_key: Option<String>,
     #[arg(long, env = "AWS_ACCESS_KEY_ID", default_value = "")]
     access_key_id: String,
     #[arg(long, env = "AWS_SECRET_ACCESS_KEY", default_value = "")]

@@ -225,11 +225,21 @@ async fn ensure_table(args: &Args, signer: &Signer, authority: &str) -> anyhow::
             authority,
             "dynamodb",
             "DynamoDB_20120810.CreateTable",
-            json!({
-                "TableName": table, "BillingMode": "PAY_PER_REQUEST",
-                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "N"}],
-                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-            }),
+            {
+                let mut create = json!({
+                    "TableName": table, "BillingMode": "PAY_PER_REQUEST",
+                    "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "N"}],
+                    "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                });
+                match args.sse_key.as_deref() {
+                    None => {}
+                    Some("managed") => create["SSESpecification"] = json!({"Enabled": true}),
+                    Some(key) => {
+                        create["SSESpecification"] = json!({"Enabled": true, "SSEType": "KMS", "KMSMasterKeyId": key})
+                    }
+                }
+                create
+            },
         )
         .await?;
         // Some servers keep a new table CREATING for a while.
