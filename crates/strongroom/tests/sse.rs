@@ -590,3 +590,36 @@ async fn inspect_keys_shows_each_tables_hierarchy_without_key_material() {
     assert!(text.contains(&format!("grant: {grant}")), "{text}");
     assert_eq!(text.matches("data keys wrapped under it").count(), 2, "{text}");
 }
+
+/// The client-side library the seed mentions, on a Strongroom table under a customer managed key:
+/// encrypted on the client with a data key from Strongroom's KMS, then encrypted at rest again by the table.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dynamodb_encryption_client_for_python_works_against_strongroom() {
+    let srv = Server::start();
+    let kms = srv.kms(srv.root());
+    let db = srv.dynamodb(srv.root());
+    let key = kms.create_key().send().await.unwrap();
+    let arn = key.key_metadata().unwrap().arn().unwrap().to_owned();
+    create(&db, "ClientSide", Some(cmk(&arn))).await.unwrap();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/ddb_encryption_client.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .args(["ClientSide", &arn])
+        .env("AWS_ENDPOINT_URL_KMS", &srv.url)
+        .env("AWS_ENDPOINT_URL_DYNAMODB", &srv.url)
+        .env("AWS_ACCESS_KEY_ID", ROOT_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", ROOT_SECRET)
+        .env("AWS_DEFAULT_REGION", REGION)
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .expect("python3 with dynamodb-encryption-sdk (.ci/run installs it)");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["round_trip"], true, "{v}");
+    assert_eq!(v["stored_encrypted"], true, "{v}");
+    assert_eq!(v["signed"], true, "{v}");
+    assert_eq!(v["key_in_clear_for_dynamodb"], true, "{v}");
+    srv.assert_not_at_rest("CLIENT-SIDE-MARKER");
+    srv.assert_not_at_rest("client-side");
+}
