@@ -1020,22 +1020,26 @@ mod tests {
         Arc::new(RootKey::from_bytes(&[4u8; 32]).unwrap())
     }
 
+    fn owned_table(tables: &Tables, name: &str, id: &str, kms: &FakeKms) -> Arc<Table> {
+        tables
+            .create(
+                "111122223333",
+                "us-east-1",
+                spec(name),
+                id.into(),
+                0,
+                &KeyChoice::Owned,
+                kms,
+            )
+            .unwrap()
+    }
+
     #[tokio::test(flavor = "multi_thread")]
     async fn tables_keep_items_encrypted_and_survive_a_restart() {
         let dir = tempfile::tempdir().unwrap();
         let kms = FakeKms::default();
         let tables = Tables::open(dir.path(), root(), Options::default()).unwrap();
-        let t = tables
-            .create(
-                "111122223333",
-                "us-east-1",
-                spec("orders"),
-                "t-1".into(),
-                0,
-                &KeyChoice::Owned,
-                &kms,
-            )
-            .unwrap();
+        let t = owned_table(&tables, "orders", "t-1", &kms);
         assert!(matches!(
             tables.create(
                 "111122223333",
@@ -1092,17 +1096,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let kms = FakeKms::default();
         let tables = Tables::open(dir.path(), root(), Options::default()).unwrap();
-        tables
-            .create(
-                "111122223333",
-                "us-east-1",
-                spec("locked"),
-                "t-9".into(),
-                0,
-                &KeyChoice::Owned,
-                &kms,
-            )
-            .unwrap();
+        owned_table(&tables, "locked", "t-9", &kms);
         drop(tables);
         let tables = Tables::open(dir.path(), root(), Options::default()).unwrap();
         kms.refuse.store(true, Ordering::SeqCst);
@@ -1119,17 +1113,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let kms = FakeKms::default();
         let tables = Tables::open(dir.path(), root(), Options::default()).unwrap();
-        let t = tables
-            .create(
-                "111122223333",
-                "us-east-1",
-                spec("usage"),
-                "t-u".into(),
-                0,
-                &KeyChoice::Owned,
-                &kms,
-            )
-            .unwrap();
+        let t = owned_table(&tables, "usage", "t-u", &kms);
         let items: Vec<Item> = (0..50)
             .map(|i| item_from_json(&json!({"id": {"S": format!("k{i}")}, "v": {"S": "x".repeat(i)}})).unwrap())
             .collect();

@@ -2,8 +2,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
 
 #[tokio::test(flavor = "multi_thread")]
@@ -11,18 +9,7 @@ async fn aws_encryption_sdk_for_python_round_trips_through_our_kms() {
     let s = Server::start();
     let key = s.kms(s.root()).create_key().send().await.unwrap();
     let arn = key.key_metadata().unwrap().arn().unwrap().to_owned();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/esdk_round_trip.py");
-    let out = Command::new("python3")
-        .arg(script)
-        .arg(&arn)
-        .env("AWS_ENDPOINT_URL_KMS", &s.url)
-        .env("AWS_ACCESS_KEY_ID", ROOT_KEY_ID)
-        .env("AWS_SECRET_ACCESS_KEY", ROOT_SECRET)
-        .env("AWS_DEFAULT_REGION", REGION)
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .output()
-        .expect("python3 with aws-encryption-sdk (.ci/run installs it)");
+    let out = python(&s, "esdk_round_trip.py", &[&arn]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["round_trip"], true);

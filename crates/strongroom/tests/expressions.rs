@@ -21,6 +21,15 @@ fn item(pairs: &[(&str, AttributeValue)]) -> HashMap<String, AttributeValue> {
     pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
 }
 
+/// A legacy KeyConditions / QueryFilter entry with one value.
+fn legacy_condition(op: ComparisonOperator, value: AttributeValue) -> Condition {
+    Condition::builder()
+        .comparison_operator(op)
+        .attribute_value_list(value)
+        .build()
+        .unwrap()
+}
+
 async fn orders(db: &aws_sdk_dynamodb::Client, name: &str) {
     create_table(
         db,
@@ -521,62 +530,25 @@ async fn queries_select_ranges_of_one_partition_in_order() {
     assert!(count.items().is_empty());
 
     // The legacy KeyConditions and QueryFilter say the same.
-    let legacy = db
-        .query()
-        .table_name("Queries")
-        .key_conditions(
-            "customer",
-            Condition::builder()
-                .comparison_operator(ComparisonOperator::Eq)
-                .attribute_value_list(s("q1"))
-                .build()
-                .unwrap(),
-        )
-        .key_conditions(
-            "order",
-            Condition::builder()
-                .comparison_operator(ComparisonOperator::Gt)
-                .attribute_value_list(n("2"))
-                .build()
-                .unwrap(),
-        )
+    let legacy = || {
+        db.query()
+            .table_name("Queries")
+            .key_conditions("customer", legacy_condition(ComparisonOperator::Eq, s("q1")))
+            .key_conditions("order", legacy_condition(ComparisonOperator::Gt, n("2")))
+    };
+    let refused = legacy()
         .query_filter(
             "odd",
-            Condition::builder()
-                .comparison_operator(ComparisonOperator::Eq)
-                .attribute_value_list(AttributeValue::Bool(false))
-                .build()
-                .unwrap(),
+            legacy_condition(ComparisonOperator::Eq, AttributeValue::Bool(false)),
         )
         .send()
         .await;
     // BOOL is not a valid QueryFilter EQ operand type in the legacy API.
     assert_eq!(
-        legacy.unwrap_err().message(),
+        refused.unwrap_err().message(),
         Some("One or more parameter values were invalid: ComparisonOperator EQ is not valid for BOOL AttributeValue type")
     );
-    let legacy = db
-        .query()
-        .table_name("Queries")
-        .key_conditions(
-            "customer",
-            Condition::builder()
-                .comparison_operator(ComparisonOperator::Eq)
-                .attribute_value_list(s("q1"))
-                .build()
-                .unwrap(),
-        )
-        .key_conditions(
-            "order",
-            Condition::builder()
-                .comparison_operator(ComparisonOperator::Gt)
-                .attribute_value_list(n("2"))
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let legacy = legacy().send().await.unwrap();
     assert_eq!(orders_of(legacy.items()), vec![10, 11, 100]);
 
     for (condition, message) in [

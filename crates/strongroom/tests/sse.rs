@@ -601,19 +601,7 @@ async fn the_dynamodb_encryption_client_for_python_works_against_strongroom() {
     let key = kms.create_key().send().await.unwrap();
     let arn = key.key_metadata().unwrap().arn().unwrap().to_owned();
     create(&db, "ClientSide", Some(cmk(&arn))).await.unwrap();
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/ddb_encryption_client.py");
-    let out = std::process::Command::new("python3")
-        .arg(script)
-        .args(["ClientSide", &arn])
-        .env("AWS_ENDPOINT_URL_KMS", &srv.url)
-        .env("AWS_ENDPOINT_URL_DYNAMODB", &srv.url)
-        .env("AWS_ACCESS_KEY_ID", ROOT_KEY_ID)
-        .env("AWS_SECRET_ACCESS_KEY", ROOT_SECRET)
-        .env("AWS_DEFAULT_REGION", REGION)
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .output()
-        .expect("python3 with dynamodb-encryption-sdk (.ci/run installs it)");
+    let out = python(&srv, "ddb_encryption_client.py", &["ClientSide", &arn]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["round_trip"], true, "{v}");

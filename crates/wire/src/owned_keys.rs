@@ -119,20 +119,28 @@ impl OwnedKeys {
 
     pub fn decrypt_table_key(&self, ctx: TableKeyContext<'_>, blob: &[u8]) -> Result<SecretBytes, DynamoError> {
         let arn = self.key_arn(ctx.region)?;
-        let out = self
-            .kms
-            .decrypt(
-                &Self::caller(ctx.region),
-                DecryptInput {
-                    ciphertext: blob.to_vec(),
-                    encryption_context: context(ctx),
-                    grant_tokens: Vec::new(),
-                    key_id: Some(arn),
-                    algorithm: None,
-                    dry_run: false,
-                },
-            )
-            .map_err(kms_failure)?;
-        Ok(out.plaintext)
+        decrypt_table_key_as(&self.kms, &Self::caller(ctx.region), ctx, &arn, blob).map_err(kms_failure)
     }
+}
+
+/// Decrypts a table key's blob under `key_arn` with the table's encryption context, as `caller`.
+pub fn decrypt_table_key_as(
+    kms: &Kms,
+    caller: &KmsCaller,
+    ctx: TableKeyContext<'_>,
+    key_arn: &str,
+    blob: &[u8],
+) -> Result<SecretBytes, KmsError> {
+    kms.decrypt(
+        caller,
+        DecryptInput {
+            ciphertext: blob.to_vec(),
+            encryption_context: context(ctx),
+            grant_tokens: Vec::new(),
+            key_id: Some(key_arn.to_owned()),
+            algorithm: None,
+            dry_run: false,
+        },
+    )
+    .map(|out| out.plaintext)
 }

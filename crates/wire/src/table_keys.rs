@@ -9,9 +9,9 @@ use base::SecretBytes;
 use dynamodb::tables::{KeyChoice, KeyService, NewTableKey, SseKey, SseKind, TableKeyContext};
 use dynamodb::DynamoError;
 use iam::Principal;
-use kms::{Constraints, CreateGrantInput, DataKeyInput, DecryptInput, Kms, KmsCaller, KmsError};
+use kms::{Constraints, CreateGrantInput, DataKeyInput, Kms, KmsCaller, KmsError};
 
-use crate::owned_keys::{context, OwnedKeys};
+use crate::owned_keys::{context, decrypt_table_key_as, OwnedKeys};
 use crate::Caller;
 
 /// The operations of the grant DynamoDB creates on a table's KMS key.
@@ -79,19 +79,9 @@ fn as_service(region: &str) -> KmsCaller {
 /// service under the table's grant. A disabled key, a key pending deletion or a retired or revoked grant
 /// fails it.
 pub fn check_table_key(kms: &Kms, ctx: TableKeyContext<'_>, sse: &SseKey, blob: &[u8]) -> Result<(), DynamoError> {
-    kms.decrypt(
-        &as_service(ctx.region),
-        DecryptInput {
-            ciphertext: blob.to_vec(),
-            encryption_context: context(ctx),
-            grant_tokens: Vec::new(),
-            key_id: Some(sse.key_arn.clone()),
-            algorithm: None,
-            dry_run: false,
-        },
-    )
-    .map(|_| ())
-    .map_err(kms_derived)
+    decrypt_table_key_as(kms, &as_service(ctx.region), ctx, &sse.key_arn, blob)
+        .map(|_| ())
+        .map_err(kms_derived)
 }
 
 impl TableKeys<'_> {
@@ -214,21 +204,7 @@ impl KeyService for TableKeys<'_> {
         let Some(sse) = sse else {
             return self.owned.decrypt_table_key(ctx, blob);
         };
-        let out = self
-            .kms
-            .decrypt(
-                &self.as_caller(),
-                DecryptInput {
-                    ciphertext: blob.to_vec(),
-                    encryption_context: context(ctx),
-                    grant_tokens: Vec::new(),
-                    key_id: Some(sse.key_arn.clone()),
-                    algorithm: None,
-                    dry_run: false,
-                },
-            )
-            .map_err(kms_derived)?;
-        Ok(out.plaintext)
+        decrypt_table_key_as(self.kms, &self.as_caller(), ctx, &sse.key_arn, blob).map_err(kms_derived)
     }
 
     fn release_table_key(&self, _ctx: TableKeyContext<'_>, sse: &SseKey) -> Result<(), DynamoError> {

@@ -370,3 +370,19 @@ pub fn s(v: &str) -> aws_sdk_dynamodb::types::AttributeValue {
 pub fn n(v: &str) -> aws_sdk_dynamodb::types::AttributeValue {
     aws_sdk_dynamodb::types::AttributeValue::N(v.to_owned())
 }
+
+/// Runs one of `tests/python`'s scripts with the root's credentials, every AWS endpoint pointed at `s`.
+pub fn python(s: &Server, script: &str, args: &[&str]) -> std::process::Output {
+    Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python").join(script))
+        .args(args)
+        .env("AWS_ENDPOINT_URL_KMS", &s.url)
+        .env("AWS_ENDPOINT_URL_DYNAMODB", &s.url)
+        .env("AWS_ACCESS_KEY_ID", ROOT_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", ROOT_SECRET)
+        .env("AWS_DEFAULT_REGION", REGION)
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .expect("python3 with the libraries .ci/run installs")
+}
