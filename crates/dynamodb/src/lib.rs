@@ -27,6 +27,9 @@ pub enum DynamoError {
     ResourceNotFound(String),
     #[error("{0}")]
     ResourceInUse(String),
+    /// A service quota, such as the key switches a table may make in a day.
+    #[error("{0}")]
+    LimitExceeded(String),
     /// KMS refused the caller the table's key (`KMS key access denied error: ...`).
     #[error("{0}")]
     AccessDenied(String),

@@ -94,7 +94,15 @@ pub struct TableRecord {
     /// The KMS key of the customer's account the table is under; none for the owned key.
     #[serde(default)]
     pub sse: Option<SseKey>,
+    /// When (epoch ms) the table's key was switched to a managed or customer managed key, within the last
+    /// day: such switches are limited (switches to the owned key are not).
+    #[serde(default)]
+    pub key_switches_ms: Vec<i64>,
 }
+
+/// Key switches to a managed or customer managed key a table may make in 24 hours.
+pub const KEY_SWITCHES_PER_DAY: usize = 4;
+const DAY_MS: i64 = 86_400_000;
 
 impl TableRecord {
     pub fn key_context(&self) -> TableKeyContext<'_> {
@@ -420,6 +428,7 @@ impl Tables {
             created_ms,
             tags: BTreeMap::new(),
             sse: None,
+            key_switches_ms: Vec::new(),
         };
         let new_key = keys.create_table_key(record.key_context(), choice)?;
         record.sse = new_key.sse;
@@ -550,6 +559,19 @@ impl Tables {
         if *choice == KeyChoice::Owned && table.record.sse.is_none() {
             return Err(invalid("Table is already encrypted by default"));
         }
+        let now = now_ms();
+        let recent: Vec<i64> = table
+            .record
+            .key_switches_ms
+            .iter()
+            .copied()
+            .filter(|t| now - t < DAY_MS)
+            .collect();
+        if *choice != KeyChoice::Owned && recent.len() >= KEY_SWITCHES_PER_DAY {
+            return Err(DynamoError::LimitExceeded(format!(
+                "Subscriber limit exceeded: the encryption key of table {name} can be changed to an AWS managed or customer managed key at most {KEY_SWITCHES_PER_DAY} times in 24 hours; switching to the AWS owned key is not limited"
+            )));
+        }
         let engine = table.engine(keys)?;
         let new_key = keys.create_table_key(table.record.key_context(), choice)?;
         let release_new = |new: &Option<SseKey>| {
@@ -575,8 +597,13 @@ impl Tables {
         }
         let before = table.record.clone();
         let new_sse = new_key.sse.clone();
+        let to_owned = *choice == KeyChoice::Owned;
         let after = match self.update(account, region, name, |r| {
             r.sse = new_sse;
+            r.key_switches_ms = recent;
+            if !to_owned {
+                r.key_switches_ms.push(now);
+            }
             Ok(())
         }) {
             Ok(after) => after,

@@ -611,3 +611,48 @@ async fn the_dynamodb_encryption_client_for_python_works_against_strongroom() {
     srv.assert_not_at_rest("CLIENT-SIDE-MARKER");
     srv.assert_not_at_rest("client-side");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn key_switches_are_limited_except_to_the_owned_key() {
+    let srv = Server::start();
+    let kms = srv.kms(srv.root());
+    let db = srv.dynamodb(srv.root());
+    let a = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_owned();
+    let b = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_owned();
+    create(&db, "Limited", None).await.unwrap();
+    let switch = |sse: SseSpecification| db.update_table().table_name("Limited").sse_specification(sse).send();
+    for key in [&a, &b, &a, &b] {
+        switch(cmk(key)).await.unwrap();
+    }
+    let err = switch(cmk(&a)).await.unwrap_err();
+    assert_eq!(err.code(), Some("LimitExceededException"));
+    switch(SseSpecification::builder().enabled(false).build())
+        .await
+        .unwrap();
+    let err = switch(SseSpecification::builder().enabled(true).build())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("LimitExceededException"));
+    // Every grant but the current key's was retired along the way; on the owned key, none is left.
+    for key in [&a, &b] {
+        assert!(kms.list_grants().key_id(key).send().await.unwrap().grants().is_empty());
+    }
+}

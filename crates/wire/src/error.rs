@@ -197,6 +197,7 @@ impl From<DynamoError> for ApiError {
             DynamoError::ResourceNotFound(m) => ApiError::modeled("ResourceNotFoundException", 400, m),
             DynamoError::ResourceInUse(m) => ApiError::modeled("ResourceInUseException", 400, m),
             DynamoError::AccessDenied(m) => ApiError::new(ErrorKind::AccessDenied, m),
+            DynamoError::LimitExceeded(m) => ApiError::modeled("LimitExceededException", 400, m),
             // The item is shown only when the request asked for it (`services::dynamodb` adds it).
             e @ DynamoError::ConditionalCheckFailed(_) => {
                 ApiError::modeled("ConditionalCheckFailedException", 400, e.to_string())
