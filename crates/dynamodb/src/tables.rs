@@ -98,6 +98,30 @@ pub struct TableRecord {
     /// day: such switches are limited (switches to the owned key are not).
     #[serde(default)]
     pub key_switches_ms: Vec<i64>,
+    /// Time to live: the attribute holding each item's expiry (epoch seconds), when enabled.
+    #[serde(default)]
+    pub ttl: Option<TtlSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TtlSpec {
+    pub attribute: String,
+    pub enabled: bool,
+}
+
+/// Items whose expiry is further in the past than this are ignored by TTL, as DynamoDB ignores them.
+const TTL_IGNORED_AFTER_SECS: i64 = 5 * 365 * 86_400;
+
+/// Whether `item` has expired at `now_secs` under the TTL attribute `attribute`.
+pub fn expired(item: &Item, attribute: &str, now_secs: i64) -> bool {
+    let Some(crate::attr::AttributeValue::N(n)) = item.get(attribute) else {
+        return false;
+    };
+    // The expiry is compared in whole seconds; DynamoDB reads the number as epoch seconds.
+    let Ok(at) = n.to_text().split('.').next().unwrap_or("").parse::<i64>() else {
+        return false;
+    };
+    at < now_secs && now_secs - at <= TTL_IGNORED_AFTER_SECS
 }
 
 /// Key switches to a managed or customer managed key a table may make in 24 hours.
@@ -429,6 +453,7 @@ impl Tables {
             tags: BTreeMap::new(),
             sse: None,
             key_switches_ms: Vec::new(),
+            ttl: None,
         };
         let new_key = keys.create_table_key(record.key_context(), choice)?;
         record.sse = new_key.sse;
@@ -516,6 +541,72 @@ impl Tables {
                 }
             })
             .collect()
+    }
+
+    /// UpdateTimeToLive, with DynamoDB's refusals.
+    pub fn update_ttl(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+        enabled: bool,
+        attribute: &str,
+    ) -> Result<TtlSpec, DynamoError> {
+        let spec = TtlSpec {
+            attribute: attribute.to_owned(),
+            enabled,
+        };
+        let next = spec.clone();
+        self.update(account, region, name, move |r| {
+            match (&r.ttl, enabled) {
+                (Some(t), true) if t.enabled && t.attribute != attribute => {
+                    return Err(DynamoError::Validation(format!(
+                        "TimeToLive is active on a different AttributeName: current AttributeName is {}",
+                        t.attribute
+                    )))
+                }
+                (Some(t), true) if t.enabled => {
+                    return Err(DynamoError::Validation("TimeToLive is already enabled".into()))
+                }
+                (None, false) => return Err(DynamoError::Validation("TimeToLive is already disabled".into())),
+                (Some(t), false) if !t.enabled => {
+                    return Err(DynamoError::Validation("TimeToLive is already disabled".into()))
+                }
+                _ => {}
+            }
+            r.ttl = Some(next);
+            Ok(())
+        })?;
+        Ok(spec)
+    }
+
+    /// The TTL sweeper's round: in every open table with TTL enabled, deletes the items that have
+    /// expired at `now_secs` (each checked again under its item lock, so an update that extended it
+    /// meanwhile wins). Tables not opened since the start are swept once they are used. Returns how
+    /// many items were deleted.
+    pub async fn sweep_expired(&self, now_secs: i64, keys: &dyn KeyService) -> usize {
+        let tables: Vec<Arc<Table>> = self
+            .open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        let mut deleted = 0;
+        for t in tables {
+            let Some(ttl) = t.record.ttl.clone().filter(|t| t.enabled) else {
+                continue;
+            };
+            let open = t.shared.engine.lock().unwrap_or_else(|p| p.into_inner()).is_some();
+            if !open || t.inaccessible_since_ms().is_some() {
+                continue;
+            }
+            match t.sweep(&ttl.attribute, now_secs, keys).await {
+                Ok(n) => deleted += n,
+                Err(e) => tracing::warn!(table = %t.record.spec.name, error = %e, "TTL sweep failed"),
+            }
+        }
+        deleted
     }
 
     /// The key-health check (run in the background, as DynamoDB itself): `check` asks KMS whether each
@@ -942,6 +1033,32 @@ impl Table {
             }
         }
         self.read_range(lower, upper, !forward, limit, max_bytes, keys)
+    }
+
+    /// Deletes the expired items of this table, page by page.
+    async fn sweep(&self, attribute: &str, now_secs: i64, keys: &dyn KeyService) -> Result<usize, DynamoError> {
+        let schema = &self.record.spec.schema;
+        let mut deleted = 0;
+        let mut start: Option<Item> = None;
+        loop {
+            let page = self.scan(start.as_ref(), (0, 1), 1000, usize::MAX, keys)?;
+            for item in page.items.iter().filter(|i| expired(i, attribute, now_secs)) {
+                let key = schema.item_key(item)?;
+                let gone = self
+                    .write_item(&key, keys, |current| {
+                        Ok(match current {
+                            Some(c) if expired(c, attribute, now_secs) => Decision::Delete,
+                            _ => Decision::Keep,
+                        })
+                    })
+                    .await?;
+                deleted += usize::from(gone.old.is_some() && gone.new.is_none());
+            }
+            if !page.more {
+                return Ok(deleted);
+            }
+            start = page.items.last().map(|last| schema.key_attributes(last));
+        }
     }
 
     /// Deletes an item by its `Key` (DeleteItem without a condition); returns what was there.

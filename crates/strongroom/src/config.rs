@@ -68,6 +68,9 @@ pub struct ServeArgs {
     /// How often DynamoDB checks that each table's KMS key is still usable (its status shows the result).
     #[arg(long, env = "STRONGROOM_KEY_HEALTH_INTERVAL", default_value = "60s", value_parser = parse_duration)]
     pub key_health_interval: Dur,
+    /// How often the time-to-live sweeper deletes expired items (DynamoDB takes up to 48 hours).
+    #[arg(long, env = "STRONGROOM_TTL_SWEEP_INTERVAL", default_value = "60s", value_parser = parse_duration)]
+    pub ttl_sweep_interval: Dur,
     /// The region `GET /` reports.
     #[arg(long, env = "STRONGROOM_REGION", default_value = "us-east-1")]
     pub region: String,

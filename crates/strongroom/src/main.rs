@@ -210,10 +210,23 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             run_every(std::time::Duration::from_secs(1), "trail-sync", move || {
                 trail.sync().map_err(|e| e.to_string())
             });
-            let app = app.clone();
+            let health = app.clone();
             run_every(args.key_health_interval.0, "dynamodb-key-health", move || {
-                app.check_table_keys();
+                health.check_table_keys();
                 Ok(())
+            });
+            let sweeper = app.clone();
+            let period = args.ttl_sweep_interval.0;
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(period);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    let n = sweeper.sweep_expired().await;
+                    if n > 0 {
+                        tracing::debug!(deleted = n, "TTL sweep");
+                    }
+                }
             });
         }
         let listener = tokio::net::TcpListener::bind(&args.listen)

@@ -152,6 +152,15 @@ impl App {
             .check_keys(|ctx, sse, blob| table_keys::check_table_key(&self.kms, ctx, sse, blob));
     }
 
+    /// One round of the TTL sweeper (as DynamoDB itself); returns how many expired items it deleted.
+    pub async fn sweep_expired(&self) -> usize {
+        let keys = table_keys::ServiceKeys {
+            kms: &self.kms,
+            owned: &self.owned_keys,
+        };
+        self.tables.sweep_expired(self.clock.now_millis() / 1000, &keys).await
+    }
+
     pub fn forget_signing_keys(&self, access_key_id: &str) {
         self.signing_keys.forget(access_key_id);
     }

@@ -213,3 +213,34 @@ impl KeyService for TableKeys<'_> {
             .map_err(kms_derived)
     }
 }
+
+/// DynamoDB's own use of table keys, with no caller (the TTL sweeper): the owned key as the service
+/// account, a customer's key as the service under the table's grant.
+pub struct ServiceKeys<'a> {
+    pub kms: &'a Kms,
+    pub owned: &'a OwnedKeys,
+}
+
+impl KeyService for ServiceKeys<'_> {
+    fn create_table_key(&self, _: TableKeyContext<'_>, _: &KeyChoice) -> Result<NewTableKey, DynamoError> {
+        Err(DynamoError::Storage("background work does not create tables".into()))
+    }
+
+    fn decrypt_table_key(
+        &self,
+        ctx: TableKeyContext<'_>,
+        sse: Option<&SseKey>,
+        blob: &[u8],
+    ) -> Result<SecretBytes, DynamoError> {
+        match sse {
+            None => self.owned.decrypt_table_key(ctx, blob),
+            Some(sse) => {
+                decrypt_table_key_as(self.kms, &as_service(ctx.region), ctx, &sse.key_arn, blob).map_err(kms_derived)
+            }
+        }
+    }
+
+    fn release_table_key(&self, _: TableKeyContext<'_>, _: &SseKey) -> Result<(), DynamoError> {
+        Err(DynamoError::Storage("background work does not delete tables".into()))
+    }
+}

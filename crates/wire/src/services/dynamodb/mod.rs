@@ -373,6 +373,37 @@ pub async fn dispatch(app: &App, caller: &Caller, op: &str, input: &Value) -> Re
             update_table(app, caller, name, &i)
         }
         "TagResource" | "UntagResource" | "ListTagsOfResource" => tags(app, caller, op, &i),
+        "UpdateTimeToLive" => {
+            let name = table_name(caller, &i)?;
+            authorize(app, caller, "dynamodb:UpdateTimeToLive", name)?;
+            let spec = i
+                .object("TimeToLiveSpecification")?
+                .ok_or_else(|| crate::services::input::missing("TimeToLiveSpecification"))?;
+            let enabled = match spec.0.get("Enabled") {
+                Some(Value::Bool(b)) => *b,
+                _ => return Err(crate::services::input::missing("Enabled")),
+            };
+            let attribute = spec.str("AttributeName")?;
+            if attribute.is_empty() || attribute.len() > 255 {
+                return Err(ApiError::validation(format!(
+                    "1 validation error detected: Value '{attribute}' at 'timeToLiveSpecification.attributeName' failed to satisfy constraint: Member must have length between 1 and 255"
+                )));
+            }
+            let set = app.tables.update_ttl(account, region, name, enabled, attribute)?;
+            Ok(Reply::Json(json!({
+                "TimeToLiveSpecification": {"Enabled": set.enabled, "AttributeName": set.attribute}
+            })))
+        }
+        "DescribeTimeToLive" => {
+            let name = table_name(caller, &i)?;
+            authorize(app, caller, "dynamodb:DescribeTimeToLive", name)?;
+            let table = app.tables.get(account, region, name)?;
+            let d = match &table.record.ttl {
+                Some(t) if t.enabled => json!({"TimeToLiveStatus": "ENABLED", "AttributeName": t.attribute}),
+                _ => json!({"TimeToLiveStatus": "DISABLED"}),
+            };
+            Ok(Reply::Json(json!({ "TimeToLiveDescription": d })))
+        }
         "PutItem" => items::put_item(app, caller, &i).await,
         "GetItem" => items::get_item(app, caller, &i),
         "UpdateItem" => items::update_item(app, caller, &i).await,

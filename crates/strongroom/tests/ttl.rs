@@ -1,0 +1,154 @@
+//! Time to live through aws-sdk-dynamodb: UpdateTimeToLive and DescribeTimeToLive with DynamoDB's refusals,
+//! and the background sweeper deleting expired items (and only those), on owned and customer-key tables.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::{ScalarAttributeType, SseSpecification, SseType, TimeToLiveSpecification};
+use common::*;
+
+fn ttl(enabled: bool, attribute: &str) -> TimeToLiveSpecification {
+    TimeToLiveSpecification::builder()
+        .enabled(enabled)
+        .attribute_name(attribute)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expired_items_are_swept_and_only_they() {
+    let srv = Server::start_with(&["--ttl-sweep-interval", "200ms"]);
+    let db = srv.dynamodb(srv.root());
+    let kms = srv.kms(srv.root());
+    let key = kms.create_key().send().await.unwrap();
+    let arn = key.key_metadata().unwrap().arn().unwrap().to_owned();
+    create_table(&db, "Sessions", ("id", ScalarAttributeType::S), None).await;
+    db.create_table()
+        .table_name("Guarded")
+        .attribute_definitions(
+            aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                .attribute_name("id")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                .attribute_name("id")
+                .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .sse_specification(
+            SseSpecification::builder()
+                .enabled(true)
+                .sse_type(SseType::Kms)
+                .kms_master_key_id(&arn)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    let d = db.describe_time_to_live().table_name("Sessions").send().await.unwrap();
+    assert_eq!(
+        d.time_to_live_description()
+            .unwrap()
+            .time_to_live_status()
+            .map(|s| s.as_str()),
+        Some("DISABLED")
+    );
+    let err = db
+        .update_time_to_live()
+        .table_name("Sessions")
+        .time_to_live_specification(ttl(false, "expires"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.message(), Some("TimeToLive is already disabled"));
+    for table in ["Sessions", "Guarded"] {
+        let out = db
+            .update_time_to_live()
+            .table_name(table)
+            .time_to_live_specification(ttl(true, "expires"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(out.time_to_live_specification().unwrap().attribute_name(), "expires");
+    }
+    let err = db
+        .update_time_to_live()
+        .table_name("Sessions")
+        .time_to_live_specification(ttl(true, "other"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.message(),
+        Some("TimeToLive is active on a different AttributeName: current AttributeName is expires")
+    );
+    let d = db.describe_time_to_live().table_name("Sessions").send().await.unwrap();
+    let d = d.time_to_live_description().unwrap();
+    assert_eq!(d.time_to_live_status().map(|s| s.as_str()), Some("ENABLED"));
+    assert_eq!(d.attribute_name(), Some("expires"));
+
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    for table in ["Sessions", "Guarded"] {
+        for (id, expires) in [
+            ("expired", Some(n(&(now - 100).to_string()))),
+            ("expired-fraction", Some(n(&format!("{}.5", now - 10)))),
+            ("future", Some(n(&(now + 3600).to_string()))),
+            ("ancient", Some(n(&(now - 6 * 365 * 86_400).to_string()))),
+            ("not-a-number", Some(s("yesterday"))),
+            ("none", None),
+        ] {
+            let mut item = std::collections::HashMap::from([("id".to_owned(), s(id))]);
+            if let Some(e) = expires {
+                item.insert("expires".to_owned(), e);
+            }
+            db.put_item()
+                .table_name(table)
+                .set_item(Some(item))
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+    for table in ["Sessions", "Guarded"] {
+        let mut left = Vec::new();
+        for _ in 0..100 {
+            let scan = db.scan().table_name(table).send().await.unwrap();
+            left = scan
+                .items()
+                .iter()
+                .map(|i| i["id"].as_s().unwrap().clone())
+                .collect::<Vec<_>>();
+            left.sort();
+            if left.len() == 4 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert_eq!(left, ["ancient", "future", "none", "not-a-number"], "{table}");
+    }
+    db.update_time_to_live()
+        .table_name("Sessions")
+        .time_to_live_specification(ttl(false, "expires"))
+        .send()
+        .await
+        .unwrap();
+    let d = db.describe_time_to_live().table_name("Sessions").send().await.unwrap();
+    assert_eq!(
+        d.time_to_live_description()
+            .unwrap()
+            .time_to_live_status()
+            .map(|s| s.as_str()),
+        Some("DISABLED")
+    );
+}
