@@ -4,7 +4,7 @@
 //! Layout under the DynamoDB directory: `tables.sealed` (the definitions) and `tables/<table id>/` (one
 //! engine each). Deleting a table deletes its directory, key registry included: crypto-shredding.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -78,6 +78,9 @@ pub trait KeyService: Send + Sync {
     ) -> Result<SecretBytes, DynamoError>;
     /// Gives up a table's use of its KMS key (DeleteTable): its grant is retired.
     fn release_table_key(&self, ctx: TableKeyContext<'_>, sse: &SseKey) -> Result<(), DynamoError>;
+    /// Who the calls are made for (an ARN): the table-key cache remembers each principal's access apart,
+    /// so one principal's access never stands in for another's.
+    fn principal(&self) -> String;
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -169,8 +172,8 @@ struct Shared {
     options: Options,
     item_locks: Vec<tokio::sync::Mutex<()>>,
     usage: Usage,
-    /// When the caller's access to the table key was last confirmed with KMS (the table-key cache).
-    validated: Mutex<Option<Instant>>,
+    /// When each principal's access to the table key was last confirmed with KMS (the table-key cache).
+    validated: Mutex<HashMap<String, Instant>>,
     key_cache_ttl: Duration,
     /// Serializes key switches of the table.
     switching: Mutex<()>,
@@ -242,8 +245,15 @@ impl Shared {
         }
     }
 
-    fn new(engine: Option<Arc<Engine>>, dir: PathBuf, options: Options, key_cache_ttl: Duration) -> Arc<Shared> {
-        let validated = engine.as_ref().map(|_| Instant::now());
+    /// `opened_by`: the principal whose request made the engine, if it is open already.
+    fn new(
+        engine: Option<Arc<Engine>>,
+        opened_by: Option<String>,
+        dir: PathBuf,
+        options: Options,
+        key_cache_ttl: Duration,
+    ) -> Arc<Shared> {
+        let validated = opened_by.into_iter().map(|p| (p, Instant::now())).collect();
         Arc::new(Shared {
             engine: Mutex::new(engine),
             dir,
@@ -386,7 +396,7 @@ impl Tables {
                 id,
                 Arc::new(Table {
                     record,
-                    shared: Shared::new(None, table_dir, options.clone(), key_cache_ttl),
+                    shared: Shared::new(None, None, table_dir, options.clone(), key_cache_ttl),
                 }),
             );
         }
@@ -485,6 +495,7 @@ impl Tables {
             record,
             shared: Shared::new(
                 Some(Arc::new(engine)),
+                Some(keys.principal()),
                 dir.clone(),
                 self.options.clone(),
                 self.key_cache_ttl,
@@ -704,7 +715,8 @@ impl Tables {
                 return Err(e);
             }
         };
-        *table.shared.validated.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        *table.shared.validated.lock().unwrap_or_else(|p| p.into_inner()) =
+            HashMap::from([(keys.principal(), Instant::now())]);
         if let Some(old) = &before.sse {
             if let Err(e) = keys.release_table_key(before.key_context(), old) {
                 tracing::warn!(error = %e, table = %name, "retiring the old key's grant after a key switch failed");
@@ -771,14 +783,24 @@ impl Table {
         let Some(sse) = &self.record.sse else {
             return Ok(());
         };
+        let principal = keys.principal();
+        let ttl = self.shared.key_cache_ttl;
         let mut validated = self.shared.validated.lock().unwrap_or_else(|p| p.into_inner());
-        if validated.is_some_and(|at| at.elapsed() < self.shared.key_cache_ttl) {
+        if validated.get(&principal).is_some_and(|at| at.elapsed() < ttl) {
             return Ok(());
         }
         let confirmed = keys.decrypt_table_key(self.record.key_context(), Some(sse), &engine.table_key_blob());
-        self.shared.key_usable(confirmed.is_ok());
+        match &confirmed {
+            Ok(_) => self.shared.key_usable(true),
+            // One principal being refused says nothing of the key; a refused key does.
+            Err(DynamoError::AccessDenied(_)) => {}
+            Err(_) => self.shared.key_usable(false),
+        }
         confirmed?;
-        *validated = Some(Instant::now());
+        if validated.len() >= 1024 {
+            validated.retain(|_, at| at.elapsed() < ttl);
+        }
+        validated.insert(principal, Instant::now());
         Ok(())
     }
 
@@ -822,7 +844,11 @@ impl Table {
             }
         }
         *slot = Some(engine.clone());
-        *self.shared.validated.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+        self.shared
+            .validated
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(keys.principal(), Instant::now());
         self.shared.key_usable(true);
         Ok(engine)
     }
@@ -1140,6 +1166,10 @@ mod tests {
         fn release_table_key(&self, _: TableKeyContext<'_>, _: &SseKey) -> Result<(), DynamoError> {
             self.released.fetch_add(1, Ordering::SeqCst);
             Ok(())
+        }
+
+        fn principal(&self) -> String {
+            "arn:aws:iam::111122223333:root".into()
         }
     }
 

@@ -656,3 +656,63 @@ async fn key_switches_are_limited_except_to_the_owned_key() {
         assert!(kms.list_grants().key_id(key).send().await.unwrap().grants().is_empty());
     }
 }
+
+/// The table-key cache remembers each principal apart: root's recent access does not let a user in whom
+/// the key does not allow, and that user's refusal does not make the table inaccessible.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_caller_the_key_does_not_allow_gets_access_denied_whatever_others_did() {
+    let srv = Server::start();
+    let kms = srv.kms(srv.root());
+    let db = srv.dynamodb(srv.root());
+    let key = kms.create_key().send().await.unwrap();
+    let arn = key.key_metadata().unwrap().arn().unwrap().to_owned();
+    create(&db, "Private", Some(cmk(&arn))).await.unwrap();
+    db.put_item()
+        .table_name("Private")
+        .item("id", s("x"))
+        .send()
+        .await
+        .unwrap();
+    let dynamo_only =
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"dynamodb:*","Resource":"*"}]}"#;
+    let with_key = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Effect":"Allow","Action":"dynamodb:*","Resource":"*"}},
+            {{"Effect":"Allow","Action":"kms:Decrypt","Resource":"{arn}",
+              "Condition":{{"StringEquals":{{"kms:ViaService":"dynamodb.{REGION}.amazonaws.com"}}}}}}]}}"#
+    );
+    let outsider = srv.dynamodb(srv.user("outsider", Some(dynamo_only)).await);
+    let insider = srv.dynamodb(srv.user("insider", Some(&with_key)).await);
+    let err = outsider
+        .get_item()
+        .table_name("Private")
+        .key("id", s("x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("AccessDeniedException"));
+    assert!(
+        err.message()
+            .unwrap()
+            .starts_with("KMS key access denied error: com.amazonaws.services.kms.model.AWSKMSException: "),
+        "{:?}",
+        err.message()
+    );
+    let got = insider
+        .get_item()
+        .table_name("Private")
+        .key("id", s("x"))
+        .send()
+        .await
+        .unwrap();
+    assert!(got.item().is_some());
+    let d = db.describe_table().table_name("Private").send().await.unwrap();
+    assert_eq!(d.table().unwrap().table_status().map(|s| s.as_str()), Some("ACTIVE"));
+    // The refused Decrypt is in the trail as the outsider's, through DynamoDB.
+    let refused = trail(&srv, "Decrypt")
+        .await
+        .into_iter()
+        .find(|r| r["errorCode"] == "AccessDeniedException")
+        .unwrap();
+    assert_eq!(refused["userIdentity"]["userName"], "outsider");
+    assert_eq!(refused["userIdentity"]["invokedBy"], "dynamodb.amazonaws.com");
+}

@@ -207,6 +207,10 @@ impl KeyService for TableKeys<'_> {
         decrypt_table_key_as(self.kms, &self.as_caller(), ctx, &sse.key_arn, blob).map_err(kms_derived)
     }
 
+    fn principal(&self) -> String {
+        self.caller.entry.principal.arn()
+    }
+
     fn release_table_key(&self, _ctx: TableKeyContext<'_>, sse: &SseKey) -> Result<(), DynamoError> {
         self.kms
             .retire_grant(&self.as_service(), None, Some(&sse.key_arn), Some(&sse.grant_id), false)
@@ -242,5 +246,9 @@ impl KeyService for ServiceKeys<'_> {
 
     fn release_table_key(&self, _: TableKeyContext<'_>, _: &SseKey) -> Result<(), DynamoError> {
         Err(DynamoError::Storage("background work does not delete tables".into()))
+    }
+
+    fn principal(&self) -> String {
+        "dynamodb.amazonaws.com".into()
     }
 }
