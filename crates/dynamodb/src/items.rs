@@ -287,3 +287,50 @@ pub fn key_condition(c: &Condition, schema: &KeySchema) -> Result<KeyCondition, 
     let partition = partition.ok_or_else(|| missed(&schema.partition.name))?;
     Ok(KeyCondition { partition, sort })
 }
+
+/// A Query's `ExclusiveStartKey` must be a key of the table inside the query's key condition.
+pub fn check_start_key(
+    condition: &KeyCondition,
+    schema: &KeySchema,
+    start: &crate::attr::Item,
+) -> Result<(), DynamoError> {
+    schema.key_of(start).map_err(|e| match e {
+        DynamoError::Validation(m) => validation(format!("The provided starting key is invalid: {m}")),
+        other => other,
+    })?;
+    if start.get(&schema.partition.name) != Some(&condition.partition) {
+        return Err(validation(
+            "The provided starting key is outside query boundaries based on provided conditions",
+        ));
+    }
+    let (Some(sort), Some(attr)) = (&condition.sort, &schema.sort) else {
+        return Ok(());
+    };
+    let Some(v) = start.get(&attr.name) else {
+        return Ok(());
+    };
+    use crate::expr::eval::order;
+    use std::cmp::Ordering::{Equal, Greater, Less};
+    let inside = match sort {
+        SortCondition::Eq(x) => order(v, x) == Some(Equal),
+        SortCondition::Lt(x) => order(v, x) == Some(Less),
+        SortCondition::Le(x) => matches!(order(v, x), Some(Less | Equal)),
+        SortCondition::Gt(x) => order(v, x) == Some(Greater),
+        SortCondition::Ge(x) => matches!(order(v, x), Some(Greater | Equal)),
+        SortCondition::Between(lo, hi) => {
+            matches!(order(v, lo), Some(Greater | Equal)) && matches!(order(v, hi), Some(Less | Equal))
+        }
+        SortCondition::BeginsWith(p) => match (v, p) {
+            (crate::attr::AttributeValue::S(s), crate::attr::AttributeValue::S(p)) => s.starts_with(p.as_str()),
+            (crate::attr::AttributeValue::B(s), crate::attr::AttributeValue::B(p)) => s.starts_with(p),
+            _ => false,
+        },
+    };
+    if inside {
+        Ok(())
+    } else {
+        Err(validation(
+            "The provided starting key does not match the range key predicate",
+        ))
+    }
+}

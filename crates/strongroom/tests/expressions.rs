@@ -586,6 +586,33 @@ async fn queries_select_ranges_of_one_partition_in_order() {
             .unwrap_err();
         assert_eq!(err.message(), Some(message), "{condition}");
     }
+    for (start, message) in [
+        (
+            HashMap::from([("customer".to_owned(), s("q2")), ("order".to_owned(), n("1"))]),
+            "The provided starting key is outside query boundaries based on provided conditions",
+        ),
+        (
+            HashMap::from([("customer".to_owned(), s("q1")), ("order".to_owned(), n("-5"))]),
+            "The provided starting key does not match the range key predicate",
+        ),
+        (
+            HashMap::from([("customer".to_owned(), s("q1"))]),
+            "The provided starting key is invalid: The provided key element does not match the schema",
+        ),
+    ] {
+        let err = db
+            .query()
+            .table_name("Queries")
+            .key_condition_expression("customer = :c AND #o > :z")
+            .expression_attribute_names("#o", "order")
+            .expression_attribute_values(":c", s("q1"))
+            .expression_attribute_values(":z", n("0"))
+            .set_exclusive_start_key(Some(start))
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(err.message(), Some(message));
+    }
     let err = db
         .query()
         .table_name("Queries")

@@ -184,6 +184,9 @@ pub fn query(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
     if let Some(f) = &e.filter {
         items::check_query_filter(f, schema)?;
     }
+    if let Some(start) = &start {
+        items::check_start_key(&key_condition, schema, start)?;
+    }
     let page = table.query(
         &key_condition,
         forward,
