@@ -820,3 +820,85 @@ fn query_pages_match_an_in_memory_model() {
         prop_assert_eq!(got, expected);
     });
 }
+
+/// Scan pagination against a model of the table: for random page sizes, segment counts and filters, the
+/// pages of every segment, read one after another, hold every item the filter keeps exactly once, in the
+/// order of one whole-table Scan, and the segments split the table without overlap.
+#[test]
+fn scan_pages_and_segments_match_an_in_memory_model() {
+    use proptest::prelude::*;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let srv = Server::start();
+    let db = srv.dynamodb(srv.root());
+    let total = 300usize;
+    let whole: Vec<String> = rt.block_on(async {
+        create_table(&db, "ScanModel", ("id", ScalarAttributeType::S), None).await;
+        for chunk in (0..total).collect::<Vec<_>>().chunks(25) {
+            let writes = chunk
+                .iter()
+                .map(|i| {
+                    aws_sdk_dynamodb::types::WriteRequest::builder()
+                        .put_request(
+                            aws_sdk_dynamodb::types::PutRequest::builder()
+                                .set_item(Some(item(&[("id", s(&format!("item-{i}"))), ("n", n(&i.to_string()))])))
+                                .build()
+                                .unwrap(),
+                        )
+                        .build()
+                })
+                .collect();
+            db.batch_write_item()
+                .request_items("ScanModel", writes)
+                .send()
+                .await
+                .unwrap();
+        }
+        let all = db.scan().table_name("ScanModel").send().await.unwrap();
+        all.items().iter().map(|i| i["id"].as_s().unwrap().clone()).collect()
+    });
+    assert_eq!(whole.len(), total);
+    let config = ProptestConfig {
+        cases: 24,
+        ..ProptestConfig::default()
+    };
+    proptest!(config, |(page in 1i32..80, segments in 1i32..6, least in 0usize..320)| {
+        let mut seen: Vec<String> = Vec::new();
+        for segment in 0..segments {
+            let got = rt.block_on(async {
+                let mut got = Vec::new();
+                let mut start = None;
+                loop {
+                    let out = db
+                        .scan()
+                        .table_name("ScanModel")
+                        .segment(segment)
+                        .total_segments(segments)
+                        .limit(page)
+                        .filter_expression("#n >= :least")
+                        .expression_attribute_names("#n", "n")
+                        .expression_attribute_values(":least", n(&least.to_string()))
+                        .set_exclusive_start_key(start)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert!(out.scanned_count() <= page);
+                    got.extend(out.items().iter().map(|i| i["id"].as_s().unwrap().clone()));
+                    start = out.last_evaluated_key().cloned();
+                    if start.is_none() {
+                        break;
+                    }
+                }
+                got
+            });
+            // Within a segment, pages continue the whole-table order.
+            let positions: Vec<usize> = got.iter().map(|id| whole.iter().position(|w| w == id).unwrap()).collect();
+            prop_assert!(positions.windows(2).all(|w| w[0] < w[1]));
+            seen.extend(got);
+        }
+        seen.sort();
+        let number = |id: &str| id.trim_start_matches("item-").parse::<usize>().unwrap();
+        let mut expected: Vec<String> = whole.iter().filter(|id| number(id) >= least).cloned().collect();
+        expected.sort();
+        prop_assert_eq!(&seen, &expected);
+    });
+}
