@@ -902,3 +902,80 @@ fn scan_pages_and_segments_match_an_in_memory_model() {
         prop_assert_eq!(&seen, &expected);
     });
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn transact_get_items_reads_many_tables_in_request_order() {
+    use aws_sdk_dynamodb::types::{Get, ReturnConsumedCapacity, TransactGetItem};
+    let srv = Server::start();
+    let db = srv.dynamodb(srv.root());
+    orders(&db, "TxA").await;
+    create_table(&db, "TxB", ("id", ScalarAttributeType::S), None).await;
+    db.put_item()
+        .table_name("TxA")
+        .item("customer", s("c"))
+        .item("order", n("1"))
+        .item("amount", n("5"))
+        .item("note", s("n"))
+        .send()
+        .await
+        .unwrap();
+    db.put_item()
+        .table_name("TxB")
+        .item("id", s("b"))
+        .item("v", s("x"))
+        .send()
+        .await
+        .unwrap();
+    let get = |table: &str, key: HashMap<String, AttributeValue>| {
+        TransactGetItem::builder()
+            .get(Get::builder().table_name(table).set_key(Some(key)).build().unwrap())
+            .build()
+    };
+    let out = db
+        .transact_get_items()
+        .transact_items(get("TxB", item(&[("id", s("b"))])))
+        .transact_items(get("TxB", item(&[("id", s("missing"))])))
+        .transact_items(
+            TransactGetItem::builder()
+                .get(
+                    Get::builder()
+                        .table_name("TxA")
+                        .key("customer", s("c"))
+                        .key("order", n("1"))
+                        .projection_expression("amount")
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .return_consumed_capacity(ReturnConsumedCapacity::Total)
+        .send()
+        .await
+        .unwrap();
+    let r = out.responses();
+    assert_eq!(r.len(), 3);
+    assert_eq!(r[0].item().unwrap()["v"], s("x"));
+    assert!(r[1].item().is_none());
+    assert_eq!(r[2].item().unwrap(), &item(&[("amount", n("5"))]));
+    let units: f64 = out.consumed_capacity().iter().filter_map(|c| c.capacity_units()).sum();
+    assert_eq!(units, 6.0, "three transactional reads of at most 4 KB");
+
+    let err = db
+        .transact_get_items()
+        .transact_items(get("TxB", item(&[("id", s("b"))])))
+        .transact_items(get("TxB", item(&[("id", s("b"))])))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.message(),
+        Some("Transaction request cannot include multiple operations on one item")
+    );
+    let err = db
+        .transact_get_items()
+        .transact_items(get("Nope", item(&[("id", s("b"))])))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("ResourceNotFoundException"));
+}

@@ -351,3 +351,60 @@ pub fn batch_get(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError
     batch_capacity(&mut body, capacity, &consumed, false);
     Ok(Reply::Json(Value::Object(body)))
 }
+
+/// TransactGetItems: up to 100 Gets over any tables, read as one serializable step; each answer in request
+/// order (`{}` for a missing item), transactional reads costing twice a consistent read.
+pub async fn transact_get(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
+    let capacity = capacity_wanted(i)?;
+    let list = i.list("TransactItems")?;
+    if list.is_empty() || list.len() > 100 {
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value at 'transactItems' failed to satisfy constraint: Member must have length {}",
+            if list.is_empty() { "greater than or equal to 1" } else { "less than or equal to 100" }
+        )));
+    }
+    let mut gets = Vec::with_capacity(list.len());
+    let mut projections = Vec::with_capacity(list.len());
+    let mut seen = std::collections::HashSet::new();
+    for entry in &list {
+        let get = entry
+            .object("Get")?
+            .ok_or_else(|| crate::services::input::missing("Get"))?;
+        let name = get.str("TableName")?;
+        authorize(app, c, "dynamodb:GetItem", name)?;
+        let key = item_member(&get, "Key")?;
+        let e = exprs::read(&get, &[Kind::Projection])?;
+        let table = app.tables.get(c.account(), &c.region, name).map_err(item_not_found)?;
+        if !seen.insert((name.to_owned(), table.record.spec.schema.key_of(&key)?)) {
+            return Err(ApiError::validation(
+                "Transaction request cannot include multiple operations on one item",
+            ));
+        }
+        gets.push((table, key));
+        projections.push(e.projection);
+    }
+    let found = dynamodb::tables::transact_get(&gets, &app.table_keys(c)).await?;
+    let mut per_table: Vec<(String, f64)> = Vec::new();
+    let mut responses = Vec::with_capacity(found.len());
+    for (((table, _), item), projection) in gets.iter().zip(found).zip(projections) {
+        let units = 2.0 * read_units(item.as_ref().map_or(0, item_size), true);
+        match per_table.iter_mut().find(|(n, _)| *n == table.record.spec.name) {
+            Some((_, u)) => *u += units,
+            None => per_table.push((table.record.spec.name.clone(), units)),
+        }
+        responses.push(match item {
+            Some(item) => {
+                let item = match &projection {
+                    Some(paths) => project(&item, paths),
+                    None => item,
+                };
+                json!({ "Item": item_to_json(&item) })
+            }
+            None => json!({}),
+        });
+    }
+    let mut body = Map::new();
+    body.insert("Responses".into(), Value::Array(responses));
+    batch_capacity(&mut body, capacity, &per_table, false);
+    Ok(Reply::Json(Value::Object(body)))
+}

@@ -412,6 +412,7 @@ pub async fn dispatch(app: &App, caller: &Caller, op: &str, input: &Value) -> Re
         "Query" => reads::query(app, caller, &i),
         "BatchWriteItem" => items::batch_write(app, caller, &i).await,
         "BatchGetItem" => items::batch_get(app, caller, &i),
+        "TransactGetItems" => items::transact_get(app, caller, &i).await,
         "DescribeEndpoints" => Ok(Reply::Json(json!({
             "Endpoints": [{ "Address": format!("dynamodb.{region}.amazonaws.com"), "CachePeriodInMinutes": 1440 }]
         }))),
