@@ -12,6 +12,14 @@ pub mod number;
 pub mod table;
 pub mod tables;
 
+/// Why one action of a cancelled transaction failed (`None` for actions that did not).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CancellationReason {
+    pub code: String,
+    pub message: Option<String>,
+    pub item: Option<attr::Item>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DynamoError {
     /// Shape validation in the coral format.
@@ -33,6 +41,9 @@ pub enum DynamoError {
     /// KMS refused the caller the table's key (`KMS key access denied error: ...`).
     #[error("{0}")]
     AccessDenied(String),
+    /// A transaction was cancelled: one reason per action, in request order.
+    #[error("Transaction cancelled, please refer cancellation reasons for specific reasons [{}]", .0.iter().map(|r| r.code.as_str()).collect::<Vec<_>>().join(", "))]
+    TransactionCanceled(Vec<CancellationReason>),
     /// A ConditionExpression was false; carries the item it was evaluated against, if there was one.
     #[error("The conditional request failed")]
     ConditionalCheckFailed(Option<Box<attr::Item>>),

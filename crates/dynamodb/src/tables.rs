@@ -18,7 +18,7 @@ use storage::{Engine, Options, TableKeyProvider, WriteBatch};
 use crate::attr::{decode_item, encode_item, item_size, Item};
 use crate::key::KeyCondition;
 use crate::table::TableSpec;
-use crate::DynamoError;
+use crate::{CancellationReason, DynamoError};
 
 /// The item size limit: 400 KB.
 pub const MAX_ITEM_BYTES: usize = 409_600;
@@ -279,6 +279,142 @@ fn stripe_of(key: &[u8]) -> usize {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     key.hash(&mut h);
     (h.finish() % ITEM_LOCK_STRIPES as u64) as usize
+}
+
+/// One action of a TransactWriteItems.
+pub struct TxAction {
+    /// The item's key attributes (`Key`, or the key of a Put's item).
+    pub key: Item,
+    pub op: TxOp,
+    pub condition: Option<crate::expr::ast::Condition>,
+    /// ReturnValuesOnConditionCheckFailure ALL_OLD.
+    pub old_on_failure: bool,
+}
+
+pub enum TxOp {
+    Put(Item),
+    Update(Option<crate::expr::ast::Update>),
+    Delete,
+    ConditionCheck,
+}
+
+impl Table {
+    /// TransactWriteItems within this table: every item locked (in one order), every condition checked
+    /// against the items as they are, then all the writes in one atomic, durable batch — or none of them,
+    /// with a cancellation reason per action in request order.
+    pub async fn transact_write(
+        &self,
+        actions: &[TxAction],
+        keys: &dyn KeyService,
+    ) -> Result<Vec<Written>, DynamoError> {
+        let engine = self.engine(keys)?;
+        let base = Self::base(&engine)?;
+        let schema = &self.record.spec.schema;
+        let storage_keys = actions
+            .iter()
+            .map(|a| schema.key_of(&a.key))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut stripes: Vec<usize> = storage_keys.iter().map(|k| stripe_of(k)).collect();
+        stripes.sort_unstable();
+        stripes.dedup();
+        let mut guards = Vec::with_capacity(stripes.len());
+        for s in stripes {
+            guards.push(self.shared.item_locks[s].lock().await);
+        }
+        let mut reasons = Vec::with_capacity(actions.len());
+        let mut outcomes = Vec::with_capacity(actions.len());
+        let empty = Item::new();
+        for (action, key) in actions.iter().zip(&storage_keys) {
+            let old = engine
+                .get(base, key, None)
+                .map_err(storage_error)?
+                .map(|raw| decode_item(&raw))
+                .transpose()?;
+            let holds = action
+                .condition
+                .as_ref()
+                .is_none_or(|c| crate::expr::eval::evaluate(c, old.as_ref().unwrap_or(&empty)));
+            if !holds {
+                reasons.push(CancellationReason {
+                    code: "ConditionalCheckFailed".into(),
+                    message: Some("The conditional request failed".into()),
+                    item: if action.old_on_failure { old.clone() } else { None },
+                });
+                outcomes.push(None);
+                continue;
+            }
+            let new = match &action.op {
+                TxOp::Put(item) => Ok(Some(item.clone())),
+                TxOp::Delete => Ok(None),
+                TxOp::ConditionCheck => Ok(old.clone()),
+                TxOp::Update(u) => {
+                    let start = old.clone().unwrap_or_else(|| action.key.clone());
+                    match u {
+                        Some(u) => crate::expr::update::apply(u, &start).map(Some),
+                        None => Ok(Some(start)),
+                    }
+                }
+            };
+            match new {
+                Ok(new) if new.as_ref().is_some_and(|n| item_size(n) > MAX_ITEM_BYTES) => {
+                    reasons.push(CancellationReason {
+                        code: "ValidationError".into(),
+                        message: Some("Item size has exceeded the maximum allowed size".into()),
+                        item: None,
+                    });
+                    outcomes.push(None);
+                }
+                Ok(new) => {
+                    reasons.push(CancellationReason {
+                        code: "None".into(),
+                        message: None,
+                        item: None,
+                    });
+                    outcomes.push(Some(Written { old, new }));
+                }
+                Err(e) => {
+                    reasons.push(CancellationReason {
+                        code: "ValidationError".into(),
+                        message: Some(e.to_string()),
+                        item: None,
+                    });
+                    outcomes.push(None);
+                }
+            }
+        }
+        if reasons.iter().any(|r| r.code != "None") {
+            return Err(DynamoError::TransactionCanceled(reasons));
+        }
+        let written: Vec<Written> = outcomes.into_iter().flatten().collect();
+        let mut batch = WriteBatch::new();
+        let (mut items, mut bytes) = (0i64, 0i64);
+        for ((action, key), w) in actions.iter().zip(&storage_keys).zip(&written) {
+            if matches!(action.op, TxOp::ConditionCheck) {
+                continue;
+            }
+            match &w.new {
+                Some(item) => {
+                    batch.put(base, key, &encode_item(item));
+                }
+                None => {
+                    batch.delete(base, key);
+                }
+            }
+            items += i64::from(w.new.is_some()) - i64::from(w.old.is_some());
+            bytes +=
+                w.new.as_ref().map_or(0, |i| item_size(i) as i64) - w.old.as_ref().map_or(0, |i| item_size(i) as i64);
+        }
+        if !batch.is_empty() {
+            if engine.write_would_wait() {
+                blocking(|| engine.write(batch)).map_err(storage_error)?;
+            } else {
+                engine.write_async(batch).await.map_err(storage_error)?;
+            }
+            self.shared.usage.add(items, bytes);
+        }
+        drop(guards);
+        Ok(written)
+    }
 }
 
 /// TransactGetItems: reads items of any tables as one serializable step. The item locks of every item are

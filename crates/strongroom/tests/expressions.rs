@@ -979,3 +979,227 @@ async fn transact_get_items_reads_many_tables_in_request_order() {
         .unwrap_err();
     assert_eq!(err.code(), Some("ResourceNotFoundException"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn transact_write_items_applies_all_or_nothing_with_reasons() {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    use aws_sdk_dynamodb::types::{ConditionCheck, Delete, Put, TransactWriteItem, Update};
+    let srv = Server::start();
+    let db = srv.dynamodb(srv.root());
+    create_table(&db, "Accounts", ("id", ScalarAttributeType::S), None).await;
+    for (id, balance) in [("a", "10"), ("b", "0"), ("gone", "1"), ("guard", "1")] {
+        db.put_item()
+            .table_name("Accounts")
+            .item("id", s(id))
+            .item("balance", n(balance))
+            .send()
+            .await
+            .unwrap();
+    }
+    let key = |id: &str| item(&[("id", s(id))]);
+    let transfer = |amount: &str| {
+        vec![
+            TransactWriteItem::builder()
+                .update(
+                    Update::builder()
+                        .table_name("Accounts")
+                        .set_key(Some(key("a")))
+                        .update_expression("SET balance = balance - :x")
+                        .condition_expression("balance >= :x")
+                        .expression_attribute_values(":x", n(amount))
+                        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+            TransactWriteItem::builder()
+                .update(
+                    Update::builder()
+                        .table_name("Accounts")
+                        .set_key(Some(key("b")))
+                        .update_expression("SET balance = balance + :x")
+                        .expression_attribute_values(":x", n(amount))
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        ]
+    };
+    let mut all = transfer("3");
+    all.push(
+        TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name("Accounts")
+                    .item("id", s("new"))
+                    .item("balance", n("7"))
+                    .condition_expression("attribute_not_exists(id)")
+                    .build()
+                    .unwrap(),
+            )
+            .build(),
+    );
+    all.push(
+        TransactWriteItem::builder()
+            .delete(
+                Delete::builder()
+                    .table_name("Accounts")
+                    .set_key(Some(key("gone")))
+                    .build()
+                    .unwrap(),
+            )
+            .build(),
+    );
+    all.push(
+        TransactWriteItem::builder()
+            .condition_check(
+                ConditionCheck::builder()
+                    .table_name("Accounts")
+                    .set_key(Some(key("guard")))
+                    .condition_expression("balance = :one")
+                    .expression_attribute_values(":one", n("1"))
+                    .build()
+                    .unwrap(),
+            )
+            .build(),
+    );
+    db.transact_write_items()
+        .set_transact_items(Some(all))
+        .send()
+        .await
+        .unwrap();
+    let balance = |id: &'static str| {
+        let db = db.clone();
+        async move {
+            db.get_item()
+                .table_name("Accounts")
+                .key("id", s(id))
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap()
+                .item()
+                .map(|i| i["balance"].as_n().unwrap().clone())
+        }
+    };
+    assert_eq!(balance("a").await.as_deref(), Some("7"));
+    assert_eq!(balance("b").await.as_deref(), Some("3"));
+    assert_eq!(balance("new").await.as_deref(), Some("7"));
+    assert_eq!(balance("gone").await, None);
+
+    // A failed condition cancels everything, with a reason per action in request order.
+    let err = db
+        .transact_write_items()
+        .set_transact_items(Some(transfer("100")))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("TransactionCanceledException"));
+    assert_eq!(
+        err.message(),
+        Some("Transaction cancelled, please refer cancellation reasons for specific reasons [ConditionalCheckFailed, None]")
+    );
+    let TransactWriteItemsError::TransactionCanceledException(e) = err.into_service_error() else {
+        panic!("not a TransactionCanceledException");
+    };
+    let reasons = e.cancellation_reasons();
+    assert_eq!(reasons[0].code(), Some("ConditionalCheckFailed"));
+    assert_eq!(reasons[0].item().unwrap()["balance"], n("7"));
+    assert_eq!(reasons[1].code(), Some("None"));
+    assert_eq!(
+        balance("b").await.as_deref(),
+        Some("3"),
+        "nothing of a cancelled transaction is applied"
+    );
+
+    // Concurrent transfers and transactional reads: the total never changes, nothing is lost.
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let db = db.clone();
+        let items = transfer("1");
+        tasks.push(tokio::spawn(async move {
+            let mut done = 0;
+            for _ in 0..10 {
+                match db
+                    .transact_write_items()
+                    .set_transact_items(Some(items.clone()))
+                    .send()
+                    .await
+                {
+                    Ok(_) => done += 1,
+                    Err(e) => assert_eq!(e.code(), Some("TransactionCanceledException")),
+                }
+            }
+            done
+        }));
+    }
+    let reader = {
+        let db = db.clone();
+        tokio::spawn(async move {
+            use aws_sdk_dynamodb::types::{Get, TransactGetItem};
+            for _ in 0..30 {
+                let out = db
+                    .transact_get_items()
+                    .transact_items(
+                        TransactGetItem::builder()
+                            .get(Get::builder().table_name("Accounts").key("id", s("a")).build().unwrap())
+                            .build(),
+                    )
+                    .transact_items(
+                        TransactGetItem::builder()
+                            .get(Get::builder().table_name("Accounts").key("id", s("b")).build().unwrap())
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+                let sum: i64 = out
+                    .responses()
+                    .iter()
+                    .map(|r| r.item().unwrap()["balance"].as_n().unwrap().parse::<i64>().unwrap())
+                    .sum();
+                assert_eq!(sum, 10, "a transfer was seen half done");
+            }
+        })
+    };
+    let mut done = 0;
+    for t in tasks {
+        done += t.await.unwrap();
+    }
+    reader.await.unwrap();
+    assert_eq!(done, 7, "exactly the 7 left in a were transferred");
+    assert_eq!(balance("a").await.as_deref(), Some("0"));
+    assert_eq!(balance("b").await.as_deref(), Some("10"));
+
+    let err = db
+        .transact_write_items()
+        .transact_items(
+            TransactWriteItem::builder()
+                .delete(
+                    Delete::builder()
+                        .table_name("Accounts")
+                        .set_key(Some(key("a")))
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .transact_items(
+            TransactWriteItem::builder()
+                .delete(
+                    Delete::builder()
+                        .table_name("Accounts")
+                        .set_key(Some(key("a")))
+                        .build()
+                        .unwrap(),
+                )
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.message(),
+        Some("Transaction request cannot include multiple operations on one item")
+    );
+}

@@ -198,6 +198,27 @@ impl From<DynamoError> for ApiError {
             DynamoError::ResourceInUse(m) => ApiError::modeled("ResourceInUseException", 400, m),
             DynamoError::AccessDenied(m) => ApiError::new(ErrorKind::AccessDenied, m),
             DynamoError::LimitExceeded(m) => ApiError::modeled("LimitExceededException", 400, m),
+            DynamoError::TransactionCanceled(ref reasons) => {
+                let list: Vec<serde_json::Value> = reasons
+                    .iter()
+                    .map(|r| {
+                        let mut o = serde_json::Map::new();
+                        o.insert("Code".into(), r.code.clone().into());
+                        if let Some(m) = &r.message {
+                            o.insert("Message".into(), m.clone().into());
+                        }
+                        if let Some(item) = &r.item {
+                            o.insert("Item".into(), dynamodb::attr::item_to_json(item));
+                        }
+                        serde_json::Value::Object(o)
+                    })
+                    .collect();
+                let mut err = ApiError::modeled("TransactionCanceledException", 400, e.to_string());
+                let mut members = serde_json::Map::new();
+                members.insert("CancellationReasons".into(), serde_json::Value::Array(list));
+                err.members = Some(Box::new(members));
+                err
+            }
             // The item is shown only when the request asked for it (`services::dynamodb` adds it).
             e @ DynamoError::ConditionalCheckFailed(_) => {
                 ApiError::modeled("ConditionalCheckFailedException", 400, e.to_string())

@@ -408,3 +408,113 @@ pub async fn transact_get(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply,
     batch_capacity(&mut body, capacity, &per_table, false);
     Ok(Reply::Json(Value::Object(body)))
 }
+
+/// TransactWriteItems: up to 100 Put, Update, Delete and ConditionCheck actions applied all or none, with a
+/// cancellation reason per action when any condition fails. Actions on one table are one atomic batch of
+/// its storage engine; a transaction over several tables is refused until the cross-table transaction log
+/// exists (issue 7).
+pub async fn transact_write(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
+    use dynamodb::tables::{TxAction, TxOp};
+    let capacity = capacity_wanted(i)?;
+    collection_metrics(i)?;
+    let list = i.list("TransactItems")?;
+    if list.is_empty() || list.len() > 100 {
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value at 'transactItems' failed to satisfy constraint: Member must have length {}",
+            if list.is_empty() { "greater than or equal to 1" } else { "less than or equal to 100" }
+        )));
+    }
+    let mut table_name: Option<&str> = None;
+    let mut actions = Vec::with_capacity(list.len());
+    let mut seen = std::collections::HashSet::new();
+    let mut table = None;
+    for entry in &list {
+        let kinds = ["Put", "Update", "Delete", "ConditionCheck"];
+        let present: Vec<(&str, Input<'_>)> = kinds
+            .iter()
+            .filter_map(|k| entry.object(k).ok().flatten().map(|o| (*k, o)))
+            .collect();
+        let [(kind, a)] = present.as_slice() else {
+            return Err(ApiError::validation(
+                "TransactItems can only contain one of Check, Put, Update or Delete",
+            ));
+        };
+        let name = a.str("TableName")?;
+        match table_name {
+            None => table_name = Some(name),
+            Some(t) if t != name => {
+                return Err(ApiError::validation(
+                    "One or more parameter values were invalid: a transaction over several tables is not supported by this server yet; every action must name the same table",
+                ))
+            }
+            Some(_) => {}
+        }
+        let action = match *kind {
+            "Put" => "dynamodb:PutItem",
+            "Update" => "dynamodb:UpdateItem",
+            "Delete" => "dynamodb:DeleteItem",
+            _ => "dynamodb:ConditionCheckItem",
+        };
+        authorize(app, c, action, name)?;
+        let t = match &table {
+            Some(t) => std::sync::Arc::clone(t),
+            None => {
+                let t = app.tables.get(c.account(), &c.region, name).map_err(item_not_found)?;
+                table = Some(t.clone());
+                t
+            }
+        };
+        let schema = &t.record.spec.schema;
+        let e = match *kind {
+            "Update" => exprs::read(a, &[Kind::Update, Kind::Condition])?,
+            _ => exprs::read(a, &[Kind::Condition])?,
+        };
+        if *kind == "ConditionCheck" && e.condition.is_none() {
+            return Err(crate::services::input::missing("ConditionExpression"));
+        }
+        let (key, op) = match *kind {
+            "Put" => {
+                let item = item_member(a, "Item")?;
+                schema.item_key(&item)?;
+                (schema.key_attributes(&item), TxOp::Put(item))
+            }
+            "Update" => {
+                if let Some(u) = &e.update {
+                    items::check_update_keys(u, schema)?;
+                }
+                (item_member(a, "Key")?, TxOp::Update(e.update.clone()))
+            }
+            "Delete" => (item_member(a, "Key")?, TxOp::Delete),
+            _ => (item_member(a, "Key")?, TxOp::ConditionCheck),
+        };
+        if !seen.insert(schema.key_of(&key)?) {
+            return Err(ApiError::validation(
+                "Transaction request cannot include multiple operations on one item",
+            ));
+        }
+        actions.push(TxAction {
+            key,
+            op,
+            condition: e.condition,
+            old_on_failure: old_on_failure(a)?,
+        });
+    }
+    let Some(table) = table else {
+        return Err(crate::services::input::missing("TransactItems"));
+    };
+    let written = table.transact_write(&actions, &app.table_keys(c)).await?;
+    let units: f64 = written
+        .iter()
+        .map(|w| {
+            2.0 * write_units(
+                w.old
+                    .as_ref()
+                    .map_or(0, item_size)
+                    .max(w.new.as_ref().map_or(0, item_size)),
+            )
+        })
+        .sum();
+    let mut body = Map::new();
+    batch_capacity(&mut body, capacity, &[(table.record.spec.name.clone(), units)], true);
+    Ok(Reply::Json(Value::Object(body)))
+}

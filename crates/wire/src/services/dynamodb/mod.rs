@@ -413,6 +413,7 @@ pub async fn dispatch(app: &App, caller: &Caller, op: &str, input: &Value) -> Re
         "BatchWriteItem" => items::batch_write(app, caller, &i).await,
         "BatchGetItem" => items::batch_get(app, caller, &i),
         "TransactGetItems" => items::transact_get(app, caller, &i).await,
+        "TransactWriteItems" => items::transact_write(app, caller, &i).await,
         "DescribeEndpoints" => Ok(Reply::Json(json!({
             "Endpoints": [{ "Address": format!("dynamodb.{region}.amazonaws.com"), "CachePeriodInMinutes": 1440 }]
         }))),
