@@ -1171,6 +1171,38 @@ async fn transact_write_items_applies_all_or_nothing_with_reasons() {
     assert_eq!(balance("a").await.as_deref(), Some("0"));
     assert_eq!(balance("b").await.as_deref(), Some("10"));
 
+    // A retry with the same ClientRequestToken is applied once; the token with other actions is refused.
+    let back = |amount: &str| {
+        vec![TransactWriteItem::builder()
+            .update(
+                Update::builder()
+                    .table_name("Accounts")
+                    .set_key(Some(key("b")))
+                    .update_expression("SET balance = balance - :x")
+                    .expression_attribute_values(":x", n(amount))
+                    .build()
+                    .unwrap(),
+            )
+            .build()]
+    };
+    for _ in 0..3 {
+        db.transact_write_items()
+            .set_transact_items(Some(back("2")))
+            .client_request_token("retry-1")
+            .send()
+            .await
+            .unwrap();
+    }
+    assert_eq!(balance("b").await.as_deref(), Some("8"));
+    let err = db
+        .transact_write_items()
+        .set_transact_items(Some(back("5")))
+        .client_request_token("retry-1")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("IdempotentParameterMismatchException"));
+
     let err = db
         .transact_write_items()
         .transact_items(

@@ -31,7 +31,6 @@ pub const MAX_BODY: usize = 16 * 1024 * 1024;
 pub struct App {
     pub iam: Arc<Iam>,
     pub tables: Arc<Tables>,
-    /// Where tables get their table keys (the owned key, for now: issue 6 adds managed and customer keys).
     /// DynamoDB's owned keys; [`App::table_keys`] adds the caller for the rest of the hierarchy.
     pub owned_keys: Arc<owned_keys::OwnedKeys>,
     pub kms: Arc<Kms>,
@@ -40,6 +39,9 @@ pub struct App {
     /// The region `GET /` names, and the default for the CLI's examples.
     pub region: String,
     signing_keys: sigv4::SigningKeyCache,
+    /// TransactWriteItems' ClientRequestTokens of the last ten minutes: (account, token) -> (a digest of
+    /// the request's actions, when it was first seen).
+    pub transaction_tokens: std::sync::Mutex<std::collections::HashMap<(String, String), (Vec<u8>, i64)>>,
 }
 
 /// The authenticated caller of one request and where the request came from.
@@ -134,6 +136,7 @@ impl App {
             clock,
             region,
             signing_keys: sigv4::SigningKeyCache::default(),
+            transaction_tokens: Default::default(),
         }
     }
 

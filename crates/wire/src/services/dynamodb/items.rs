@@ -502,7 +502,25 @@ pub async fn transact_write(app: &App, c: &Caller, i: &Input<'_>) -> Result<Repl
     let Some(table) = table else {
         return Err(crate::services::input::missing("TransactItems"));
     };
-    let written = table.transact_write(&actions, &app.table_keys(c)).await?;
+    if let Some(token) = i.opt_str("ClientRequestToken")? {
+        if !remember_token(app, c, token, i)? {
+            // The same request again within ten minutes: it was applied once; it succeeds again unapplied.
+            let mut body = Map::new();
+            batch_capacity(&mut body, capacity, &[(table.record.spec.name.clone(), 0.0)], true);
+            return Ok(Reply::Json(Value::Object(body)));
+        }
+    }
+    let written = table.transact_write(&actions, &app.table_keys(c)).await;
+    let written = match written {
+        Ok(w) => w,
+        Err(e) => {
+            // A transaction that did not happen does not hold its token.
+            if let Some(token) = i.opt_str("ClientRequestToken")? {
+                forget_token(app, c, token);
+            }
+            return Err(e.into());
+        }
+    };
     let units: f64 = written
         .iter()
         .map(|w| {
@@ -517,4 +535,42 @@ pub async fn transact_write(app: &App, c: &Caller, i: &Input<'_>) -> Result<Repl
     let mut body = Map::new();
     batch_capacity(&mut body, capacity, &[(table.record.spec.name.clone(), units)], true);
     Ok(Reply::Json(Value::Object(body)))
+}
+
+/// ClientRequestTokens are remembered for ten minutes.
+const TOKEN_LIFETIME_MS: i64 = 600_000;
+
+/// Records a TransactWriteItems token; false if the same request already used it (so it must not be
+/// applied again). The same token with other actions is IdempotentParameterMismatchException.
+fn remember_token(app: &App, c: &Caller, token: &str, i: &Input<'_>) -> Result<bool, ApiError> {
+    let digest = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        i.0.get("TransactItems")
+            .map(Value::to_string)
+            .unwrap_or_default()
+            .as_bytes(),
+    )
+    .as_ref()
+    .to_vec();
+    let now = app.clock.now_millis();
+    let mut tokens = app.transaction_tokens.lock().unwrap_or_else(|p| p.into_inner());
+    tokens.retain(|_, (_, at)| now - *at < TOKEN_LIFETIME_MS);
+    let slot = (c.account().to_owned(), token.to_owned());
+    match tokens.get(&slot) {
+        Some((seen, _)) if *seen == digest => Ok(false),
+        Some(_) => Err(ApiError::modeled(
+            "IdempotentParameterMismatchException",
+            400,
+            "Request parameters do not match the original request that used this ClientRequestToken",
+        )),
+        None => {
+            tokens.insert(slot, (digest, now));
+            Ok(true)
+        }
+    }
+}
+
+fn forget_token(app: &App, c: &Caller, token: &str) {
+    let mut tokens = app.transaction_tokens.lock().unwrap_or_else(|p| p.into_inner());
+    tokens.remove(&(c.account().to_owned(), token.to_owned()));
 }
