@@ -41,8 +41,11 @@ pub struct App {
     signing_keys: sigv4::SigningKeyCache,
     /// TransactWriteItems' ClientRequestTokens of the last ten minutes: (account, token) -> (a digest of
     /// the request's actions, when it was first seen).
-    pub transaction_tokens: std::sync::Mutex<std::collections::HashMap<(String, String), (Vec<u8>, i64)>>,
+    pub transaction_tokens: std::sync::Mutex<TransactionTokens>,
 }
+
+/// (account, ClientRequestToken) -> (digest of the actions, first seen at, epoch ms).
+pub type TransactionTokens = std::collections::HashMap<(String, String), (Vec<u8>, i64)>;
 
 /// The authenticated caller of one request and where the request came from.
 pub struct Caller {
