@@ -997,7 +997,8 @@ impl Table {
             Ok(e) => Arc::new(e),
             Err(e) => {
                 let failure = provider.failure.lock().unwrap_or_else(|p| p.into_inner()).take();
-                if failure.is_some() && self.record.sse.is_some() {
+                // A refused key makes the table inaccessible; one principal being refused does not.
+                if self.record.sse.is_some() && !matches!(failure, None | Some(DynamoError::AccessDenied(_))) {
                     self.shared.key_usable(false);
                 }
                 return Err(failure.unwrap_or_else(|| storage_error(e)));

@@ -661,7 +661,7 @@ async fn key_switches_are_limited_except_to_the_owned_key() {
 /// the key does not allow, and that user's refusal does not make the table inaccessible.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_caller_the_key_does_not_allow_gets_access_denied_whatever_others_did() {
-    let srv = Server::start();
+    let mut srv = Server::start();
     let kms = srv.kms(srv.root());
     let db = srv.dynamodb(srv.root());
     let key = kms.create_key().send().await.unwrap();
@@ -680,7 +680,8 @@ async fn a_caller_the_key_does_not_allow_gets_access_denied_whatever_others_did(
             {{"Effect":"Allow","Action":"kms:Decrypt","Resource":"{arn}",
               "Condition":{{"StringEquals":{{"kms:ViaService":"dynamodb.{REGION}.amazonaws.com"}}}}}}]}}"#
     );
-    let outsider = srv.dynamodb(srv.user("outsider", Some(dynamo_only)).await);
+    let outsider_creds = srv.user("outsider", Some(dynamo_only)).await;
+    let outsider = srv.dynamodb(outsider_creds.clone());
     let insider = srv.dynamodb(srv.user("insider", Some(&with_key)).await);
     let err = outsider
         .get_item()
@@ -715,4 +716,33 @@ async fn a_caller_the_key_does_not_allow_gets_access_denied_whatever_others_did(
         .unwrap();
     assert_eq!(refused["userIdentity"]["userName"], "outsider");
     assert_eq!(refused["userIdentity"]["invokedBy"], "dynamodb.amazonaws.com");
+
+    // After a restart the outsider may be the first to touch the table: refused, and the table stays ACTIVE.
+    srv.restart();
+    let outsider = srv.dynamodb(outsider_creds);
+    let err = outsider
+        .get_item()
+        .table_name("Private")
+        .key("id", s("x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("AccessDeniedException"));
+    let d = srv
+        .dynamodb(srv.root())
+        .describe_table()
+        .table_name("Private")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(d.table().unwrap().table_status().map(|s| s.as_str()), Some("ACTIVE"));
+    let got = srv
+        .dynamodb(srv.root())
+        .get_item()
+        .table_name("Private")
+        .key("id", s("x"))
+        .send()
+        .await
+        .unwrap();
+    assert!(got.item().is_some());
 }
