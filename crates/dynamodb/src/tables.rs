@@ -769,13 +769,7 @@ impl Tables {
     /// meanwhile wins). Tables not opened since the start are swept once they are used. Returns how
     /// many items were deleted.
     pub async fn sweep_expired(&self, now_secs: i64, keys: &dyn KeyService) -> usize {
-        let tables: Vec<Arc<Table>> = self
-            .open
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let tables = self.all();
         let mut deleted = 0;
         for t in tables {
             let Some(ttl) = t.record.ttl.clone().filter(|t| t.enabled) else {
@@ -793,16 +787,20 @@ impl Tables {
         deleted
     }
 
-    /// The key-health check (run in the background, as DynamoDB itself): `check` asks KMS whether each
-    /// table under a customer's key may still use it, so an idle table's status is true too.
-    pub fn check_keys(&self, check: impl Fn(TableKeyContext<'_>, &SseKey, &[u8]) -> Result<(), DynamoError>) {
-        let tables: Vec<Arc<Table>> = self
-            .open
+    /// Every table now, for background work that must not hold the table set's lock.
+    fn all(&self) -> Vec<Arc<Table>> {
+        self.open
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .values()
             .cloned()
-            .collect();
+            .collect()
+    }
+
+    /// The key-health check (run in the background, as DynamoDB itself): `check` asks KMS whether each
+    /// table under a customer's key may still use it, so an idle table's status is true too.
+    pub fn check_keys(&self, check: impl Fn(TableKeyContext<'_>, &SseKey, &[u8]) -> Result<(), DynamoError>) {
+        let tables = self.all();
         for t in tables {
             let Some(sse) = &t.record.sse else { continue };
             let verdict = t.key_blob().and_then(|blob| check(t.record.key_context(), sse, &blob));
