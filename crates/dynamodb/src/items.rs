@@ -4,8 +4,8 @@
 
 use crate::attr::{item_size, Item};
 use crate::expr::ast::{Cmp, Condition, Operand, Path, Update};
-use crate::expr::eval::evaluate;
-use crate::expr::update::apply;
+use crate::expr::eval::holds;
+use crate::expr::update::updated;
 use crate::key::{KeyCondition, KeySchema, SortCondition};
 use crate::tables::{Decision, KeyService, Table, Written, MAX_ITEM_BYTES};
 use crate::DynamoError;
@@ -16,9 +16,7 @@ fn validation(m: impl Into<String>) -> DynamoError {
 
 /// Fails with ConditionalCheckFailed unless `condition` holds for the item (a missing item is empty).
 fn check(condition: Option<&Condition>, old: Option<&Item>) -> Result<(), DynamoError> {
-    let Some(c) = condition else { return Ok(()) };
-    let empty = Item::new();
-    if evaluate(c, old.unwrap_or(&empty)) {
+    if holds(condition, old) {
         Ok(())
     } else {
         Err(DynamoError::ConditionalCheckFailed(old.cloned().map(Box::new)))
@@ -66,7 +64,7 @@ pub async fn delete_item(
 pub fn check_update_keys(update: &Update, schema: &KeySchema) -> Result<(), DynamoError> {
     for path in update.paths() {
         let head = path.head();
-        if head == schema.partition.name || schema.sort.as_ref().is_some_and(|s| s.name == head) {
+        if schema.is_key_attribute(head) {
             return Err(validation(format!(
                 "One or more parameter values were invalid: Cannot update attribute {head}. This attribute is part of the key"
             )));
@@ -92,12 +90,10 @@ pub async fn update_item(
     table
         .write_item(&storage_key, keys, |old| {
             check(condition, old)?;
-            let start = old.cloned().unwrap_or_else(|| key.clone());
-            let new = match update {
-                Some(u) => apply(u, &start)?,
-                None if old.is_some() => return Ok(Decision::Keep),
-                None => start,
-            };
+            if update.is_none() && old.is_some() {
+                return Ok(Decision::Keep);
+            }
+            let new = updated(update, old, key)?;
             if item_size(&new) > MAX_ITEM_BYTES {
                 return Err(validation("Item size to update has exceeded the maximum allowed size"));
             }
@@ -149,7 +145,7 @@ pub fn condition_paths(c: &Condition) -> Vec<&Path> {
 pub fn check_query_filter(filter: &Condition, schema: &KeySchema) -> Result<(), DynamoError> {
     for path in condition_paths(filter) {
         let head = path.head();
-        if head == schema.partition.name || schema.sort.as_ref().is_some_and(|s| s.name == head) {
+        if schema.is_key_attribute(head) {
             return Err(validation(format!(
                 "Filter Expression can only contain non-primary key attributes: Primary key attribute: {head}"
             )));

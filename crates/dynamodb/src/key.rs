@@ -183,6 +183,11 @@ impl KeySchema {
         Ok(storage_key(&p, s.as_deref()))
     }
 
+    /// Whether `name` is one of the key's attributes.
+    pub fn is_key_attribute(&self, name: &str) -> bool {
+        self.partition.name == name || self.sort.as_ref().is_some_and(|s| s.name == name)
+    }
+
     /// The key attributes of an item (for `LastEvaluatedKey`, stream records, ALL_OLD on a missing item).
     pub fn key_attributes(&self, item: &Item) -> Item {
         std::iter::once(&self.partition)

@@ -323,18 +323,9 @@ impl Table {
         }
         let mut reasons = Vec::with_capacity(actions.len());
         let mut outcomes = Vec::with_capacity(actions.len());
-        let empty = Item::new();
         for (action, key) in actions.iter().zip(&storage_keys) {
-            let old = engine
-                .get(base, key, None)
-                .map_err(storage_error)?
-                .map(|raw| decode_item(&raw))
-                .transpose()?;
-            let holds = action
-                .condition
-                .as_ref()
-                .is_none_or(|c| crate::expr::eval::evaluate(c, old.as_ref().unwrap_or(&empty)));
-            if !holds {
+            let old = read_item(&engine, base, key)?;
+            if !crate::expr::eval::holds(action.condition.as_ref(), old.as_ref()) {
                 reasons.push(CancellationReason {
                     code: "ConditionalCheckFailed".into(),
                     message: Some("The conditional request failed".into()),
@@ -347,13 +338,7 @@ impl Table {
                 TxOp::Put(item) => Ok(Some(item.clone())),
                 TxOp::Delete => Ok(None),
                 TxOp::ConditionCheck => Ok(old.clone()),
-                TxOp::Update(u) => {
-                    let start = old.clone().unwrap_or_else(|| action.key.clone());
-                    match u {
-                        Some(u) => crate::expr::update::apply(u, &start).map(Some),
-                        None => Ok(Some(start)),
-                    }
-                }
+                TxOp::Update(u) => crate::expr::update::updated(u.as_ref(), old.as_ref(), &action.key).map(Some),
             };
             match new {
                 Ok(new) if new.as_ref().is_some_and(|n| item_size(n) > MAX_ITEM_BYTES) => {
@@ -387,11 +372,12 @@ impl Table {
         }
         let written: Vec<Written> = outcomes.into_iter().flatten().collect();
         let mut batch = WriteBatch::new();
-        let (mut items, mut bytes) = (0i64, 0i64);
+        let mut changed = Vec::with_capacity(written.len());
         for ((action, key), w) in actions.iter().zip(&storage_keys).zip(&written) {
             if matches!(action.op, TxOp::ConditionCheck) {
                 continue;
             }
+            changed.push(w);
             match &w.new {
                 Some(item) => {
                     batch.put(base, key, &encode_item(item));
@@ -400,18 +386,8 @@ impl Table {
                     batch.delete(base, key);
                 }
             }
-            items += i64::from(w.new.is_some()) - i64::from(w.old.is_some());
-            bytes +=
-                w.new.as_ref().map_or(0, |i| item_size(i) as i64) - w.old.as_ref().map_or(0, |i| item_size(i) as i64);
         }
-        if !batch.is_empty() {
-            if engine.write_would_wait() {
-                blocking(|| engine.write(batch)).map_err(storage_error)?;
-            } else {
-                engine.write_async(batch).await.map_err(storage_error)?;
-            }
-            self.shared.usage.add(items, bytes);
-        }
+        commit(&self.shared, &engine, batch, &changed).await?;
         drop(guards);
         Ok(written)
     }
@@ -443,9 +419,7 @@ pub async fn transact_get(
     }
     let mut out = Vec::with_capacity(reads.len());
     for (_, engine, key) in &reads {
-        let base = Table::base(engine)?;
-        let found = engine.get(base, key, None).map_err(storage_error)?;
-        out.push(found.map(|raw| decode_item(&raw)).transpose()?);
+        out.push(read_item(engine, Table::base(engine)?, key)?);
     }
     drop(guards);
     Ok(out)
@@ -464,6 +438,49 @@ pub enum Decision {
 pub struct Written {
     pub old: Option<Item>,
     pub new: Option<Item>,
+}
+
+impl Written {
+    /// The larger of the item's sizes before and after: what the write is charged for.
+    pub fn charged_bytes(&self) -> usize {
+        let size = |i: &Option<Item>| i.as_ref().map_or(0, item_size);
+        size(&self.old).max(size(&self.new))
+    }
+
+    /// What the write changed in the table's item count and size.
+    fn usage_delta(&self) -> (i64, i64) {
+        let size = |i: &Option<Item>| i.as_ref().map_or(0, |i| item_size(i) as i64);
+        let count = |i: &Option<Item>| i64::from(i.is_some());
+        (count(&self.new) - count(&self.old), size(&self.new) - size(&self.old))
+    }
+}
+
+/// The item stored under `key`, if any.
+fn read_item(engine: &Engine, base: u32, key: &[u8]) -> Result<Option<Item>, DynamoError> {
+    engine
+        .get(base, key, None)
+        .map_err(storage_error)?
+        .map(|raw| decode_item(&raw))
+        .transpose()
+}
+
+/// Makes `batch` durable and applies it, then counts what the writes changed in the table's usage.
+async fn commit(shared: &Shared, engine: &Engine, batch: WriteBatch, written: &[&Written]) -> Result<(), DynamoError> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    if engine.write_would_wait() {
+        // Making room may wait for a flush: not on a runtime worker.
+        blocking(|| engine.write(batch)).map_err(storage_error)?;
+    } else {
+        engine.write_async(batch).await.map_err(storage_error)?;
+    }
+    let (items, bytes) = written
+        .iter()
+        .map(|w| w.usage_delta())
+        .fold((0, 0), |(i, b), (di, db)| (i + di, b + db));
+    shared.usage.add(items, bytes);
+    Ok(())
 }
 
 /// The engine's view of the key service for one table. It keeps the key service's own error, so the caller
@@ -1042,11 +1059,7 @@ impl Table {
         let engine = self.engine(keys)?;
         let base = Self::base(&engine)?;
         let _item = self.shared.lock_item(key).await;
-        let old = engine
-            .get(base, key, None)
-            .map_err(storage_error)?
-            .map(|raw| decode_item(&raw))
-            .transpose()?;
+        let old = read_item(&engine, base, key)?;
         let mut batch = WriteBatch::new();
         let new = match decide(old.as_ref())? {
             Decision::Put(item) => {
@@ -1061,20 +1074,9 @@ impl Table {
             }
             Decision::Keep => old.clone(),
         };
-        if !batch.is_empty() {
-            if engine.write_would_wait() {
-                // Making room may wait for a flush: not on a runtime worker.
-                blocking(|| engine.write(batch)).map_err(storage_error)?;
-            } else {
-                engine.write_async(batch).await.map_err(storage_error)?;
-            }
-            let size = |i: &Option<Item>| i.as_ref().map_or(0, |i| item_size(i) as i64);
-            let count = |i: &Option<Item>| i64::from(i.is_some());
-            self.shared
-                .usage
-                .add(count(&new) - count(&old), size(&new) - size(&old));
-        }
-        Ok(Written { old, new })
+        let written = Written { old, new };
+        commit(&self.shared, &engine, batch, &[&written]).await?;
+        Ok(written)
     }
 
     /// Writes an item whole (PutItem without a condition); returns the item it replaced.
@@ -1124,11 +1126,7 @@ impl Table {
         let key = self.record.spec.schema.key_of(key)?;
         let engine = self.engine(keys)?;
         let base = Self::base(&engine)?;
-        engine
-            .get(base, &key, None)
-            .map_err(storage_error)?
-            .map(|raw| decode_item(&raw))
-            .transpose()
+        read_item(&engine, base, &key)
     }
 
     /// Reads items in storage-key order between two bounds (forward or backward), from one snapshot, until

@@ -96,6 +96,13 @@ fn contains(haystack: &AttributeValue, needle: &AttributeValue) -> bool {
     }
 }
 
+/// Whether an optional condition holds for an item that may not exist (a missing item is empty, as
+/// DynamoDB evaluates conditions on writes).
+pub fn holds(condition: Option<&Condition>, item: Option<&Item>) -> bool {
+    let empty = Item::new();
+    condition.is_none_or(|c| evaluate(c, item.unwrap_or(&empty)))
+}
+
 pub fn evaluate(c: &Condition, item: &Item) -> bool {
     match c {
         Condition::Compare(cmp, a, b) => {

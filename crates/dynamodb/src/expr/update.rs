@@ -208,3 +208,13 @@ pub fn apply(update: &Update, old: &Item) -> Result<Item, DynamoError> {
     }
     Ok(item)
 }
+
+/// The item an UpdateItem leaves: `update` applied to the item as it is, or to one made of the key if
+/// there is none yet (without an update expression, that item as it stands).
+pub fn updated(update: Option<&Update>, old: Option<&Item>, key: &Item) -> Result<Item, DynamoError> {
+    let start = old.cloned().unwrap_or_else(|| key.clone());
+    match update {
+        Some(u) => apply(u, &start),
+        None => Ok(start),
+    }
+}
