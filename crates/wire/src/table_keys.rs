@@ -87,17 +87,13 @@ pub fn check_table_key(kms: &Kms, ctx: TableKeyContext<'_>, sse: &SseKey, blob: 
 impl TableKeys<'_> {
     /// The caller, acting through DynamoDB (`kms:ViaService`, `invokedBy`).
     fn as_caller(&self) -> KmsCaller {
-        let c = self.caller;
         KmsCaller {
-            principal: c.entry.principal.clone(),
-            identity_policies: c.entry.policies.clone(),
-            access_key_id: c.entry.access_key_id.clone(),
-            region: c.region.clone(),
-            via_service: Some(service_name(&c.region)),
+            via_service: Some(service_name(&self.caller.region)),
             invoked_by: Some("dynamodb.amazonaws.com".into()),
             source_ip: "dynamodb.amazonaws.com".into(),
             user_agent: "dynamodb.amazonaws.com".into(),
             request_id: base::random::unique_uuid(),
+            ..crate::services::kms::caller(self.caller)
         }
     }
 

@@ -104,13 +104,7 @@ fn write_reply(w: &Written, returns: Returns, paths: &[&Path], capacity: Capacit
     if let Some(a) = attributes.filter(|a| !a.is_empty()) {
         body.insert("Attributes".into(), item_to_json(&a));
     }
-    // A write is charged for the larger of the item before and after it.
-    let bytes = w
-        .old
-        .as_ref()
-        .map_or(0, item_size)
-        .max(w.new.as_ref().map_or(0, item_size));
-    add_capacity(&mut body, capacity, table, write_units(bytes), true);
+    add_capacity(&mut body, capacity, table, write_units(w.charged_bytes()), true);
     Reply::Json(Value::Object(body))
 }
 
@@ -260,12 +254,7 @@ pub async fn batch_write(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, 
                 Write::Put(item) => items::put_item(&table, item, None, &app.table_keys(c)).await?,
                 Write::Delete(key) => items::delete_item(&table, &key, None, &app.table_keys(c)).await?,
             };
-            let bytes = written
-                .old
-                .as_ref()
-                .map_or(0, item_size)
-                .max(written.new.as_ref().map_or(0, item_size));
-            units += write_units(bytes);
+            units += write_units(written.charged_bytes());
         }
         consumed.push((name, units));
     }
@@ -352,10 +341,8 @@ pub fn batch_get(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError
     Ok(Reply::Json(Value::Object(body)))
 }
 
-/// TransactGetItems: up to 100 Gets over any tables, read as one serializable step; each answer in request
-/// order (`{}` for a missing item), transactional reads costing twice a consistent read.
-pub async fn transact_get(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
-    let capacity = capacity_wanted(i)?;
+/// `TransactItems`: 1 to 100 actions.
+fn transact_items<'a>(i: &Input<'a>) -> Result<Vec<Input<'a>>, ApiError> {
     let list = i.list("TransactItems")?;
     if list.is_empty() || list.len() > 100 {
         return Err(ApiError::validation(format!(
@@ -363,6 +350,14 @@ pub async fn transact_get(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply,
             if list.is_empty() { "greater than or equal to 1" } else { "less than or equal to 100" }
         )));
     }
+    Ok(list)
+}
+
+/// TransactGetItems: up to 100 Gets over any tables, read as one serializable step; each answer in request
+/// order (`{}` for a missing item), transactional reads costing twice a consistent read.
+pub async fn transact_get(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
+    let capacity = capacity_wanted(i)?;
+    let list = transact_items(i)?;
     let mut gets = Vec::with_capacity(list.len());
     let mut projections = Vec::with_capacity(list.len());
     let mut seen = std::collections::HashSet::new();
@@ -417,13 +412,7 @@ pub async fn transact_write(app: &App, c: &Caller, i: &Input<'_>) -> Result<Repl
     use dynamodb::tables::{TxAction, TxOp};
     let capacity = capacity_wanted(i)?;
     collection_metrics(i)?;
-    let list = i.list("TransactItems")?;
-    if list.is_empty() || list.len() > 100 {
-        return Err(ApiError::validation(format!(
-            "1 validation error detected: Value at 'transactItems' failed to satisfy constraint: Member must have length {}",
-            if list.is_empty() { "greater than or equal to 1" } else { "less than or equal to 100" }
-        )));
-    }
+    let list = transact_items(i)?;
     let mut table_name: Option<&str> = None;
     let mut actions = Vec::with_capacity(list.len());
     let mut seen = std::collections::HashSet::new();
@@ -521,17 +510,7 @@ pub async fn transact_write(app: &App, c: &Caller, i: &Input<'_>) -> Result<Repl
             return Err(e.into());
         }
     };
-    let units: f64 = written
-        .iter()
-        .map(|w| {
-            2.0 * write_units(
-                w.old
-                    .as_ref()
-                    .map_or(0, item_size)
-                    .max(w.new.as_ref().map_or(0, item_size)),
-            )
-        })
-        .sum();
+    let units: f64 = written.iter().map(|w| 2.0 * write_units(w.charged_bytes())).sum();
     let mut body = Map::new();
     batch_capacity(&mut body, capacity, &[(table.record.spec.name.clone(), units)], true);
     Ok(Reply::Json(Value::Object(body)))
