@@ -294,6 +294,16 @@ pub fn check_start_key(
         DynamoError::Validation(m) => validation(format!("The provided starting key is invalid: {m}")),
         other => other,
     })?;
+    check_start_inside(condition, schema, start)
+}
+
+/// Refuses an `ExclusiveStartKey` outside what the key condition selects (`schema` is the key schema the
+/// condition is on: the table's or an index's).
+pub fn check_start_inside(
+    condition: &KeyCondition,
+    schema: &KeySchema,
+    start: &crate::attr::Item,
+) -> Result<(), DynamoError> {
     if start.get(&schema.partition.name) != Some(&condition.partition) {
         return Err(validation(
             "The provided starting key is outside query boundaries based on provided conditions",

@@ -67,7 +67,7 @@ fn schema_mismatch() -> DynamoError {
 }
 
 /// The bytes a key value is compared and sized by.
-fn value_bytes(v: &AttributeValue) -> Option<Vec<u8>> {
+pub(crate) fn value_bytes(v: &AttributeValue) -> Option<Vec<u8>> {
     match v {
         AttributeValue::S(s) => Some(s.as_bytes().to_vec()),
         AttributeValue::B(b) => Some(b.clone()),
@@ -76,7 +76,7 @@ fn value_bytes(v: &AttributeValue) -> Option<Vec<u8>> {
     }
 }
 
-fn type_matches(kind: KeyType, v: &AttributeValue) -> bool {
+pub(crate) fn type_matches(kind: KeyType, v: &AttributeValue) -> bool {
     matches!(
         (kind, v),
         (KeyType::S, AttributeValue::S(_)) | (KeyType::N, AttributeValue::N(_)) | (KeyType::B, AttributeValue::B(_))
@@ -235,9 +235,36 @@ fn mismatched_condition() -> DynamoError {
     invalid("Condition parameter type does not match schema type".into())
 }
 
+/// Appends `bytes` so that the result sorts as `bytes` do and no encoding is a prefix of another: every
+/// zero byte becomes `00 FF` and `00 00` ends the value. Index keys need this because the table's primary
+/// key follows the index's sort value in them.
+pub(crate) fn push_escaped(out: &mut Vec<u8>, bytes: &[u8]) {
+    push_escaped_body(out, bytes);
+    out.extend_from_slice(&[0, 0]);
+}
+
+fn push_escaped_body(out: &mut Vec<u8>, bytes: &[u8]) {
+    for &b in bytes {
+        out.push(b);
+        if b == 0 {
+            out.push(0xFF);
+        }
+    }
+}
+
 impl KeyCondition {
     /// The storage-key range the condition selects, with DynamoDB's checks on the values' types.
     pub fn storage_bounds(&self, schema: &KeySchema) -> Result<KeyRange, DynamoError> {
+        self.bounds(schema, false)
+    }
+
+    /// The same range in a secondary index, whose keys hold the sort value escaped and then the table's
+    /// primary key (see [`push_escaped`]).
+    pub fn index_bounds(&self, schema: &KeySchema) -> Result<KeyRange, DynamoError> {
+        self.bounds(schema, true)
+    }
+
+    fn bounds(&self, schema: &KeySchema, escaped: bool) -> Result<KeyRange, DynamoError> {
         if !type_matches(schema.partition.kind, &self.partition) {
             return Err(mismatched_condition());
         }
@@ -254,22 +281,48 @@ impl KeyCondition {
             if !type_matches(attr.kind, v) {
                 return Err(mismatched_condition());
             }
+            let bytes = value_bytes(v).ok_or_else(mismatched_condition)?;
             let mut k = prefix.clone();
-            k.extend_from_slice(&value_bytes(v).ok_or_else(mismatched_condition)?);
+            if escaped {
+                push_escaped(&mut k, &bytes);
+            } else {
+                k.extend_from_slice(&bytes);
+            }
             Ok(k)
         };
+        // In an index, the keys of one sort value `v` are `at(v)` followed by a primary key.
+        let through = |k: Vec<u8>| -> Bound<Vec<u8>> {
+            if escaped {
+                prefix_end(&k).map_or(Bound::Unbounded, Bound::Excluded)
+            } else {
+                Bound::Included(k)
+            }
+        };
+        let beyond = |k: Vec<u8>| -> Bound<Vec<u8>> {
+            if escaped {
+                prefix_end(&k).map_or(Bound::Excluded(k), Bound::Included)
+            } else {
+                Bound::Excluded(k)
+            }
+        };
         Ok(match sort {
-            SortCondition::Eq(v) => (Bound::Included(at(v)?), Bound::Included(at(v)?)),
+            SortCondition::Eq(v) => (Bound::Included(at(v)?), through(at(v)?)),
             SortCondition::Lt(v) => (whole.0, Bound::Excluded(at(v)?)),
-            SortCondition::Le(v) => (whole.0, Bound::Included(at(v)?)),
-            SortCondition::Gt(v) => (Bound::Excluded(at(v)?), whole.1),
+            SortCondition::Le(v) => (whole.0, through(at(v)?)),
+            SortCondition::Gt(v) => (beyond(at(v)?), whole.1),
             SortCondition::Ge(v) => (Bound::Included(at(v)?), whole.1),
-            SortCondition::Between(lo, hi) => (Bound::Included(at(lo)?), Bound::Included(at(hi)?)),
+            SortCondition::Between(lo, hi) => (Bound::Included(at(lo)?), through(at(hi)?)),
             SortCondition::BeginsWith(p) => {
-                if attr.kind == KeyType::N {
+                if attr.kind == KeyType::N || !type_matches(attr.kind, p) {
                     return Err(mismatched_condition());
                 }
-                let start = at(p)?;
+                let mut start = prefix.clone();
+                let bytes = value_bytes(p).ok_or_else(mismatched_condition)?;
+                if escaped {
+                    push_escaped_body(&mut start, &bytes);
+                } else {
+                    start.extend_from_slice(&bytes);
+                }
                 let end = prefix_end(&start).map_or(whole.1, Bound::Excluded);
                 (Bound::Included(start), end)
             }

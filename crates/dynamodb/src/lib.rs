@@ -5,6 +5,7 @@
 pub mod attr;
 pub mod capacity;
 pub mod expr;
+pub mod index;
 pub mod items;
 pub mod key;
 pub mod legacy;

@@ -70,6 +70,10 @@ pub struct IndexSpec {
     pub schema: KeySchema,
     pub projection: Projection,
     pub throughput: Option<(i64, i64)>,
+    /// A global index added to a table that has items is filled from them in the background; until that
+    /// is done it is CREATING and cannot be read.
+    #[serde(default)]
+    pub backfilling: bool,
 }
 
 /// A table's definition, as CreateTable accepted it.
@@ -250,7 +254,123 @@ fn index_name(name: &str) -> Result<(), DynamoError> {
     Ok(())
 }
 
+/// One global secondary index of a CreateTable or UpdateTable request, checked.
+fn global_index(i: &IndexInput, attributes: &[(String, KeyType)], billing: Billing) -> Result<IndexSpec, DynamoError> {
+    index_name(&i.index_name)?;
+    let s = key_schema(&i.key_schema, attributes)?;
+    let projection = projection(&i.projection)?;
+    let throughput = match (billing, i.provisioned_throughput) {
+        (Billing::PayPerRequest, Some(_)) => {
+            return Err(invalid(format!(
+                "ProvisionedThroughput should not be specified for index: {} when BillingMode is PAY_PER_REQUEST",
+                i.index_name
+            )))
+        }
+        (Billing::PayPerRequest, None) => None,
+        (
+            Billing::Provisioned { .. },
+            Some(Throughput {
+                read: Some(r),
+                write: Some(w),
+            }),
+        ) => Some((r, w)),
+        (Billing::Provisioned { .. }, _) => {
+            return Err(invalid(format!(
+                "ProvisionedThroughput must be specified for index: {}",
+                i.index_name
+            )))
+        }
+    };
+    Ok(IndexSpec {
+        name: i.index_name.clone(),
+        schema: s,
+        projection,
+        throughput,
+        backfilling: false,
+    })
+}
+
 impl TableSpec {
+    /// UpdateTable's `GlobalSecondaryIndexUpdates` `Create`: the index added, to be backfilled.
+    /// `definitions` are the request's AttributeDefinitions (which must name the new index's key
+    /// attributes, and may not retype the table's).
+    pub fn add_global_index(
+        &mut self,
+        definitions: &[AttributeDefinition],
+        input: &IndexInput,
+    ) -> Result<(), DynamoError> {
+        let mut attributes = self.attributes.clone();
+        for d in definitions {
+            let kind = KeyType::parse(&d.attribute_type).ok_or_else(|| {
+                coral_validation(&[(
+                    d.attribute_type.clone(),
+                    "attributeDefinitions.member.attributeType",
+                    "Member must satisfy enum value set: [B, N, S]".into(),
+                )])
+            })?;
+            match attributes.iter().find(|(n, _)| *n == d.attribute_name) {
+                Some((_, existing)) if *existing != kind => {
+                    return Err(invalid(format!(
+                        "Cannot change the type of existing attribute {} from {} to {}",
+                        d.attribute_name,
+                        existing.as_str(),
+                        kind.as_str()
+                    )))
+                }
+                Some(_) => {}
+                None => attributes.push((d.attribute_name.clone(), kind)),
+            }
+        }
+        let exists = self
+            .local_indexes
+            .iter()
+            .chain(&self.global_indexes)
+            .any(|x| x.name == input.index_name);
+        if exists {
+            return Err(invalid(format!(
+                "Attempting to create an index which already exists: {}",
+                input.index_name
+            )));
+        }
+        if self.global_indexes.len() >= 20 {
+            return Err(DynamoError::LimitExceeded(
+                "GlobalSecondaryIndex count exceeds the per-table limit of 20".into(),
+            ));
+        }
+        let mut index = global_index(input, &attributes, self.billing)?;
+        index.backfilling = true;
+        self.global_indexes.push(index);
+        self.attributes = attributes;
+        self.keep_used_definitions();
+        Ok(())
+    }
+
+    /// UpdateTable's `GlobalSecondaryIndexUpdates` `Delete`.
+    pub fn remove_global_index(&mut self, name: &str) -> Result<IndexSpec, DynamoError> {
+        let at = self.global_indexes.iter().position(|x| x.name == name).ok_or_else(|| {
+            DynamoError::ResourceNotFound(format!("Requested resource not found: Index: {name} not found"))
+        })?;
+        let removed = self.global_indexes.remove(at);
+        self.keep_used_definitions();
+        Ok(removed)
+    }
+
+    /// The names of every key attribute of the table and its indexes.
+    fn key_names(&self) -> HashSet<&str> {
+        std::iter::once(&self.schema)
+            .chain(self.local_indexes.iter().map(|i| &i.schema))
+            .chain(self.global_indexes.iter().map(|i| &i.schema))
+            .flat_map(|s| std::iter::once(&s.partition).chain(s.sort.as_ref()))
+            .map(|a| a.name.as_str())
+            .collect()
+    }
+
+    /// AttributeDefinitions hold only attributes some key uses.
+    fn keep_used_definitions(&mut self) {
+        let used: HashSet<String> = self.key_names().into_iter().map(str::to_owned).collect();
+        self.attributes.retain(|(n, _)| used.contains(n));
+    }
+
     /// Checks a CreateTable request as DynamoDB does, first error wins (after the shape checks, which are
     /// reported together).
     pub fn from_create(input: &CreateTableInput) -> Result<TableSpec, DynamoError> {
@@ -329,6 +449,7 @@ impl TableSpec {
                     schema: s,
                     projection,
                     throughput: None,
+                    backfilling: false,
                 });
             }
             if lsis.len() > 5 {
@@ -341,37 +462,11 @@ impl TableSpec {
                 return Err(invalid("List of GlobalSecondaryIndexes is empty"));
             }
             for i in gsis {
-                index_name(&i.index_name)?;
-                let s = key_schema(&i.key_schema, &attributes)?;
-                let projection = projection(&i.projection)?;
-                let throughput = match (billing, i.provisioned_throughput) {
-                    (Billing::PayPerRequest, Some(_)) => {
-                        return Err(invalid(format!(
-                            "ProvisionedThroughput should not be specified for index: {} when BillingMode is PAY_PER_REQUEST",
-                            i.index_name
-                        )))
-                    }
-                    (Billing::PayPerRequest, None) => None,
-                    (Billing::Provisioned { .. }, Some(Throughput {
-                        read: Some(r),
-                        write: Some(w),
-                    })) => Some((r, w)),
-                    (Billing::Provisioned { .. }, _) => {
-                        return Err(invalid(format!(
-                            "ProvisionedThroughput must be specified for index: {}",
-                            i.index_name
-                        )))
-                    }
-                };
+                let index = global_index(i, &attributes, billing)?;
                 if !names.insert(i.index_name.clone()) {
                     return Err(invalid(format!("Duplicate index name: {}", i.index_name)));
                 }
-                global_indexes.push(IndexSpec {
-                    name: i.index_name.clone(),
-                    schema: s,
-                    projection,
-                    throughput,
-                });
+                global_indexes.push(index);
             }
             if gsis.len() > 20 {
                 return Err(invalid("GlobalSecondaryIndex count exceeds the per-table limit of 20"));

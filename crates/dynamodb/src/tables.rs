@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use base::{RootKey, SealedStore, SecretBytes};
@@ -16,9 +16,12 @@ use serde::{Deserialize, Serialize};
 use storage::{Engine, Options, TableKeyProvider, WriteBatch};
 
 use crate::attr::{decode_item, encode_item, item_size, Item};
+use crate::index::IndexDef;
 use crate::key::KeyCondition;
 use crate::table::TableSpec;
 use crate::{CancellationReason, DynamoError};
+
+mod backfill;
 
 /// The item size limit: 400 KB.
 pub const MAX_ITEM_BYTES: usize = 409_600;
@@ -180,6 +183,11 @@ struct Shared {
     /// Since when (epoch ms) KMS has refused the table's key: the table is then
     /// `INACCESSIBLE_ENCRYPTION_CREDENTIALS` until a use or a health check of the key succeeds again.
     inaccessible_since_ms: Mutex<Option<i64>>,
+    /// The indexes every write maintains. Read under the item lock, so a write either sees an index being
+    /// added (and maintains it) or is done before the index's backfill reads its item.
+    indexes: RwLock<Arc<Vec<IndexDef>>>,
+    /// Each index's item count and size, as [`Usage`] is for the table.
+    index_usage: Mutex<HashMap<String, (i64, i64)>>,
 }
 
 /// The table's item count and size (DescribeTable's ItemCount and TableSizeBytes). Kept in memory: every
@@ -198,13 +206,18 @@ impl Usage {
     }
 }
 
-/// Counts what the base structure holds at `snapshot`, adding it to the table's usage.
-fn count_existing(engine: &Engine, base: u32, snapshot: &storage::Snapshot, usage: &Usage) -> Result<(), DynamoError> {
+/// Counts what a structure holds at `snapshot`, handing each chunk's item count and size to `add`.
+fn count_existing(
+    engine: &Engine,
+    structure: u32,
+    snapshot: &storage::Snapshot,
+    add: impl Fn(i64, i64),
+) -> Result<(), DynamoError> {
     let mut from: Option<Vec<u8>> = None;
     loop {
         let chunk = engine
             .range(
-                base,
+                structure,
                 &storage::Range {
                     start: from.as_deref().map_or(Bound::Unbounded, Bound::Excluded),
                     end: Bound::Unbounded,
@@ -221,7 +234,7 @@ fn count_existing(engine: &Engine, base: u32, snapshot: &storage::Snapshot, usag
             bytes += item_size(&decode_item(&raw)?) as i64;
             from = Some(k);
         }
-        usage.add(items, bytes);
+        add(items, bytes);
         if done {
             return Ok(());
         }
@@ -247,6 +260,7 @@ impl Shared {
 
     /// `opened_by`: the principal whose request made the engine, if it is open already.
     fn new(
+        record: &TableRecord,
         engine: Option<Arc<Engine>>,
         opened_by: Option<String>,
         dir: PathBuf,
@@ -264,7 +278,23 @@ impl Shared {
             key_cache_ttl,
             switching: Mutex::new(()),
             inaccessible_since_ms: Mutex::new(None),
+            indexes: RwLock::new(Arc::new(IndexDef::all(&record.spec))),
+            index_usage: Mutex::new(HashMap::new()),
         })
+    }
+
+    fn indexes(&self) -> Arc<Vec<IndexDef>> {
+        self.indexes.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn add_index_usage(&self, name: &str, items: i64, bytes: i64) {
+        if items == 0 && bytes == 0 {
+            return;
+        }
+        let mut usage = self.index_usage.lock().unwrap_or_else(|p| p.into_inner());
+        let u = usage.entry(name.to_owned()).or_default();
+        u.0 += items;
+        u.1 += bytes;
     }
 
     /// Held from the read to the durable write (an async lock: a write waits for its group commit
@@ -321,6 +351,7 @@ impl Table {
         for s in stripes {
             guards.push(self.shared.item_locks[s].lock().await);
         }
+        let indexes = self.shared.indexes();
         let mut reasons = Vec::with_capacity(actions.len());
         let mut outcomes = Vec::with_capacity(actions.len());
         for (action, key) in actions.iter().zip(&storage_keys) {
@@ -340,6 +371,12 @@ impl Table {
                 TxOp::ConditionCheck => Ok(old.clone()),
                 TxOp::Update(u) => crate::expr::update::updated(u.as_ref(), old.as_ref(), &action.key).map(Some),
             };
+            let new = new.and_then(|n| {
+                if let Some(item) = &n {
+                    crate::index::check_all(&indexes, item)?;
+                }
+                Ok(n)
+            });
             match new {
                 Ok(new) if new.as_ref().is_some_and(|n| item_size(n) > MAX_ITEM_BYTES) => {
                     reasons.push(CancellationReason {
@@ -373,11 +410,13 @@ impl Table {
         let written: Vec<Written> = outcomes.into_iter().flatten().collect();
         let mut batch = WriteBatch::new();
         let mut changed = Vec::with_capacity(written.len());
+        let mut usage = Vec::new();
         for ((action, key), w) in actions.iter().zip(&storage_keys).zip(&written) {
             if matches!(action.op, TxOp::ConditionCheck) {
                 continue;
             }
             changed.push(w);
+            usage.extend(self.maintain_indexes(&engine, &indexes, &mut batch, key, w)?);
             match &w.new {
                 Some(item) => {
                     batch.put(base, key, &encode_item(item));
@@ -387,7 +426,7 @@ impl Table {
                 }
             }
         }
-        commit(&self.shared, &engine, batch, &changed).await?;
+        commit(&self.shared, &engine, batch, &changed, &usage).await?;
         drop(guards);
         Ok(written)
     }
@@ -464,8 +503,22 @@ fn read_item(engine: &Engine, base: u32, key: &[u8]) -> Result<Option<Item>, Dyn
         .transpose()
 }
 
-/// Makes `batch` durable and applies it, then counts what the writes changed in the table's usage.
-async fn commit(shared: &Shared, engine: &Engine, batch: WriteBatch, written: &[&Written]) -> Result<(), DynamoError> {
+/// What a write changed in one index's item count and size.
+struct IndexUsage {
+    name: String,
+    items: i64,
+    bytes: i64,
+}
+
+/// Makes `batch` durable and applies it, then counts what the writes changed in the table's usage and
+/// its indexes'.
+async fn commit(
+    shared: &Shared,
+    engine: &Engine,
+    batch: WriteBatch,
+    written: &[&Written],
+    indexes: &[IndexUsage],
+) -> Result<(), DynamoError> {
     if batch.is_empty() {
         return Ok(());
     }
@@ -480,6 +533,9 @@ async fn commit(shared: &Shared, engine: &Engine, batch: WriteBatch, written: &[
         .map(|w| w.usage_delta())
         .fold((0, 0), |(i, b), (di, db)| (i + di, b + db));
     shared.usage.add(items, bytes);
+    for u in indexes {
+        shared.add_index_usage(&u.name, u.items, u.bytes);
+    }
     Ok(())
 }
 
@@ -544,6 +600,13 @@ pub struct ScanPage {
 /// The structure that holds a table's items.
 const BASE: &str = "base";
 
+/// Where a range read reads: the table, or one of its indexes.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Table,
+    Index { index: &'a IndexDef, whole_items: bool },
+}
+
 pub struct Tables {
     dir: PathBuf,
     doc: SealedStore<Doc>,
@@ -582,13 +645,8 @@ impl Tables {
         for record in loaded.tables {
             let id = (record.account.clone(), record.region.clone(), record.spec.name.clone());
             let table_dir = dir.join("tables").join(&record.table_id);
-            open.insert(
-                id,
-                Arc::new(Table {
-                    record,
-                    shared: Shared::new(None, None, table_dir, options.clone(), key_cache_ttl),
-                }),
-            );
+            let shared = Shared::new(&record, None, None, table_dir, options.clone(), key_cache_ttl);
+            open.insert(id, Arc::new(Table { record, shared }));
         }
         Ok(Tables {
             dir: dir.to_owned(),
@@ -673,7 +731,13 @@ impl Tables {
             &new_key.key,
             self.options.clone(),
         )
-        .and_then(|e| e.create_structure(BASE).map(|_| e));
+        .and_then(|e| {
+            e.create_structure(BASE)?;
+            for index in IndexDef::all(&record.spec) {
+                e.create_structure(&index.structure())?;
+            }
+            Ok(e)
+        });
         let engine = match made {
             Ok(e) => e,
             Err(e) => {
@@ -681,16 +745,15 @@ impl Tables {
                 return Err(storage_error(e));
             }
         };
-        let table = Arc::new(Table {
-            record,
-            shared: Shared::new(
-                Some(Arc::new(engine)),
-                Some(keys.principal()),
-                dir.clone(),
-                self.options.clone(),
-                self.key_cache_ttl,
-            ),
-        });
+        let shared = Shared::new(
+            &record,
+            Some(Arc::new(engine)),
+            Some(keys.principal()),
+            dir.clone(),
+            self.options.clone(),
+            self.key_cache_ttl,
+        );
+        let table = Arc::new(Table { record, shared });
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         open.insert(id.clone(), table.clone());
         if let Err(e) = self.save(&open) {
@@ -726,6 +789,7 @@ impl Tables {
             open.insert(id, current);
             return Err(e);
         }
+        *current.shared.indexes.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(IndexDef::all(&record.spec));
         Ok(record)
     }
 
@@ -1019,13 +1083,31 @@ impl Table {
                 return Err(failure.unwrap_or_else(|| storage_error(e)));
             }
         };
+        for index in self.shared.indexes().iter() {
+            // Indexes defined before their structures existed start empty.
+            if engine.structure(&index.structure()).is_none() {
+                engine.create_structure(&index.structure()).map_err(storage_error)?;
+            }
+        }
         if let Some(base) = engine.structure(BASE) {
             // Taken before the engine is published, so every later write is counted by `write_item`.
             let snapshot = engine.snapshot();
             let (counting, shared) = (engine.clone(), self.shared.clone());
             let spawned = std::thread::Builder::new().name("table-usage".into()).spawn(move || {
-                if let Err(e) = count_existing(&counting, base, &snapshot, &shared.usage) {
+                let counted = count_existing(&counting, base, &snapshot, |i, b| shared.usage.add(i, b));
+                if let Err(e) = counted {
                     tracing::warn!(error = %e, "counting a table's items failed");
+                }
+                for index in shared.indexes().iter() {
+                    let Some(structure) = counting.structure(&index.structure()) else {
+                        continue;
+                    };
+                    let counted = count_existing(&counting, structure, &snapshot, |i, b| {
+                        shared.add_index_usage(&index.name, i, b)
+                    });
+                    if let Err(e) = counted {
+                        tracing::warn!(error = %e, "counting an index's entries failed");
+                    }
                 }
             });
             if let Err(e) = spawned {
@@ -1059,10 +1141,12 @@ impl Table {
         let engine = self.engine(keys)?;
         let base = Self::base(&engine)?;
         let _item = self.shared.lock_item(key).await;
+        let indexes = self.shared.indexes();
         let old = read_item(&engine, base, key)?;
         let mut batch = WriteBatch::new();
         let new = match decide(old.as_ref())? {
             Decision::Put(item) => {
+                crate::index::check_all(&indexes, &item)?;
                 batch.put(base, key, &encode_item(&item));
                 Some(item)
             }
@@ -1075,8 +1159,48 @@ impl Table {
             Decision::Keep => old.clone(),
         };
         let written = Written { old, new };
-        commit(&self.shared, &engine, batch, &[&written]).await?;
+        let usage = self.maintain_indexes(&engine, &indexes, &mut batch, key, &written)?;
+        commit(&self.shared, &engine, batch, &[&written], &usage).await?;
         Ok(written)
+    }
+
+    /// Adds to `batch` what the write of one item does to every index; returns each index's change in
+    /// item count and size, for [`commit`] to count.
+    fn maintain_indexes(
+        &self,
+        engine: &Engine,
+        indexes: &[IndexDef],
+        batch: &mut WriteBatch,
+        key: &[u8],
+        written: &Written,
+    ) -> Result<Vec<IndexUsage>, DynamoError> {
+        let mut usage = Vec::new();
+        for index in indexes {
+            let change = index.change(
+                &self.record.spec.schema,
+                key,
+                written.old.as_ref(),
+                written.new.as_ref(),
+            );
+            if change.remove.is_none() && change.put.is_none() {
+                continue;
+            }
+            let structure = engine
+                .structure(&index.structure())
+                .ok_or_else(|| DynamoError::Storage(format!("index {} has no structure", index.name)))?;
+            if let Some(k) = &change.remove {
+                batch.delete(structure, k);
+            }
+            if let Some((k, entry)) = &change.put {
+                batch.put(structure, k, &encode_item(entry));
+            }
+            usage.push(IndexUsage {
+                name: index.name.clone(),
+                items: change.items,
+                bytes: change.bytes,
+            });
+        }
+        Ok(usage)
     }
 
     /// Writes an item whole (PutItem without a condition); returns the item it replaced.
@@ -1131,8 +1255,10 @@ impl Table {
 
     /// Reads items in storage-key order between two bounds (forward or backward), from one snapshot, until
     /// `limit` items or `max_bytes` of items have been read.
+    #[allow(clippy::too_many_arguments)]
     fn read_range(
         &self,
+        source: Source<'_>,
         lower: Bound<Vec<u8>>,
         upper: Bound<Vec<u8>>,
         reverse: bool,
@@ -1143,13 +1269,22 @@ impl Table {
         const CHUNK: usize = 128;
         let engine = self.engine(keys)?;
         let base = Self::base(&engine)?;
+        let (structure, whole_items) = match source {
+            Source::Table => (base, false),
+            Source::Index { index, whole_items } => (
+                engine
+                    .structure(&index.structure())
+                    .ok_or_else(|| DynamoError::Storage(format!("index {} has no structure", index.name)))?,
+                whole_items,
+            ),
+        };
         let snapshot = engine.snapshot();
         let mut page = ScanPage::default();
         let (mut lower, mut upper) = (lower, upper);
         loop {
             let chunk = engine
                 .range(
-                    base,
+                    structure,
                     &storage::Range {
                         start: bound_ref(&lower),
                         end: bound_ref(&upper),
@@ -1161,8 +1296,16 @@ impl Table {
                 .map_err(storage_error)?;
             let exhausted = chunk.len() < CHUNK;
             for (k, raw) in chunk {
-                let item = decode_item(&raw)?;
+                let mut item = decode_item(&raw)?;
                 page.bytes += item_size(&item);
+                if whole_items {
+                    // A local index is consistent with its table: the item is there at the same snapshot.
+                    let table_key = self.record.spec.schema.item_key(&item)?;
+                    if let Some(whole) = engine.get(base, &table_key, Some(&snapshot)).map_err(storage_error)? {
+                        item = decode_item(&whole)?;
+                        page.bytes += item_size(&item);
+                    }
+                }
                 page.items.push(item);
                 if reverse {
                     upper = Bound::Excluded(k);
@@ -1191,6 +1334,45 @@ impl Table {
         max_bytes: usize,
         keys: &dyn KeyService,
     ) -> Result<ScanPage, DynamoError> {
+        let after = start_after.map(|k| self.record.spec.schema.key_of(k)).transpose()?;
+        self.scan_in(Source::Table, after, segment, limit, max_bytes, keys)
+    }
+
+    /// [`Table::scan`] of a secondary index: its entries in entry-key order, whole items instead of them
+    /// when `whole_items` (local indexes only).
+    #[allow(clippy::too_many_arguments)]
+    pub fn scan_index(
+        &self,
+        index: &IndexDef,
+        whole_items: bool,
+        start_after: Option<&Item>,
+        segment: (u32, u32),
+        limit: usize,
+        max_bytes: usize,
+        keys: &dyn KeyService,
+    ) -> Result<ScanPage, DynamoError> {
+        let after = start_after
+            .map(|k| index.start_key(&self.record.spec.schema, k))
+            .transpose()?;
+        self.scan_in(
+            Source::Index { index, whole_items },
+            after,
+            segment,
+            limit,
+            max_bytes,
+            keys,
+        )
+    }
+
+    fn scan_in(
+        &self,
+        source: Source<'_>,
+        after: Option<Vec<u8>>,
+        segment: (u32, u32),
+        limit: usize,
+        max_bytes: usize,
+        keys: &dyn KeyService,
+    ) -> Result<ScanPage, DynamoError> {
         let (segment, total) = segment;
         let token_bound = |s: u32| -> Option<Vec<u8>> {
             // Segment s starts at token s * 2^64 / total; the last ends with the key space.
@@ -1198,13 +1380,12 @@ impl Table {
         };
         let lower = token_bound(segment).unwrap_or_default();
         let upper = token_bound(segment + 1);
-        let after = start_after.map(|k| self.record.spec.schema.key_of(k)).transpose()?;
         let lower = match after {
             Some(k) if k >= lower => Bound::Excluded(k),
             _ => Bound::Included(lower),
         };
         let upper = upper.map_or(Bound::Unbounded, Bound::Excluded);
-        self.read_range(lower, upper, false, limit, max_bytes, keys)
+        self.read_range(source, lower, upper, false, limit, max_bytes, keys)
     }
 
     /// One page of a Query: the items of one partition whose sort key meets the condition, in sort-key
@@ -1228,7 +1409,77 @@ impl Table {
                 upper = Bound::Excluded(k);
             }
         }
-        self.read_range(lower, upper, !forward, limit, max_bytes, keys)
+        self.read_range(Source::Table, lower, upper, !forward, limit, max_bytes, keys)
+    }
+
+    /// [`Table::query`] of a secondary index (`condition` on the index's key), entries or, when
+    /// `whole_items` (local indexes only), the items they stand for.
+    #[allow(clippy::too_many_arguments)]
+    pub fn query_index(
+        &self,
+        index: &IndexDef,
+        whole_items: bool,
+        condition: &KeyCondition,
+        forward: bool,
+        start_after: Option<&Item>,
+        limit: usize,
+        max_bytes: usize,
+        keys: &dyn KeyService,
+    ) -> Result<ScanPage, DynamoError> {
+        let (mut lower, mut upper) = condition.index_bounds(&index.schema)?;
+        if let Some(start) = start_after {
+            let k = index.start_key(&self.record.spec.schema, start)?;
+            if forward {
+                lower = Bound::Excluded(k);
+            } else {
+                upper = Bound::Excluded(k);
+            }
+        }
+        self.read_range(
+            Source::Index { index, whole_items },
+            lower,
+            upper,
+            !forward,
+            limit,
+            max_bytes,
+            keys,
+        )
+    }
+
+    /// The size of an item collection (the items of one partition and their local index entries), for
+    /// `ItemCollectionMetrics` on tables with local secondary indexes.
+    pub fn collection_bytes(
+        &self,
+        partition: &crate::attr::AttributeValue,
+        keys: &dyn KeyService,
+    ) -> Result<u64, DynamoError> {
+        let condition = KeyCondition {
+            partition: partition.clone(),
+            sort: None,
+        };
+        let mut total = 0u64;
+        let mut sum = |page: ScanPage| {
+            total += page.bytes as u64;
+        };
+        let (lower, upper) = condition.storage_bounds(&self.record.spec.schema)?;
+        sum(self.read_range(Source::Table, lower, upper, false, usize::MAX, usize::MAX, keys)?);
+        for index in self.shared.indexes().iter().filter(|i| i.local) {
+            let (lower, upper) = condition.index_bounds(&index.schema)?;
+            let source = Source::Index {
+                index,
+                whole_items: false,
+            };
+            sum(self.read_range(source, lower, upper, false, usize::MAX, usize::MAX, keys)?);
+        }
+        Ok(total)
+    }
+
+    /// Each index's item count and total entry size, as far as this process has counted them.
+    pub fn index_usage(&self, name: &str) -> (u64, u64) {
+        let usage = self.shared.index_usage.lock().unwrap_or_else(|p| p.into_inner());
+        usage
+            .get(name)
+            .map_or((0, 0), |(i, b)| ((*i).max(0) as u64, (*b).max(0) as u64))
     }
 
     /// Deletes the expired items of this table, page by page.

@@ -228,6 +228,18 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     }
                 }
             });
+            let builder = app.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                loop {
+                    tick.tick().await;
+                    let n = builder.backfill_indexes().await;
+                    if n > 0 {
+                        tracing::info!(indexes = n, "global secondary indexes backfilled");
+                    }
+                }
+            });
         }
         let listener = tokio::net::TcpListener::bind(&args.listen)
             .await

@@ -167,6 +167,16 @@ impl App {
         self.tables.sweep_expired(self.clock.now_millis() / 1000, &keys).await
     }
 
+    /// One round of the index builder (as DynamoDB itself): backfills the global secondary indexes being
+    /// created; returns how many became ACTIVE.
+    pub async fn backfill_indexes(&self) -> usize {
+        let keys = table_keys::ServiceKeys {
+            kms: &self.kms,
+            owned: &self.owned_keys,
+        };
+        self.tables.backfill_pending(&keys).await
+    }
+
     pub fn forget_signing_keys(&self, access_key_id: &str) {
         self.signing_keys.forget(access_key_id);
     }

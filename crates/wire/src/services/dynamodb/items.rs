@@ -64,11 +64,12 @@ fn old_on_failure(i: &Input<'_>) -> Result<bool, ApiError> {
     }
 }
 
-/// `ReturnItemCollectionMetrics`: metrics exist only for tables with local secondary indexes, whose
-/// contents arrive with issue 7; until then the only answer is none, as for any table without one.
-fn collection_metrics(i: &Input<'_>) -> Result<(), ApiError> {
+/// `ReturnItemCollectionMetrics`: whether `SIZE` was asked for. Metrics exist only for tables with local
+/// secondary indexes (an item collection is what such a table keeps under one partition key).
+fn collection_metrics(i: &Input<'_>) -> Result<bool, ApiError> {
     match i.opt_str("ReturnItemCollectionMetrics")? {
-        None | Some("NONE" | "SIZE") => Ok(()),
+        None | Some("NONE") => Ok(false),
+        Some("SIZE") => Ok(true),
         Some(other) => Err(ApiError::validation(format!(
             "1 validation error detected: Value '{other}' at 'returnItemCollectionMetrics' failed to satisfy constraint: Member must satisfy enum value set: [SIZE, NONE]"
         ))),
@@ -90,8 +91,40 @@ fn condition_failed(e: DynamoError, with_item: bool) -> ApiError {
     err
 }
 
+/// `ItemCollectionMetrics` for a write to `table`, when asked for and the table has local indexes: the
+/// item collection's key and its size estimate in GB, as a range one GB wide.
+fn item_collection_metrics(
+    wanted: bool,
+    table: &dynamodb::tables::Table,
+    w: &Written,
+    keys: &dyn dynamodb::tables::KeyService,
+) -> Result<Option<Value>, ApiError> {
+    if !wanted || table.record.spec.local_indexes.is_empty() {
+        return Ok(None);
+    }
+    let name = &table.record.spec.schema.partition.name;
+    let Some(partition) = w.new.as_ref().or(w.old.as_ref()).and_then(|i| i.get(name)) else {
+        return Ok(None);
+    };
+    let bytes = table.collection_bytes(partition, keys)?;
+    let gb = (bytes as f64 / (1u64 << 30) as f64).floor();
+    let mut key = dynamodb::attr::Item::new();
+    key.insert(name.clone(), partition.clone());
+    Ok(Some(json!({
+        "ItemCollectionKey": item_to_json(&key),
+        "SizeEstimateRangeGB": [gb, gb + 1.0],
+    })))
+}
+
 /// The answer to a write: `Attributes` as `ReturnValues` asks, and `ConsumedCapacity`.
-fn write_reply(w: &Written, returns: Returns, paths: &[&Path], capacity: Capacity, table: &str) -> Reply {
+fn write_reply(
+    w: &Written,
+    returns: Returns,
+    paths: &[&Path],
+    capacity: Capacity,
+    table: &str,
+    metrics: Option<Value>,
+) -> Reply {
     let owned: Vec<Path> = paths.iter().map(|p| (*p).clone()).collect();
     let attributes = match returns {
         Returns::None => None,
@@ -105,12 +138,15 @@ fn write_reply(w: &Written, returns: Returns, paths: &[&Path], capacity: Capacit
         body.insert("Attributes".into(), item_to_json(&a));
     }
     add_capacity(&mut body, capacity, table, write_units(w.charged_bytes()), true);
+    if let Some(m) = metrics {
+        body.insert("ItemCollectionMetrics".into(), m);
+    }
     Reply::Json(Value::Object(body))
 }
 
 pub async fn put_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
     let name = table_name(c, i)?;
-    collection_metrics(i)?;
+    let metrics = collection_metrics(i)?;
     authorize(app, c, "dynamodb:PutItem", name)?;
     let returns = returns(i, false)?;
     let on_failure = old_on_failure(i)?;
@@ -121,12 +157,13 @@ pub async fn put_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, Api
     let w = items::put_item(&table, item, e.condition.as_ref(), &app.table_keys(c))
         .await
         .map_err(|e| condition_failed(e, on_failure))?;
-    Ok(write_reply(&w, returns, &[], capacity, name))
+    let metrics = item_collection_metrics(metrics, &table, &w, &app.table_keys(c))?;
+    Ok(write_reply(&w, returns, &[], capacity, name, metrics))
 }
 
 pub async fn delete_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
     let name = table_name(c, i)?;
-    collection_metrics(i)?;
+    let metrics = collection_metrics(i)?;
     authorize(app, c, "dynamodb:DeleteItem", name)?;
     let returns = returns(i, false)?;
     let on_failure = old_on_failure(i)?;
@@ -137,12 +174,13 @@ pub async fn delete_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, 
     let w = items::delete_item(&table, &key, e.condition.as_ref(), &app.table_keys(c))
         .await
         .map_err(|e| condition_failed(e, on_failure))?;
-    Ok(write_reply(&w, returns, &[], capacity, name))
+    let metrics = item_collection_metrics(metrics, &table, &w, &app.table_keys(c))?;
+    Ok(write_reply(&w, returns, &[], capacity, name, metrics))
 }
 
 pub async fn update_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
     let name = table_name(c, i)?;
-    collection_metrics(i)?;
+    let metrics = collection_metrics(i)?;
     authorize(app, c, "dynamodb:UpdateItem", name)?;
     let returns = returns(i, true)?;
     let on_failure = old_on_failure(i)?;
@@ -160,7 +198,8 @@ pub async fn update_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, 
     .await
     .map_err(|e| condition_failed(e, on_failure))?;
     let paths: Vec<&Path> = e.update.as_ref().map(|u| u.paths().collect()).unwrap_or_default();
-    Ok(write_reply(&w, returns, &paths, capacity, name))
+    let metrics = item_collection_metrics(metrics, &table, &w, &app.table_keys(c))?;
+    Ok(write_reply(&w, returns, &paths, capacity, name, metrics))
 }
 
 pub fn get_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {

@@ -64,30 +64,32 @@ fn indexes(i: &Input<'_>, name: &str) -> Result<Option<Vec<IndexInput>>, ApiErro
     }
     i.list(name)?
         .iter()
-        .map(|x| {
-            let p = x.object("Projection")?;
-            Ok(IndexInput {
-                index_name: x.str("IndexName")?.to_owned(),
-                key_schema: key_schema(x.list("KeySchema")?)?,
-                projection: ProjectionInput {
-                    projection_type: p
-                        .as_ref()
-                        .map(|p| p.opt_str("ProjectionType"))
-                        .transpose()?
-                        .flatten()
-                        .map(str::to_owned),
-                    non_key_attributes: match p.as_ref() {
-                        Some(p) if p.0.get("NonKeyAttributes").is_some_and(|v| !v.is_null()) => {
-                            Some(p.str_list("NonKeyAttributes")?)
-                        }
-                        _ => None,
-                    },
-                },
-                provisioned_throughput: throughput(x.object("ProvisionedThroughput")?)?,
-            })
-        })
+        .map(index_input)
         .collect::<Result<Vec<_>, ApiError>>()
         .map(Some)
+}
+
+fn index_input(x: &Input<'_>) -> Result<IndexInput, ApiError> {
+    let p = x.object("Projection")?;
+    Ok(IndexInput {
+        index_name: x.str("IndexName")?.to_owned(),
+        key_schema: key_schema(x.list("KeySchema")?)?,
+        projection: ProjectionInput {
+            projection_type: p
+                .as_ref()
+                .map(|p| p.opt_str("ProjectionType"))
+                .transpose()?
+                .flatten()
+                .map(str::to_owned),
+            non_key_attributes: match p.as_ref() {
+                Some(p) if p.0.get("NonKeyAttributes").is_some_and(|v| !v.is_null()) => {
+                    Some(p.str_list("NonKeyAttributes")?)
+                }
+                _ => None,
+            },
+        },
+        provisioned_throughput: throughput(x.object("ProvisionedThroughput")?)?,
+    })
 }
 
 fn create_input(name: &str, i: &Input<'_>) -> Result<CreateTableInput, ApiError> {
@@ -129,13 +131,41 @@ fn projection_json(p: &Projection) -> Value {
     }
 }
 
+/// A table's item counts and sizes, and its indexes' (DescribeTable's ItemCount, TableSizeBytes,
+/// IndexSizeBytes).
+#[derive(Default)]
+struct Sizes {
+    table: (u64, u64),
+    indexes: std::collections::BTreeMap<String, (u64, u64)>,
+}
+
+impl Sizes {
+    fn of(table: &dynamodb::tables::Table) -> Sizes {
+        let spec = &table.record.spec;
+        Sizes {
+            table: table.usage(),
+            indexes: spec
+                .local_indexes
+                .iter()
+                .chain(&spec.global_indexes)
+                .map(|i| (i.name.clone(), table.index_usage(&i.name)))
+                .collect(),
+        }
+    }
+
+    fn index(&self, name: &str) -> (u64, u64) {
+        self.indexes.get(name).copied().unwrap_or_default()
+    }
+}
+
 /// TableDescription, as DynamoDB fills it.
-fn description(r: &TableRecord, status: &str, usage: (u64, u64)) -> Value {
-    described(r, status, usage, None)
+fn description(r: &TableRecord, status: &str, sizes: &Sizes) -> Value {
+    described(r, status, sizes, None)
 }
 
 /// TableDescription, with the time since which the table's KMS key has been refused, if it has.
-fn described(r: &TableRecord, status: &str, usage: (u64, u64), inaccessible_since: Option<i64>) -> Value {
+fn described(r: &TableRecord, status: &str, sizes: &Sizes, inaccessible_since: Option<i64>) -> Value {
+    let usage = sizes.table;
     let spec: &TableSpec = &r.spec;
     let arn = r.arn();
     let (read, write) = match spec.billing {
@@ -191,10 +221,13 @@ fn described(r: &TableRecord, status: &str, usage: (u64, u64), inaccessible_sinc
             json!(spec
                 .local_indexes
                 .iter()
-                .map(|i| json!({
-                    "IndexName": i.name, "KeySchema": schema_json(&i.schema), "Projection": projection_json(&i.projection),
-                    "IndexSizeBytes": 0, "ItemCount": 0, "IndexArn": format!("{arn}/index/{}", i.name),
-                }))
+                .map(|i| {
+                    let (items, bytes) = sizes.index(&i.name);
+                    json!({
+                        "IndexName": i.name, "KeySchema": schema_json(&i.schema), "Projection": projection_json(&i.projection),
+                        "IndexSizeBytes": bytes, "ItemCount": items, "IndexArn": format!("{arn}/index/{}", i.name),
+                    })
+                })
                 .collect::<Vec<_>>()),
         );
     }
@@ -206,12 +239,17 @@ fn described(r: &TableRecord, status: &str, usage: (u64, u64), inaccessible_sinc
                 .iter()
                 .map(|i| {
                     let (r, w) = i.throughput.unwrap_or((0, 0));
-                    json!({
+                    let (items, bytes) = sizes.index(&i.name);
+                    let mut g = json!({
                         "IndexName": i.name, "KeySchema": schema_json(&i.schema), "Projection": projection_json(&i.projection),
-                        "IndexStatus": status_of_index(status),
+                        "IndexStatus": if i.backfilling { "CREATING" } else { status_of_index(status) },
                         "ProvisionedThroughput": {"NumberOfDecreasesToday": 0, "ReadCapacityUnits": r, "WriteCapacityUnits": w},
-                        "IndexSizeBytes": 0, "ItemCount": 0, "IndexArn": format!("{arn}/index/{}", i.name),
-                    })
+                        "IndexSizeBytes": bytes, "ItemCount": items, "IndexArn": format!("{arn}/index/{}", i.name),
+                    });
+                    if i.backfilling {
+                        g["Backfilling"] = json!(true);
+                    }
+                    g
                 })
                 .collect::<Vec<_>>()),
         );
@@ -348,7 +386,7 @@ pub async fn dispatch(app: &App, caller: &Caller, op: &str, input: &Value) -> Re
             };
             // Creation is immediate here; the answer still says CREATING, as DynamoDB's does.
             Ok(Reply::Json(
-                json!({ "TableDescription": description(&table.record, "CREATING", (0, 0)) }),
+                json!({ "TableDescription": description(&table.record, "CREATING", &Sizes::default()) }),
             ))
         }
         "DescribeTable" => {
@@ -356,7 +394,7 @@ pub async fn dispatch(app: &App, caller: &Caller, op: &str, input: &Value) -> Re
             authorize(app, caller, "dynamodb:DescribeTable", name)?;
             let table = app.tables.get(account, region, name)?;
             Ok(Reply::Json(json!({
-                "Table": described(&table.record, "ACTIVE", table.usage(), table.inaccessible_since_ms())
+                "Table": described(&table.record, "ACTIVE", &Sizes::of(&table), table.inaccessible_since_ms())
             })))
         }
         "DeleteTable" => {
@@ -364,12 +402,15 @@ pub async fn dispatch(app: &App, caller: &Caller, op: &str, input: &Value) -> Re
             authorize(app, caller, "dynamodb:DeleteTable", name)?;
             let record = app.tables.delete(account, region, name, &app.table_keys(caller))?;
             Ok(Reply::Json(
-                json!({ "TableDescription": description(&record, "DELETING", (0, 0)) }),
+                json!({ "TableDescription": description(&record, "DELETING", &Sizes::default()) }),
             ))
         }
         "UpdateTable" => {
             let name = table_name(caller, &i)?;
             authorize(app, caller, "dynamodb:UpdateTable", name)?;
+            if i.0.get("GlobalSecondaryIndexUpdates").is_some_and(|v| !v.is_null()) {
+                update_global_indexes(app, caller, name, &i).await?;
+            }
             update_table(app, caller, name, &i)
         }
         "TagResource" | "UntagResource" | "ListTagsOfResource" => tags(app, caller, op, &i),
@@ -474,8 +515,8 @@ fn switch_key(app: &App, c: &Caller, name: &str, choice: &KeyChoice) -> Result<R
     let (before, after) = app
         .tables
         .switch_key(c.account(), &c.region, name, choice, &app.table_keys(c))?;
-    let usage = app.tables.get(c.account(), &c.region, name)?.usage();
-    let mut d = description(&after, "UPDATING", usage);
+    let sizes = Sizes::of(&*app.tables.get(c.account(), &c.region, name)?);
+    let mut d = description(&after, "UPDATING", &sizes);
     if let Some(obj) = d.as_object_mut() {
         let arn = before.sse.as_ref().or(after.sse.as_ref()).map(|s| s.key_arn.clone());
         obj.insert(
@@ -486,12 +527,85 @@ fn switch_key(app: &App, c: &Caller, name: &str, choice: &KeyChoice) -> Result<R
     Ok(Reply::Json(json!({ "TableDescription": d })))
 }
 
-/// UpdateTable: billing mode and throughput, deletion protection, table class.
+/// UpdateTable's `GlobalSecondaryIndexUpdates`: one index created (then backfilled in the background) or
+/// deleted per request, and throughput changes of existing ones.
+async fn update_global_indexes(app: &App, c: &Caller, name: &str, i: &Input<'_>) -> Result<(), ApiError> {
+    if i.object("SSESpecification")?.is_some() {
+        return Err(ApiError::validation(
+            "One or more parameter values were invalid: Server-Side Encryption modification must be the only operation in the request",
+        ));
+    }
+    let updates = i.list("GlobalSecondaryIndexUpdates")?;
+    let online = updates
+        .iter()
+        .filter(|u| u.0.get("Create").is_some() || u.0.get("Delete").is_some())
+        .count();
+    if online > 1 {
+        return Err(DynamoError::LimitExceeded(
+            "Subscriber limit exceeded: Only 1 online index can be created or deleted simultaneously per table".into(),
+        )
+        .into());
+    }
+    let definitions: Vec<AttributeDefinition> = match i.0.get("AttributeDefinitions") {
+        Some(v) if !v.is_null() => i
+            .list("AttributeDefinitions")?
+            .iter()
+            .map(|d| {
+                Ok(AttributeDefinition {
+                    attribute_name: d.str("AttributeName")?.to_owned(),
+                    attribute_type: d.str("AttributeType")?.to_owned(),
+                })
+            })
+            .collect::<Result<_, ApiError>>()?,
+        _ => Vec::new(),
+    };
+    let keys = app.table_keys(c);
+    for u in &updates {
+        if let Some(create) = u.object("Create")? {
+            let input = index_input(&create)?;
+            app.tables
+                .add_global_index(c.account(), &c.region, name, &definitions, &input, &keys)?;
+        } else if let Some(delete) = u.object("Delete")? {
+            let index = delete.str("IndexName")?.to_owned();
+            app.tables
+                .remove_global_index(c.account(), &c.region, name, &index, &keys)
+                .await?;
+        } else if let Some(update) = u.object("Update")? {
+            let index = update.str("IndexName")?.to_owned();
+            let t = throughput(update.object("ProvisionedThroughput")?)?;
+            app.tables.update(c.account(), &c.region, name, |r| {
+                let provisioned = matches!(r.spec.billing, dynamodb::table::Billing::Provisioned { .. });
+                let g = r
+                    .spec
+                    .global_indexes
+                    .iter_mut()
+                    .find(|g| g.name == index)
+                    .ok_or_else(|| DynamoError::ResourceNotFound(format!("Requested resource not found: Index: {index} not found")))?;
+                match t {
+                    Some(dynamodb::table::Throughput {
+                        read: Some(read),
+                        write: Some(write),
+                    }) if provisioned => {
+                        g.throughput = Some((read, write));
+                        Ok(())
+                    }
+                    _ => Err(DynamoError::Validation(format!(
+                        "One or more parameter values were invalid: ProvisionedThroughput must be specified for index: {index}"
+                    ))),
+                }
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// UpdateTable: billing mode and throughput, deletion protection, table class (after any index updates).
 fn update_table(app: &App, c: &Caller, name: &str, i: &Input<'_>) -> Result<Reply, ApiError> {
     use dynamodb::table::Billing;
-    for unsupported in ["GlobalSecondaryIndexUpdates", "StreamSpecification", "ReplicaUpdates"] {
+    for unsupported in ["StreamSpecification", "ReplicaUpdates"] {
         unsupported_member(i, unsupported)?;
     }
+    let indexes_updated = i.0.get("GlobalSecondaryIndexUpdates").is_some_and(|v| !v.is_null());
     let mode = i.opt_str("BillingMode")?.map(str::to_owned);
     let throughput = throughput(i.object("ProvisionedThroughput")?)?;
     let protection = i.0.get("DeletionProtectionEnabled").and_then(Value::as_bool);
@@ -505,6 +619,12 @@ fn update_table(app: &App, c: &Caller, name: &str, i: &Input<'_>) -> Result<Repl
         return switch_key(app, c, name, &sse_choice(i)?);
     }
     if mode.is_none() && throughput.is_none() && protection.is_none() && class.is_none() {
+        if indexes_updated {
+            let table = app.tables.get(c.account(), &c.region, name)?;
+            return Ok(Reply::Json(
+                json!({ "TableDescription": description(&table.record, "UPDATING", &Sizes::of(&table)) }),
+            ));
+        }
         return Err(ApiError::validation(
             "At least one of ProvisionedThroughput, BillingMode, UpdateStreamEnabled, GlobalSecondaryIndexUpdates or SSESpecification or ReplicaUpdates is required",
         ));
@@ -568,7 +688,7 @@ fn update_table(app: &App, c: &Caller, name: &str, i: &Input<'_>) -> Result<Repl
     })?;
     let status = if billing_changed { "UPDATING" } else { "ACTIVE" };
     Ok(Reply::Json(
-        json!({ "TableDescription": description(&record, status, app.tables.get(c.account(), &c.region, name)?.usage()) }),
+        json!({ "TableDescription": description(&record, status, &Sizes::of(&*app.tables.get(c.account(), &c.region, name)?)) }),
     ))
 }
 

@@ -5,7 +5,9 @@ use dynamodb::attr::{item_from_json, item_to_json, Item};
 use dynamodb::capacity::read_units;
 use dynamodb::expr::eval::{evaluate, project};
 use dynamodb::expr::Kind;
+use dynamodb::index::IndexDef;
 use dynamodb::items;
+use dynamodb::table::Projection;
 use dynamodb::tables::{ScanPage, Table};
 use serde_json::{json, Map, Value};
 
@@ -27,8 +29,20 @@ fn limit(i: &Input<'_>) -> Result<usize, ApiError> {
     }
 }
 
-/// `Select` against the projection: whether only the count is wanted.
-fn count_only(i: &Input<'_>, e: &Expressions, operation: &str) -> Result<bool, ApiError> {
+/// What a read answers with (`Select`, given or implied).
+#[derive(Clone, Copy, PartialEq)]
+enum Select {
+    Count,
+    /// Whole items.
+    All,
+    /// What the index holds of each item.
+    AllProjected,
+    /// The attributes of the projection expression.
+    Specific,
+}
+
+/// `Select` against the projection and the index read, if any: what the answer holds.
+fn select(i: &Input<'_>, e: &Expressions, operation: &str, index: Option<&IndexDef>) -> Result<Select, ApiError> {
     let projected = if i.0.get("ProjectionExpression").is_some_and(|v| !v.is_null()) {
         Some("ProjectionExpression")
     } else if e.projection.is_some() {
@@ -36,44 +50,83 @@ fn count_only(i: &Input<'_>, e: &Expressions, operation: &str) -> Result<bool, A
     } else {
         None
     };
-    match (i.opt_str("Select")?, projected) {
-        (None | Some("SPECIFIC_ATTRIBUTES"), Some(_)) | (None | Some("ALL_ATTRIBUTES"), None) => Ok(false),
-        (Some("COUNT"), None) => Ok(true),
-        (Some("COUNT"), Some(p)) => Err(ApiError::validation(format!(
-            "Cannot specify the {p} when choosing to get only the Count"
-        ))),
-        (Some("ALL_ATTRIBUTES"), Some(p)) => Err(ApiError::validation(format!(
-            "Cannot specify the {p} when choosing to get ALL_ATTRIBUTES"
-        ))),
-        (Some("SPECIFIC_ATTRIBUTES"), None) => Err(ApiError::validation(
-            "One or more parameter values were invalid: SPECIFIC_ATTRIBUTES must be used with AttributesToGet or ProjectionExpression",
-        )),
-        (Some("ALL_PROJECTED_ATTRIBUTES"), _) => Err(ApiError::validation(format!(
-            "One or more parameter values were invalid: ALL_PROJECTED_ATTRIBUTES can be used only when {operation} using an IndexName"
-        ))),
-        (Some(other), _) => Err(ApiError::validation(format!(
-            "1 validation error detected: Value '{other}' at 'select' failed to satisfy constraint: Member must satisfy enum value set: [SPECIFIC_ATTRIBUTES, COUNT, ALL_ATTRIBUTES, ALL_PROJECTED_ATTRIBUTES]"
-        ))),
+    let chosen = match (i.opt_str("Select")?, projected) {
+        (None | Some("SPECIFIC_ATTRIBUTES"), Some(_)) => Select::Specific,
+        // Reading an index answers with what it holds unless told otherwise.
+        (None, None) if index.is_some() => Select::AllProjected,
+        (None | Some("ALL_ATTRIBUTES"), None) => Select::All,
+        (Some("COUNT"), None) => Select::Count,
+        (Some("ALL_PROJECTED_ATTRIBUTES"), None) if index.is_some() => Select::AllProjected,
+        (Some(s @ ("COUNT" | "ALL_ATTRIBUTES" | "ALL_PROJECTED_ATTRIBUTES")), Some(p)) if index.is_some() || s != "ALL_PROJECTED_ATTRIBUTES" => {
+            let what = match s {
+                "COUNT" => "only the Count",
+                "ALL_ATTRIBUTES" => "ALL_ATTRIBUTES",
+                _ => "ALL_PROJECTED_ATTRIBUTES",
+            };
+            return Err(ApiError::validation(format!("Cannot specify the {p} when choosing to get {what}")));
+        }
+        (Some("SPECIFIC_ATTRIBUTES"), None) => {
+            return Err(ApiError::validation(
+                "One or more parameter values were invalid: SPECIFIC_ATTRIBUTES must be used with AttributesToGet or ProjectionExpression",
+            ))
+        }
+        (Some("ALL_PROJECTED_ATTRIBUTES"), _) => {
+            return Err(ApiError::validation(format!(
+                "One or more parameter values were invalid: ALL_PROJECTED_ATTRIBUTES can be used only when {operation} using an IndexName"
+            )))
+        }
+        (Some(other), _) => {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{other}' at 'select' failed to satisfy constraint: Member must satisfy enum value set: [SPECIFIC_ATTRIBUTES, COUNT, ALL_ATTRIBUTES, ALL_PROJECTED_ATTRIBUTES]"
+            )))
+        }
+    };
+    if let Some(index) = index {
+        if chosen == Select::All && !index.local && index.projection != Projection::All {
+            return Err(ApiError::validation(format!(
+                "One or more parameter values were invalid: Select type ALL_ATTRIBUTES is not supported for global secondary index {} because its projection type is not ALL",
+                index.name
+            )));
+        }
     }
+    Ok(chosen)
 }
 
-/// Secondary indexes are maintained from issue 7 on; until then a read of one is refused, not answered
-/// from the base table.
-fn refuse_index(i: &Input<'_>, table: &Table) -> Result<(), ApiError> {
-    let Some(index) = i.opt_str("IndexName")? else {
-        return Ok(());
+/// The index a read names with `IndexName`, if any, with DynamoDB's refusals.
+fn index_read(i: &Input<'_>, table: &Table, consistent: bool) -> Result<Option<IndexDef>, ApiError> {
+    let Some(name) = i.opt_str("IndexName")? else {
+        return Ok(None);
     };
     let spec = &table.record.spec;
-    let known = spec
-        .local_indexes
-        .iter()
-        .chain(&spec.global_indexes)
-        .any(|x| x.name == index);
-    Err(ApiError::validation(if known {
-        format!("One or more parameter values were invalid: reading secondary index {index} is not supported by this server yet")
-    } else {
-        format!("The table does not have the specified index: {index}")
-    }))
+    let index = IndexDef::all(spec)
+        .into_iter()
+        .find(|x| x.name == name)
+        .ok_or_else(|| ApiError::validation(format!("The table does not have the specified index: {name}")))?;
+    if !index.local && consistent {
+        return Err(ApiError::validation(
+            "Consistent reads are not supported on global secondary indexes",
+        ));
+    }
+    if spec.global_indexes.iter().any(|g| g.name == name && g.backfilling) {
+        return Err(ApiError::validation(
+            "Cannot read from backfilling global secondary index",
+        ));
+    }
+    Ok(Some(index))
+}
+
+/// Whether a read of a local index must answer from the table's items rather than the index's entries:
+/// when it asks for attributes the index does not hold. (A global index answers with what it holds.)
+fn whole_items(index: &IndexDef, table: &Table, select: Select, e: &Expressions) -> bool {
+    if !index.local || index.projection == Projection::All {
+        return false;
+    }
+    let schema = &table.record.spec.schema;
+    match select {
+        Select::All => true,
+        Select::Specific => e.projection.iter().flatten().any(|p| !index.projects(schema, p.head())),
+        Select::Count | Select::AllProjected => false,
+    }
 }
 
 fn start_key(i: &Input<'_>) -> Result<Option<Item>, ApiError> {
@@ -84,23 +137,28 @@ fn start_key(i: &Input<'_>) -> Result<Option<Item>, ApiError> {
 }
 
 /// The answer to a page: the items the filter keeps, projected, and the counts and continuation.
+#[allow(clippy::too_many_arguments)]
 fn page_reply(
     table: &Table,
+    index: Option<&IndexDef>,
     name: &str,
     page: ScanPage,
     e: &Expressions,
-    count_only: bool,
+    select: Select,
     capacity: super::Capacity,
     consistent: bool,
 ) -> Reply {
     let (filter, projection) = (e.filter.as_ref(), e.projection.as_ref());
+    let count_only = select == Select::Count;
     let scanned = page.items.len();
+    let schema = &table.record.spec.schema;
     let last_key = page
         .more
         .then(|| {
-            page.items
-                .last()
-                .map(|last| table.record.spec.schema.key_attributes(last))
+            page.items.last().map(|last| match index {
+                Some(index) => index.position(schema, last),
+                None => schema.key_attributes(last),
+            })
         })
         .flatten();
     let kept: Vec<Item> = page
@@ -135,7 +193,6 @@ pub fn scan(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
     let consistent = i.bool("ConsistentRead")?;
     let limit = limit(i)?;
     let e = exprs::read(i, &[Kind::Filter, Kind::Projection])?;
-    let count_only = count_only(i, &e, "Scanning")?;
     let segment = match (i.opt_i64("Segment")?, i.opt_i64("TotalSegments")?) {
         (None, None) => (0, 1),
         (Some(s), Some(t)) if (1..=1_000_000).contains(&t) && (0..t).contains(&s) => (s as u32, t as u32),
@@ -157,9 +214,26 @@ pub fn scan(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
     };
     let start = start_key(i)?;
     let table = app.tables.get(c.account(), &c.region, name)?;
-    refuse_index(i, &table)?;
-    let page = table.scan(start.as_ref(), segment, limit, PAGE_BYTES, &app.table_keys(c))?;
-    Ok(page_reply(&table, name, page, &e, count_only, capacity, consistent))
+    let index = index_read(i, &table, consistent)?;
+    let select = select(i, &e, "Scanning", index.as_ref())?;
+    let keys = app.table_keys(c);
+    let page = match &index {
+        Some(x) => {
+            let whole = whole_items(x, &table, select, &e);
+            table.scan_index(x, whole, start.as_ref(), segment, limit, PAGE_BYTES, &keys)?
+        }
+        None => table.scan(start.as_ref(), segment, limit, PAGE_BYTES, &keys)?,
+    };
+    Ok(page_reply(
+        &table,
+        index.as_ref(),
+        name,
+        page,
+        &e,
+        select,
+        capacity,
+        consistent,
+    ))
 }
 
 pub fn query(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
@@ -170,11 +244,11 @@ pub fn query(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
     let limit = limit(i)?;
     let forward = i.0.get("ScanIndexForward").and_then(Value::as_bool).unwrap_or(true);
     let e = exprs::read(i, &[Kind::KeyCondition, Kind::Filter, Kind::Projection])?;
-    let count_only = count_only(i, &e, "Querying")?;
     let start = start_key(i)?;
     let table = app.tables.get(c.account(), &c.region, name)?;
-    refuse_index(i, &table)?;
-    let schema = &table.record.spec.schema;
+    let index = index_read(i, &table, consistent)?;
+    let select = select(i, &e, "Querying", index.as_ref())?;
+    let schema = index.as_ref().map_or(&table.record.spec.schema, |x| &x.schema);
     let key_condition = e.key_condition.as_ref().ok_or_else(|| {
         ApiError::validation(
             "Either the KeyConditions or KeyConditionExpression parameter must be specified in the request.",
@@ -184,16 +258,40 @@ pub fn query(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
     if let Some(f) = &e.filter {
         items::check_query_filter(f, schema)?;
     }
-    if let Some(start) = &start {
-        items::check_start_key(&key_condition, schema, start)?;
-    }
-    let page = table.query(
-        &key_condition,
-        forward,
-        start.as_ref(),
-        limit,
-        PAGE_BYTES,
-        &app.table_keys(c),
-    )?;
-    Ok(page_reply(&table, name, page, &e, count_only, capacity, consistent))
+    let keys = app.table_keys(c);
+    let page = match &index {
+        Some(x) => {
+            if let Some(start) = &start {
+                x.start_key(&table.record.spec.schema, start)?;
+                items::check_start_inside(&key_condition, schema, start)?;
+            }
+            let whole = whole_items(x, &table, select, &e);
+            table.query_index(
+                x,
+                whole,
+                &key_condition,
+                forward,
+                start.as_ref(),
+                limit,
+                PAGE_BYTES,
+                &keys,
+            )?
+        }
+        None => {
+            if let Some(start) = &start {
+                items::check_start_key(&key_condition, schema, start)?;
+            }
+            table.query(&key_condition, forward, start.as_ref(), limit, PAGE_BYTES, &keys)?
+        }
+    };
+    Ok(page_reply(
+        &table,
+        index.as_ref(),
+        name,
+        page,
+        &e,
+        select,
+        capacity,
+        consistent,
+    ))
 }
