@@ -45,6 +45,9 @@ pub enum DynamoError {
     /// A transaction was cancelled: one reason per action, in request order.
     #[error("Transaction cancelled, please refer cancellation reasons for specific reasons [{}]", .0.iter().map(|r| r.code.as_str()).collect::<Vec<_>>().join(", "))]
     TransactionCanceled(Vec<CancellationReason>),
+    /// A single-item write to an item that a transaction is writing at the same moment.
+    #[error("{0}")]
+    TransactionConflict(String),
     /// A ConditionExpression was false; carries the item it was evaluated against, if there was one.
     #[error("The conditional request failed")]
     ConditionalCheckFailed(Option<Box<attr::Item>>),

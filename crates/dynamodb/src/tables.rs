@@ -19,9 +19,12 @@ use crate::attr::{decode_item, encode_item, item_size, Item};
 use crate::index::IndexDef;
 use crate::key::KeyCondition;
 use crate::table::TableSpec;
-use crate::{CancellationReason, DynamoError};
+use crate::DynamoError;
 
 mod backfill;
+mod txn;
+
+pub use txn::MAX_TRANSACTION_BYTES;
 
 /// The item size limit: 400 KB.
 pub const MAX_ITEM_BYTES: usize = 409_600;
@@ -188,6 +191,10 @@ struct Shared {
     indexes: RwLock<Arc<Vec<IndexDef>>>,
     /// Each index's item count and size, as [`Usage`] is for the table.
     index_usage: Mutex<HashMap<String, (i64, i64)>>,
+    /// The items transactions are writing now.
+    ongoing: txn::Ongoing,
+    /// Where the commit records of transactions across tables are (see [`txn`]).
+    txn_dir: PathBuf,
 }
 
 /// The table's item count and size (DescribeTable's ItemCount and TableSizeBytes). Kept in memory: every
@@ -264,6 +271,7 @@ impl Shared {
         engine: Option<Arc<Engine>>,
         opened_by: Option<String>,
         dir: PathBuf,
+        txn_dir: PathBuf,
         options: Options,
         key_cache_ttl: Duration,
     ) -> Arc<Shared> {
@@ -280,6 +288,8 @@ impl Shared {
             inaccessible_since_ms: Mutex::new(None),
             indexes: RwLock::new(Arc::new(IndexDef::all(&record.spec))),
             index_usage: Mutex::new(HashMap::new()),
+            ongoing: txn::Ongoing::default(),
+            txn_dir,
         })
     }
 
@@ -328,110 +338,6 @@ pub enum TxOp {
     ConditionCheck,
 }
 
-impl Table {
-    /// TransactWriteItems within this table: every item locked (in one order), every condition checked
-    /// against the items as they are, then all the writes in one atomic, durable batch — or none of them,
-    /// with a cancellation reason per action in request order.
-    pub async fn transact_write(
-        &self,
-        actions: &[TxAction],
-        keys: &dyn KeyService,
-    ) -> Result<Vec<Written>, DynamoError> {
-        let engine = self.engine(keys)?;
-        let base = Self::base(&engine)?;
-        let schema = &self.record.spec.schema;
-        let storage_keys = actions
-            .iter()
-            .map(|a| schema.key_of(&a.key))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut stripes: Vec<usize> = storage_keys.iter().map(|k| stripe_of(k)).collect();
-        stripes.sort_unstable();
-        stripes.dedup();
-        let mut guards = Vec::with_capacity(stripes.len());
-        for s in stripes {
-            guards.push(self.shared.item_locks[s].lock().await);
-        }
-        let indexes = self.shared.indexes();
-        let mut reasons = Vec::with_capacity(actions.len());
-        let mut outcomes = Vec::with_capacity(actions.len());
-        for (action, key) in actions.iter().zip(&storage_keys) {
-            let old = read_item(&engine, base, key)?;
-            if !crate::expr::eval::holds(action.condition.as_ref(), old.as_ref()) {
-                reasons.push(CancellationReason {
-                    code: "ConditionalCheckFailed".into(),
-                    message: Some("The conditional request failed".into()),
-                    item: if action.old_on_failure { old.clone() } else { None },
-                });
-                outcomes.push(None);
-                continue;
-            }
-            let new = match &action.op {
-                TxOp::Put(item) => Ok(Some(item.clone())),
-                TxOp::Delete => Ok(None),
-                TxOp::ConditionCheck => Ok(old.clone()),
-                TxOp::Update(u) => crate::expr::update::updated(u.as_ref(), old.as_ref(), &action.key).map(Some),
-            };
-            let new = new.and_then(|n| {
-                if let Some(item) = &n {
-                    crate::index::check_all(&indexes, item)?;
-                }
-                Ok(n)
-            });
-            match new {
-                Ok(new) if new.as_ref().is_some_and(|n| item_size(n) > MAX_ITEM_BYTES) => {
-                    reasons.push(CancellationReason {
-                        code: "ValidationError".into(),
-                        message: Some("Item size has exceeded the maximum allowed size".into()),
-                        item: None,
-                    });
-                    outcomes.push(None);
-                }
-                Ok(new) => {
-                    reasons.push(CancellationReason {
-                        code: "None".into(),
-                        message: None,
-                        item: None,
-                    });
-                    outcomes.push(Some(Written { old, new }));
-                }
-                Err(e) => {
-                    reasons.push(CancellationReason {
-                        code: "ValidationError".into(),
-                        message: Some(e.to_string()),
-                        item: None,
-                    });
-                    outcomes.push(None);
-                }
-            }
-        }
-        if reasons.iter().any(|r| r.code != "None") {
-            return Err(DynamoError::TransactionCanceled(reasons));
-        }
-        let written: Vec<Written> = outcomes.into_iter().flatten().collect();
-        let mut batch = WriteBatch::new();
-        let mut changed = Vec::with_capacity(written.len());
-        let mut usage = Vec::new();
-        for ((action, key), w) in actions.iter().zip(&storage_keys).zip(&written) {
-            if matches!(action.op, TxOp::ConditionCheck) {
-                continue;
-            }
-            changed.push(w);
-            usage.extend(self.maintain_indexes(&engine, &indexes, &mut batch, key, w)?);
-            match &w.new {
-                Some(item) => {
-                    batch.put(base, key, &encode_item(item));
-                }
-                None => {
-                    batch.delete(base, key);
-                }
-            }
-        }
-        commit(&self.shared, &engine, batch, &changed, &usage).await?;
-        drop(guards);
-        Ok(written)
-    }
-}
-
 /// TransactGetItems: reads items of any tables as one serializable step. The item locks of every item are
 /// taken (in one global order, so two transactions never wait on each other in a cycle; single-item writes
 /// hold one lock at a time) before any item is read, so no write is between its read and its write on any
@@ -446,16 +352,17 @@ pub async fn transact_get(
         let engine = table.engine(keys)?;
         reads.push((table, engine, storage_key));
     }
-    let mut order: Vec<(&str, usize, &Arc<Table>)> = reads
+    let conflicts: Vec<usize> = reads
         .iter()
-        .map(|(t, _, k)| (t.record.table_id.as_str(), stripe_of(k), *t))
+        .enumerate()
+        .filter(|(_, (t, _, k))| t.shared.ongoing.contains(k))
+        .map(|(i, _)| i)
         .collect();
-    order.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
-    order.dedup_by(|a, b| (a.0, a.1) == (b.0, b.1));
-    let mut guards = Vec::with_capacity(order.len());
-    for (_, stripe, table) in &order {
-        guards.push(table.shared.item_locks[*stripe].lock().await);
+    if !conflicts.is_empty() {
+        return Err(txn::conflict(reads.len(), &conflicts));
     }
+    let locked: Vec<(&Table, &[u8])> = reads.iter().map(|(t, _, k)| (&***t, k.as_slice())).collect();
+    let guards = txn::lock_all(&locked).await;
     let mut out = Vec::with_capacity(reads.len());
     for (_, engine, key) in &reads {
         out.push(read_item(engine, Table::base(engine)?, key)?);
@@ -609,6 +516,9 @@ enum Source<'a> {
 
 pub struct Tables {
     dir: PathBuf,
+    root: Arc<RootKey>,
+    /// Transactions across tables this process is running (the rest in `txns/` need finishing).
+    active_txns: Mutex<std::collections::HashSet<String>>,
     doc: SealedStore<Doc>,
     /// Serializes changes of the table set; readers take `open` only.
     changes: Mutex<()>,
@@ -635,8 +545,11 @@ impl Tables {
         options: Options,
         key_cache_ttl: Duration,
     ) -> Result<Tables, DynamoError> {
-        std::fs::create_dir_all(dir.join("tables")).map_err(|e| DynamoError::Storage(e.to_string()))?;
-        let doc: SealedStore<Doc> = SealedStore::new(dir.join("tables.sealed"), "strongroom/dynamodb/tables/v1", root);
+        for sub in ["tables", "txns"] {
+            std::fs::create_dir_all(dir.join(sub)).map_err(|e| DynamoError::Storage(e.to_string()))?;
+        }
+        let doc: SealedStore<Doc> =
+            SealedStore::new(dir.join("tables.sealed"), "strongroom/dynamodb/tables/v1", root.clone());
         let loaded = doc
             .load()
             .map_err(|e| DynamoError::Storage(e.to_string()))?
@@ -645,11 +558,21 @@ impl Tables {
         for record in loaded.tables {
             let id = (record.account.clone(), record.region.clone(), record.spec.name.clone());
             let table_dir = dir.join("tables").join(&record.table_id);
-            let shared = Shared::new(&record, None, None, table_dir, options.clone(), key_cache_ttl);
+            let shared = Shared::new(
+                &record,
+                None,
+                None,
+                table_dir,
+                dir.join("txns"),
+                options.clone(),
+                key_cache_ttl,
+            );
             open.insert(id, Arc::new(Table { record, shared }));
         }
         Ok(Tables {
             dir: dir.to_owned(),
+            root,
+            active_txns: Mutex::new(std::collections::HashSet::new()),
             doc,
             changes: Mutex::new(()),
             open: Mutex::new(open),
@@ -750,6 +673,7 @@ impl Tables {
             Some(Arc::new(engine)),
             Some(keys.principal()),
             dir.clone(),
+            self.dir.join("txns"),
             self.options.clone(),
             self.key_cache_ttl,
         );
@@ -1083,6 +1007,8 @@ impl Table {
                 return Err(failure.unwrap_or_else(|| storage_error(e)));
             }
         };
+        // Transactions across tables the process stopped in the middle of: finished or undone.
+        self.recover_intents(&engine, &self.shared.txn_dir)?;
         for index in self.shared.indexes().iter() {
             // Indexes defined before their structures existed start empty.
             if engine.structure(&index.structure()).is_none() {
@@ -1140,6 +1066,11 @@ impl Table {
     ) -> Result<Written, DynamoError> {
         let engine = self.engine(keys)?;
         let base = Self::base(&engine)?;
+        if self.shared.ongoing.contains(key) {
+            return Err(DynamoError::TransactionConflict(
+                "Transaction is ongoing for the item".into(),
+            ));
+        }
         let _item = self.shared.lock_item(key).await;
         let indexes = self.shared.indexes();
         let old = read_item(&engine, base, key)?;

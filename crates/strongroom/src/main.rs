@@ -238,6 +238,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     if n > 0 {
                         tracing::info!(indexes = n, "global secondary indexes backfilled");
                     }
+                    let n = builder.finish_transactions().await;
+                    if n > 0 {
+                        tracing::info!(transactions = n, "interrupted transactions finished");
+                    }
                 }
             });
         }

@@ -198,6 +198,7 @@ impl From<DynamoError> for ApiError {
             DynamoError::ResourceInUse(m) => ApiError::modeled("ResourceInUseException", 400, m),
             DynamoError::AccessDenied(m) => ApiError::new(ErrorKind::AccessDenied, m),
             DynamoError::LimitExceeded(m) => ApiError::modeled("LimitExceededException", 400, m),
+            DynamoError::TransactionConflict(m) => ApiError::modeled("TransactionConflictException", 400, m),
             DynamoError::TransactionCanceled(ref reasons) => {
                 let list: Vec<serde_json::Value> = reasons
                     .iter()

@@ -177,6 +177,16 @@ impl App {
         self.tables.backfill_pending(&keys).await
     }
 
+    /// Finishes transactions across tables that a crash or a failure left committed but not applied
+    /// everywhere; returns how many.
+    pub async fn finish_transactions(&self) -> usize {
+        let keys = table_keys::ServiceKeys {
+            kms: &self.kms,
+            owned: &self.owned_keys,
+        };
+        self.tables.finish_transactions(&keys).await
+    }
+
     pub fn forget_signing_keys(&self, access_key_id: &str) {
         self.signing_keys.forget(access_key_id);
     }

@@ -21,6 +21,7 @@ pub struct Server {
     pub data_dir: PathBuf,
     _tmp: Option<tempfile::TempDir>,
     extra_args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Server {
@@ -32,21 +33,33 @@ impl Server {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let (child, url) = spawn(&dir, &extra);
+        let (child, url) = spawn(&dir, &extra, &[]);
         Server {
             child,
             url,
             data_dir: dir,
             _tmp: Some(tmp),
             extra_args: extra,
+            env: Vec::new(),
         }
+    }
+
+    /// Restarts the server (as [`Server::restart`]) with these environment variables set, or none.
+    pub fn restart_with_env(&mut self, env: &[(&str, &str)]) {
+        self.env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        self.restart();
+    }
+
+    /// Whether the server process has exited (it may abort itself at a test crash point).
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
     }
 
     /// Stops the process (SIGKILL: nothing gets a chance to tidy up) and starts it again on the same data.
     pub fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let (child, url) = spawn(&self.data_dir, &self.extra_args);
+        let (child, url) = spawn(&self.data_dir, &self.extra_args, &self.env);
         self.child = child;
         self.url = url;
     }
@@ -178,7 +191,7 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn spawn(dir: &Path, extra: &[String]) -> (Child, String) {
+fn spawn(dir: &Path, extra: &[String], env: &[(String, String)]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_strongroom"))
         .arg("serve")
         .arg("--listen")
@@ -193,6 +206,7 @@ fn spawn(dir: &Path, extra: &[String]) -> (Child, String) {
         .env("STRONGROOM_ROOT_ACCESS_KEY_ID", ROOT_KEY_ID)
         .env("STRONGROOM_ROOT_SECRET_ACCESS_KEY", ROOT_SECRET)
         .env("STRONGROOM_LOG", "warn")
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

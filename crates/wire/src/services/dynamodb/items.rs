@@ -452,10 +452,9 @@ pub async fn transact_write(app: &App, c: &Caller, i: &Input<'_>) -> Result<Repl
     let capacity = capacity_wanted(i)?;
     collection_metrics(i)?;
     let list = transact_items(i)?;
-    let mut table_name: Option<&str> = None;
     let mut actions = Vec::with_capacity(list.len());
     let mut seen = std::collections::HashSet::new();
-    let mut table = None;
+    let mut tables: std::collections::BTreeMap<String, std::sync::Arc<dynamodb::tables::Table>> = Default::default();
     for entry in &list {
         let kinds = ["Put", "Update", "Delete", "ConditionCheck"];
         let present: Vec<(&str, Input<'_>)> = kinds
@@ -468,15 +467,6 @@ pub async fn transact_write(app: &App, c: &Caller, i: &Input<'_>) -> Result<Repl
             ));
         };
         let name = a.str("TableName")?;
-        match table_name {
-            None => table_name = Some(name),
-            Some(t) if t != name => {
-                return Err(ApiError::validation(
-                    "One or more parameter values were invalid: a transaction over several tables is not supported by this server yet; every action must name the same table",
-                ))
-            }
-            Some(_) => {}
-        }
         let action = match *kind {
             "Put" => "dynamodb:PutItem",
             "Update" => "dynamodb:UpdateItem",
@@ -484,11 +474,11 @@ pub async fn transact_write(app: &App, c: &Caller, i: &Input<'_>) -> Result<Repl
             _ => "dynamodb:ConditionCheckItem",
         };
         authorize(app, c, action, name)?;
-        let t = match &table {
+        let t = match tables.get(name) {
             Some(t) => std::sync::Arc::clone(t),
             None => {
                 let t = app.tables.get(c.account(), &c.region, name).map_err(item_not_found)?;
-                table = Some(t.clone());
+                tables.insert(name.to_owned(), t.clone());
                 t
             }
         };
@@ -515,30 +505,32 @@ pub async fn transact_write(app: &App, c: &Caller, i: &Input<'_>) -> Result<Repl
             "Delete" => (item_member(a, "Key")?, TxOp::Delete),
             _ => (item_member(a, "Key")?, TxOp::ConditionCheck),
         };
-        if !seen.insert(schema.key_of(&key)?) {
+        if !seen.insert((name, schema.key_of(&key)?)) {
             return Err(ApiError::validation(
                 "Transaction request cannot include multiple operations on one item",
             ));
         }
-        actions.push(TxAction {
+        let action = TxAction {
             key,
             op,
             condition: e.condition,
             old_on_failure: old_on_failure(a)?,
-        });
+        };
+        actions.push((t, action));
     }
-    let Some(table) = table else {
+    if actions.is_empty() {
         return Err(crate::services::input::missing("TransactItems"));
-    };
+    }
     if let Some(token) = i.opt_str("ClientRequestToken")? {
         if !remember_token(app, c, token, i)? {
             // The same request again within ten minutes: it was applied once; it succeeds again unapplied.
             let mut body = Map::new();
-            batch_capacity(&mut body, capacity, &[(table.record.spec.name.clone(), 0.0)], true);
+            let none: Vec<(String, f64)> = tables.keys().map(|n| (n.clone(), 0.0)).collect();
+            batch_capacity(&mut body, capacity, &none, true);
             return Ok(Reply::Json(Value::Object(body)));
         }
     }
-    let written = table.transact_write(&actions, &app.table_keys(c)).await;
+    let written = app.tables.transact_write(&actions, &app.table_keys(c)).await;
     let written = match written {
         Ok(w) => w,
         Err(e) => {
@@ -549,9 +541,13 @@ pub async fn transact_write(app: &App, c: &Caller, i: &Input<'_>) -> Result<Repl
             return Err(e.into());
         }
     };
-    let units: f64 = written.iter().map(|w| 2.0 * write_units(w.charged_bytes())).sum();
+    let mut units: std::collections::BTreeMap<String, f64> = Default::default();
+    for ((t, _), w) in actions.iter().zip(&written) {
+        *units.entry(t.record.spec.name.clone()).or_default() += 2.0 * write_units(w.charged_bytes());
+    }
+    let per_table: Vec<(String, f64)> = units.into_iter().collect();
     let mut body = Map::new();
-    batch_capacity(&mut body, capacity, &[(table.record.spec.name.clone(), units)], true);
+    batch_capacity(&mut body, capacity, &per_table, true);
     Ok(Reply::Json(Value::Object(body)))
 }
 
