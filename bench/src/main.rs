@@ -21,7 +21,8 @@ struct Args {
     /// Seconds of measurement (after one second of warm-up).
     #[arg(long, default_value_t = 10)]
     seconds: u64,
-    /// health | list-tables | put-item | get-item | query | kms-encrypt | kms-decrypt | kms-generate-data-key
+    /// health | list-tables | put-item | get-item | query | transact-write | kms-encrypt | kms-decrypt |
+    /// kms-generate-data-key
     #[arg(long, default_value = "list-tables")]
     workload: String,
     /// Items in the DynamoDB workloads' table (loaded first unless it is already there).
@@ -34,6 +35,9 @@ struct Args {
     /// `alias/aws/dynamodb`) instead of the owned key.
     #[arg(long)]
     sse_key: Option<String>,
+    /// Create the table with two global secondary indexes and one local one (on `g1`, `g2`, `lsk`).
+    #[arg(long)]
+    indexes: bool,
     #[arg(long, env = "AWS_ACCESS_KEY_ID", default_value = "")]
     access_key_id: String,
     #[arg(long, env = "AWS_SECRET_ACCESS_KEY", default_value = "")]

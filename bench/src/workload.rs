@@ -1,9 +1,10 @@
 //! What each request is, and the preparation a workload needs (a KMS key, a loaded table).
 //!
 //! The DynamoDB workloads use one table of `--items` items of about 1 KB: item `i` has partition key
-//! `p<i / 10>` (so every partition holds ten items, one Query's worth), sort key `i % 10` and a 1,000-byte
-//! payload. PutItem overwrites a random item (the table keeps its size), GetItem reads one, Query reads one
-//! partition.
+//! `p<i / 10>` (so every partition holds ten items, one Query's worth), sort key `i % 10`, a 1,000-byte
+//! payload and three small attributes that `--indexes` tables index (`g1`, `g2`, `lsk`). PutItem overwrites
+//! a random item with new values of those three (so each index entry moves), GetItem reads one, Query reads
+//! one partition, TransactWriteItems puts four items in one transaction.
 
 use std::time::Instant;
 
@@ -40,6 +41,7 @@ pub enum ItemOp {
     Put,
     Get,
     Query,
+    Transact,
 }
 
 /// SplitMix64: a different, repeatable key sequence per connection.
@@ -54,12 +56,15 @@ fn partition(i: u64) -> String {
     format!("p{:08}", i / 10)
 }
 
-/// Item `i` as DynamoDB JSON.
-pub fn item(i: u64) -> Value {
+/// Item `i` as DynamoDB JSON, in its `version`th form (the indexed attributes change with it).
+pub fn item(i: u64, version: u64) -> Value {
     let payload: String = std::iter::repeat_n(char::from(b'a' + (i % 26) as u8), 1000).collect();
     json!({
         "pk": {"S": partition(i)},
         "sk": {"N": (i % 10).to_string()},
+        "g1": {"S": format!("g{}", (i + version) % 100)},
+        "g2": {"N": (i * 1000 + version % 1000).to_string()},
+        "lsk": {"N": version.to_string()},
         "payload": {"S": payload},
     })
 }
@@ -76,11 +81,12 @@ impl Workload {
                 target: "DynamoDB_20120810.ListTables".into(),
                 body: b"{}".to_vec(),
             },
-            "put-item" | "get-item" | "query" => {
+            "put-item" | "get-item" | "query" | "transact-write" => {
                 ensure_table(args, &signer, &authority).await?;
                 let op = match args.workload.as_str() {
                     "put-item" => ItemOp::Put,
                     "get-item" => ItemOp::Get,
+                    "transact-write" => ItemOp::Transact,
                     _ => ItemOp::Query,
                 };
                 Workload::Items {
@@ -143,7 +149,13 @@ impl Workload {
             Workload::Items { op, table, items } => {
                 let i = mix(conn << 40 ^ n) % (*items).max(1);
                 let (target, body) = match op {
-                    ItemOp::Put => ("PutItem", json!({"TableName": table, "Item": item(i)})),
+                    ItemOp::Put => ("PutItem", json!({"TableName": table, "Item": item(i, n + 1)})),
+                    ItemOp::Transact => {
+                        let puts: Vec<Value> = (0..4)
+                            .map(|k| json!({"Put": {"TableName": table, "Item": item((i + k) % (*items).max(1), n + 1)}}))
+                            .collect();
+                        ("TransactWriteItems", json!({"TransactItems": puts}))
+                    }
                     ItemOp::Get => (
                         "GetItem",
                         json!({"TableName": table, "Key": {"pk": {"S": partition(i)}, "sk": {"N": (i % 10).to_string()}}}),
@@ -231,6 +243,21 @@ async fn ensure_table(args: &Args, signer: &Signer, authority: &str) -> anyhow::
                     "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "N"}],
                     "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
                 });
+                if args.indexes {
+                    let defs = create["AttributeDefinitions"].as_array_mut().expect("an array");
+                    defs.push(json!({"AttributeName": "g1", "AttributeType": "S"}));
+                    defs.push(json!({"AttributeName": "g2", "AttributeType": "N"}));
+                    defs.push(json!({"AttributeName": "lsk", "AttributeType": "N"}));
+                    create["LocalSecondaryIndexes"] = json!([{"IndexName": "by_lsk",
+                        "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "lsk", "KeyType": "RANGE"}],
+                        "Projection": {"ProjectionType": "KEYS_ONLY"}}]);
+                    create["GlobalSecondaryIndexes"] = json!([
+                        {"IndexName": "by_g1", "KeySchema": [{"AttributeName": "g1", "KeyType": "HASH"}],
+                         "Projection": {"ProjectionType": "KEYS_ONLY"}},
+                        {"IndexName": "by_g2", "KeySchema": [{"AttributeName": "g2", "KeyType": "HASH"}],
+                         "Projection": {"ProjectionType": "ALL"}},
+                    ]);
+                }
                 match args.sse_key.as_deref() {
                     None => {}
                     Some("managed") => create["SSESpecification"] = json!({"Enabled": true}),
@@ -272,7 +299,7 @@ async fn ensure_table(args: &Args, signer: &Signer, authority: &str) -> anyhow::
                     return anyhow::Ok(());
                 }
                 let mut pending: Vec<Value> = (from..(from + 25).min(items))
-                    .map(|i| json!({"PutRequest": {"Item": item(i)}}))
+                    .map(|i| json!({"PutRequest": {"Item": item(i, 0)}}))
                     .collect();
                 while !pending.is_empty() {
                     let body = serde_json::to_vec(&json!({"RequestItems": {table.as_str(): pending}}))?;
