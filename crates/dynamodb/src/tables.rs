@@ -116,6 +116,9 @@ pub struct TableRecord {
 pub struct TtlSpec {
     pub attribute: String,
     pub enabled: bool,
+    /// When (epoch ms) it was last changed: another change waits for the cooldown.
+    #[serde(default)]
+    pub changed_ms: i64,
 }
 
 /// Items whose expiry is further in the past than this are ignored by TTL, as DynamoDB ignores them.
@@ -525,6 +528,8 @@ pub struct Tables {
     open: Mutex<BTreeMap<TableId, Arc<Table>>>,
     options: Options,
     key_cache_ttl: Duration,
+    /// How long after a time-to-live change another one is refused.
+    ttl_change_cooldown: Duration,
 }
 
 /// How long a table key's use is trusted before KMS is asked again (`--table-key-cache-ttl`).
@@ -578,7 +583,14 @@ impl Tables {
             open: Mutex::new(open),
             options,
             key_cache_ttl,
+            ttl_change_cooldown: Duration::from_secs(3600),
         })
+    }
+
+    /// How long after a change of a table's time to live another is refused (DynamoDB: an hour).
+    pub fn with_ttl_change_cooldown(mut self, cooldown: Duration) -> Tables {
+        self.ttl_change_cooldown = cooldown;
+        self
     }
 
     fn save(&self, open: &BTreeMap<TableId, Arc<Table>>) -> Result<(), DynamoError> {
@@ -741,11 +753,14 @@ impl Tables {
         enabled: bool,
         attribute: &str,
     ) -> Result<TtlSpec, DynamoError> {
+        let now = now_ms();
         let spec = TtlSpec {
             attribute: attribute.to_owned(),
             enabled,
+            changed_ms: now,
         };
         let next = spec.clone();
+        let cooldown = self.ttl_change_cooldown.as_millis() as i64;
         self.update(account, region, name, move |r| {
             match (&r.ttl, enabled) {
                 (Some(t), true) if t.enabled && t.attribute != attribute => {
@@ -760,6 +775,11 @@ impl Tables {
                 (None, false) => return Err(DynamoError::Validation("TimeToLive is already disabled".into())),
                 (Some(t), false) if !t.enabled => {
                     return Err(DynamoError::Validation("TimeToLive is already disabled".into()))
+                }
+                (Some(t), _) if now - t.changed_ms < cooldown => {
+                    return Err(DynamoError::Validation(
+                        "Time to live has been modified multiple times within a fixed interval".into(),
+                    ))
                 }
                 _ => {}
             }

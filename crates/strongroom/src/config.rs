@@ -71,6 +71,9 @@ pub struct ServeArgs {
     /// How often the time-to-live sweeper deletes expired items (DynamoDB takes up to 48 hours).
     #[arg(long, env = "STRONGROOM_TTL_SWEEP_INTERVAL", default_value = "60s", value_parser = parse_duration)]
     pub ttl_sweep_interval: Dur,
+    /// How long after a change of a table's time to live another change is refused (DynamoDB: an hour).
+    #[arg(long, env = "STRONGROOM_TTL_CHANGE_COOLDOWN", default_value = "1h", value_parser = parse_duration)]
+    pub ttl_change_cooldown: Dur,
     /// The region `GET /` reports.
     #[arg(long, env = "STRONGROOM_REGION", default_value = "us-east-1")]
     pub region: String,

@@ -185,12 +185,15 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             table_key_cache_ttl = ?args.table_key_cache_ttl.0,
             "starting"
         );
-        let tables = Arc::new(dynamodb::tables::Tables::open_with(
-            &args.data.data_dir.join("dynamodb"),
-            root_key_for_tables,
-            storage::Options::default(),
-            args.table_key_cache_ttl.0,
-        )?);
+        let tables = Arc::new(
+            dynamodb::tables::Tables::open_with(
+                &args.data.data_dir.join("dynamodb"),
+                root_key_for_tables,
+                storage::Options::default(),
+                args.table_key_cache_ttl.0,
+            )?
+            .with_ttl_change_cooldown(args.ttl_change_cooldown.0),
+        );
         let owned_keys = Arc::new(wire::owned_keys::OwnedKeys::new(kms.clone()));
         let app = Arc::new(wire::App::new(
             iam,

@@ -559,3 +559,110 @@ async fn a_global_index_added_to_a_populated_table_is_backfilled_while_writes_co
     assert!(t.table().unwrap().global_secondary_indexes().is_empty());
     assert_eq!(t.table().unwrap().attribute_definitions().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn index_entries_survive_a_kill_under_write_load_exactly_as_their_items() {
+    let mut srv = Server::start();
+    let db = srv.dynamodb(srv.root());
+    orders_table(&db).await;
+    for round in 0..3 {
+        let db = srv.dynamodb(srv.root());
+        let mut writers = Vec::new();
+        for w in 0..8 {
+            let db = db.clone();
+            writers.push(tokio::spawn(async move {
+                let mut acknowledged = 0;
+                for i in 0.. {
+                    let ord = format!("o{}", (w * 7 + i) % 40);
+                    let r = if i % 4 == 3 {
+                        db.delete_item()
+                            .table_name("Orders")
+                            .key("cust", s("c1"))
+                            .key("ord", s(&ord))
+                            .send()
+                            .await
+                            .is_ok()
+                    } else {
+                        db.put_item()
+                            .table_name("Orders")
+                            .item("cust", s("c1"))
+                            .item("ord", s(&ord))
+                            .item("placed", n(&format!("{}", round * 1000 + i)))
+                            .item("o_state", s(&format!("st{}", i % 3)))
+                            .send()
+                            .await
+                            .is_ok()
+                    };
+                    if !r {
+                        return acknowledged; // The server was killed.
+                    }
+                    acknowledged += 1;
+                }
+                acknowledged
+            }));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        srv.restart();
+        let mut acknowledged = 0;
+        for w in writers {
+            acknowledged += w.await.unwrap();
+        }
+        assert!(
+            acknowledged > 0,
+            "round {round}: writes were under way when the server was killed"
+        );
+        let db2 = srv.dynamodb(srv.root());
+        // Every item is in each index under its current keys, and nothing else is.
+        let items = db2
+            .query()
+            .table_name("Orders")
+            .key_condition_expression("cust = :c")
+            .expression_attribute_values(":c", s("c1"))
+            .consistent_read(true)
+            .send()
+            .await
+            .unwrap()
+            .items()
+            .to_vec();
+        let mut expected: Vec<(String, String)> = items
+            .iter()
+            .map(|i| (i["ord"].as_s().unwrap().clone(), i["placed"].as_n().unwrap().clone()))
+            .collect();
+        expected.sort();
+        let local = db2
+            .query()
+            .table_name("Orders")
+            .index_name("by_placed")
+            .key_condition_expression("cust = :c")
+            .expression_attribute_values(":c", s("c1"))
+            .send()
+            .await
+            .unwrap();
+        let mut got: Vec<(String, String)> = local
+            .items()
+            .iter()
+            .map(|i| (i["ord"].as_s().unwrap().clone(), i["placed"].as_n().unwrap().clone()))
+            .collect();
+        got.sort();
+        assert_eq!(got, expected, "round {round}: the local index");
+        let mut global = Vec::new();
+        for st in ["st0", "st1", "st2"] {
+            let q = db2
+                .query()
+                .table_name("Orders")
+                .index_name("by_state")
+                .key_condition_expression("o_state = :s")
+                .expression_attribute_values(":s", s(st))
+                .send()
+                .await
+                .unwrap();
+            global.extend(
+                q.items()
+                    .iter()
+                    .map(|i| (i["ord"].as_s().unwrap().clone(), i["placed"].as_n().unwrap().clone())),
+            );
+        }
+        global.sort();
+        assert_eq!(global, expected, "round {round}: the global index");
+    }
+}

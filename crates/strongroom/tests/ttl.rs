@@ -19,7 +19,7 @@ fn ttl(enabled: bool, attribute: &str) -> TimeToLiveSpecification {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn expired_items_are_swept_and_only_they() {
-    let srv = Server::start_with(&["--ttl-sweep-interval", "200ms"]);
+    let srv = Server::start_with(&["--ttl-sweep-interval", "200ms", "--ttl-change-cooldown", "0s"]);
     let db = srv.dynamodb(srv.root());
     let kms = srv.kms(srv.root());
     let key = kms.create_key().send().await.unwrap();
@@ -150,5 +150,29 @@ async fn expired_items_are_swept_and_only_they() {
             .time_to_live_status()
             .map(|s| s.as_str()),
         Some("DISABLED")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn time_to_live_cannot_change_twice_within_the_cooldown() {
+    let srv = Server::start();
+    let db = srv.dynamodb(srv.root());
+    create_table(&db, "Cooling", ("id", ScalarAttributeType::S), None).await;
+    db.update_time_to_live()
+        .table_name("Cooling")
+        .time_to_live_specification(ttl(true, "expires"))
+        .send()
+        .await
+        .unwrap();
+    let err = db
+        .update_time_to_live()
+        .table_name("Cooling")
+        .time_to_live_specification(ttl(false, "expires"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.message(),
+        Some("Time to live has been modified multiple times within a fixed interval")
     );
 }
