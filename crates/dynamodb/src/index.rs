@@ -141,6 +141,38 @@ impl IndexDef {
     }
 }
 
+/// What a write costs in one index: its name, whether it is local, and its write units.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IndexUnits {
+    pub name: String,
+    pub local: bool,
+    pub units: f64,
+}
+
+/// The write units a write costs in each index it changes, as DynamoDB counts them: an entry removed is one
+/// unit, an entry written one unit per KB of what the index holds of the item.
+pub fn write_units(indexes: &[IndexDef], table: &KeySchema, w: &crate::tables::Written) -> Vec<IndexUnits> {
+    let Some(key) = w.new.as_ref().or(w.old.as_ref()).and_then(|i| table.item_key(i).ok()) else {
+        return Vec::new();
+    };
+    indexes
+        .iter()
+        .filter_map(|index| {
+            let change = index.change(table, &key, w.old.as_ref(), w.new.as_ref());
+            let removed = f64::from(u8::from(change.remove.is_some()));
+            let written = change
+                .put
+                .as_ref()
+                .map_or(0.0, |(_, entry)| crate::capacity::write_units(item_size(entry)));
+            (removed + written > 0.0).then(|| IndexUnits {
+                name: index.name.clone(),
+                local: index.local,
+                units: removed + written,
+            })
+        })
+        .collect()
+}
+
 /// The storage structure of the index called `name`.
 pub fn structure_name(name: &str) -> String {
     format!("index/{name}")

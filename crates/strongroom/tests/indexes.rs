@@ -194,16 +194,34 @@ async fn local_and_global_indexes_answer_with_their_projections() {
     assert_eq!(ords(q.items()), ["o0"]);
     assert_eq!(q.items()[0]["o_secret"], s("MARKER-INDEX-PROJECTED"));
 
-    // An update that changes the index key moves the entry; a delete removes it.
-    db.update_item()
+    // An update that changes the index key moves the entry (and is charged for it in each index it
+    // changes); a delete removes it.
+    let out = db
+        .update_item()
         .table_name("Orders")
         .key("cust", s("c1"))
         .key("ord", s("o0"))
         .update_expression("SET o_state = :s")
         .expression_attribute_values(":s", s("shipped"))
+        .return_consumed_capacity(aws_sdk_dynamodb::types::ReturnConsumedCapacity::Indexes)
         .send()
         .await
         .unwrap();
+    let c = out.consumed_capacity().unwrap();
+    assert_eq!(c.table().unwrap().capacity_units(), Some(1.0));
+    let gsi = c.global_secondary_indexes().unwrap();
+    assert_eq!(
+        gsi["by_state"].capacity_units(),
+        Some(2.0),
+        "one entry removed, one written"
+    );
+    assert_eq!(
+        gsi["by_note"].capacity_units(),
+        Some(1.0),
+        "the whole item it holds changed"
+    );
+    assert!(c.local_secondary_indexes().is_none(), "by_placed did not change");
+    assert_eq!(c.capacity_units(), Some(4.0));
     db.delete_item()
         .table_name("Orders")
         .key("cust", s("c1"))

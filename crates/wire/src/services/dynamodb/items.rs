@@ -122,9 +122,15 @@ fn write_reply(
     returns: Returns,
     paths: &[&Path],
     capacity: Capacity,
-    table: &str,
+    table: &dynamodb::tables::Table,
     metrics: Option<Value>,
 ) -> Reply {
+    let index_units = if capacity == Capacity::None {
+        Vec::new()
+    } else {
+        let spec = &table.record.spec;
+        dynamodb::index::write_units(&dynamodb::index::IndexDef::all(spec), &spec.schema, w)
+    };
     let owned: Vec<Path> = paths.iter().map(|p| (*p).clone()).collect();
     let attributes = match returns {
         Returns::None => None,
@@ -137,7 +143,14 @@ fn write_reply(
     if let Some(a) = attributes.filter(|a| !a.is_empty()) {
         body.insert("Attributes".into(), item_to_json(&a));
     }
-    add_capacity(&mut body, capacity, table, write_units(w.charged_bytes()), true);
+    add_capacity(
+        &mut body,
+        capacity,
+        &table.record.spec.name,
+        write_units(w.charged_bytes()),
+        true,
+        &index_units,
+    );
     if let Some(m) = metrics {
         body.insert("ItemCollectionMetrics".into(), m);
     }
@@ -158,7 +171,7 @@ pub async fn put_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, Api
         .await
         .map_err(|e| condition_failed(e, on_failure))?;
     let metrics = item_collection_metrics(metrics, &table, &w, &app.table_keys(c))?;
-    Ok(write_reply(&w, returns, &[], capacity, name, metrics))
+    Ok(write_reply(&w, returns, &[], capacity, &table, metrics))
 }
 
 pub async fn delete_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
@@ -175,7 +188,7 @@ pub async fn delete_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, 
         .await
         .map_err(|e| condition_failed(e, on_failure))?;
     let metrics = item_collection_metrics(metrics, &table, &w, &app.table_keys(c))?;
-    Ok(write_reply(&w, returns, &[], capacity, name, metrics))
+    Ok(write_reply(&w, returns, &[], capacity, &table, metrics))
 }
 
 pub async fn update_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
@@ -199,7 +212,7 @@ pub async fn update_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, 
     .map_err(|e| condition_failed(e, on_failure))?;
     let paths: Vec<&Path> = e.update.as_ref().map(|u| u.paths().collect()).unwrap_or_default();
     let metrics = item_collection_metrics(metrics, &table, &w, &app.table_keys(c))?;
-    Ok(write_reply(&w, returns, &paths, capacity, name, metrics))
+    Ok(write_reply(&w, returns, &paths, capacity, &table, metrics))
 }
 
 pub fn get_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
@@ -221,7 +234,7 @@ pub fn get_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError>
         };
         body.insert("Item".into(), item_to_json(&item));
     }
-    add_capacity(&mut body, capacity, name, read_units(bytes, consistent), false);
+    add_capacity(&mut body, capacity, name, read_units(bytes, consistent), false, &[]);
     Ok(Reply::Json(Value::Object(body)))
 }
 
@@ -312,7 +325,7 @@ fn batch_capacity(body: &mut Map<String, Value>, wanted: Capacity, per_table: &[
         .iter()
         .map(|(name, units)| {
             let mut one = Map::new();
-            add_capacity(&mut one, wanted, name, *units, write);
+            add_capacity(&mut one, wanted, name, *units, write, &[]);
             one.remove("ConsumedCapacity").unwrap_or(Value::Null)
         })
         .collect();

@@ -317,8 +317,16 @@ pub(super) fn capacity_wanted(i: &Input<'_>) -> Result<Capacity, ApiError> {
     }
 }
 
-/// Adds `ConsumedCapacity` to an answer when asked for: `units` of reads or writes on `table`.
-pub(super) fn add_capacity(body: &mut Map<String, Value>, wanted: Capacity, table: &str, units: f64, write: bool) {
+/// Adds `ConsumedCapacity` to an answer when asked for: `units` of reads or writes on `table` itself and
+/// what its indexes consumed (shown apart with `INDEXES`, in the total either way).
+pub(super) fn add_capacity(
+    body: &mut Map<String, Value>,
+    wanted: Capacity,
+    table: &str,
+    units: f64,
+    write: bool,
+    indexes: &[dynamodb::index::IndexUnits],
+) {
     if wanted == Capacity::None {
         return;
     }
@@ -327,12 +335,23 @@ pub(super) fn add_capacity(body: &mut Map<String, Value>, wanted: Capacity, tabl
     } else {
         "ReadCapacityUnits"
     };
+    let total = units + indexes.iter().map(|i| i.units).sum::<f64>();
     let mut c = Map::new();
     c.insert("TableName".into(), json!(table));
-    c.insert("CapacityUnits".into(), json!(units));
-    c.insert(kind.into(), json!(units));
+    c.insert("CapacityUnits".into(), json!(total));
+    c.insert(kind.into(), json!(total));
     if wanted == Capacity::Indexes {
         c.insert("Table".into(), json!({ "CapacityUnits": units, kind: units }));
+        for (local, member) in [(true, "LocalSecondaryIndexes"), (false, "GlobalSecondaryIndexes")] {
+            let group: Map<String, Value> = indexes
+                .iter()
+                .filter(|i| i.local == local)
+                .map(|i| (i.name.clone(), json!({ "CapacityUnits": i.units, kind: i.units })))
+                .collect();
+            if !group.is_empty() {
+                c.insert(member.into(), Value::Object(group));
+            }
+        }
     }
     body.insert("ConsumedCapacity".into(), Value::Object(c));
 }

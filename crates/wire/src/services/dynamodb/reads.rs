@@ -182,7 +182,19 @@ fn page_reply(
     if let Some(key) = last_key {
         body.insert("LastEvaluatedKey".into(), item_to_json(&key));
     }
-    add_capacity(&mut body, capacity, name, read_units(page.bytes, consistent), false);
+    // A read of an index consumes the index's capacity.
+    let units = read_units(page.bytes, consistent);
+    match index {
+        Some(x) => {
+            let used = [dynamodb::index::IndexUnits {
+                name: x.name.clone(),
+                local: x.local,
+                units,
+            }];
+            add_capacity(&mut body, capacity, name, 0.0, false, &used);
+        }
+        None => add_capacity(&mut body, capacity, name, units, false, &[]),
+    }
     Reply::Json(Value::Object(body))
 }
 
