@@ -7,7 +7,7 @@
 //! entries of items sharing an index key apart; the escaping keeps the sort value's order in front of it.
 //! Entry value = the item as the index projects it.
 
-use crate::attr::{item_size, AttributeValue, Item};
+use crate::attr::{item_size, Item};
 use crate::key::{partition_prefix, push_escaped, type_matches, value_bytes, KeySchema};
 use crate::table::{IndexSpec, Projection, TableSpec};
 use crate::DynamoError;
@@ -65,12 +65,7 @@ impl IndexDef {
                     self.name
                 )));
             }
-            let empty = match v {
-                AttributeValue::S(s) => s.is_empty().then_some("string"),
-                AttributeValue::B(b) => b.is_empty().then_some("binary"),
-                _ => None,
-            };
-            if let Some(kind) = empty {
+            if let Some(kind) = crate::key::empty_kind(v) {
                 return Err(DynamoError::Validation(format!(
                     "One or more parameter values are not valid. A value specified for a secondary index key is not supported. The AttributeValue for a key attribute cannot contain an empty {kind} value. IndexName: {}, IndexKey: {}",
                     self.name, attr.name
@@ -226,7 +221,7 @@ impl IndexDef {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::attr::item_from_json;
+    use crate::attr::{item_from_json, AttributeValue};
     use crate::key::{KeyAttr, KeyCondition, KeyType, SortCondition};
     use proptest::prelude::*;
     use serde_json::json;

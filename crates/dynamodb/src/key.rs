@@ -99,13 +99,17 @@ fn check_item_key(attr: &KeyAttr, item: &Item, max: usize, partition: bool) -> R
     check_key_value(attr, v, max, partition)
 }
 
-fn check_key_value(attr: &KeyAttr, v: &AttributeValue, max: usize, partition: bool) -> Result<Vec<u8>, DynamoError> {
-    let empty = match v {
+/// "string" or "binary" for an empty S or B value, which no key may hold.
+pub(crate) fn empty_kind(v: &AttributeValue) -> Option<&'static str> {
+    match v {
         AttributeValue::S(s) => s.is_empty().then_some("string"),
         AttributeValue::B(b) => b.is_empty().then_some("binary"),
         _ => None,
-    };
-    if let Some(kind) = empty {
+    }
+}
+
+fn check_key_value(attr: &KeyAttr, v: &AttributeValue, max: usize, partition: bool) -> Result<Vec<u8>, DynamoError> {
+    if let Some(kind) = empty_kind(v) {
         return Err(DynamoError::Validation(format!(
             "One or more parameter values are not valid. The AttributeValue for a key attribute cannot contain an empty {kind} value. Key: {}",
             attr.name

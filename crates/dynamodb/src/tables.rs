@@ -1351,15 +1351,8 @@ impl Table {
         keys: &dyn KeyService,
     ) -> Result<ScanPage, DynamoError> {
         let schema = &self.record.spec.schema;
-        let (mut lower, mut upper) = condition.storage_bounds(schema)?;
-        if let Some(start) = start_after {
-            let k = schema.key_of(start)?;
-            if forward {
-                lower = Bound::Excluded(k);
-            } else {
-                upper = Bound::Excluded(k);
-            }
-        }
+        let start = start_after.map(|s| schema.key_of(s)).transpose()?;
+        let (lower, upper) = resume(condition.storage_bounds(schema)?, start, forward);
         self.read_range(Source::Table, lower, upper, !forward, limit, max_bytes, keys)
     }
 
@@ -1377,15 +1370,10 @@ impl Table {
         max_bytes: usize,
         keys: &dyn KeyService,
     ) -> Result<ScanPage, DynamoError> {
-        let (mut lower, mut upper) = condition.index_bounds(&index.schema)?;
-        if let Some(start) = start_after {
-            let k = index.start_key(&self.record.spec.schema, start)?;
-            if forward {
-                lower = Bound::Excluded(k);
-            } else {
-                upper = Bound::Excluded(k);
-            }
-        }
+        let start = start_after
+            .map(|s| index.start_key(&self.record.spec.schema, s))
+            .transpose()?;
+        let (lower, upper) = resume(condition.index_bounds(&index.schema)?, start, forward);
         self.read_range(
             Source::Index { index, whole_items },
             lower,
@@ -1471,6 +1459,15 @@ fn blocking<T>(work: impl FnOnce() -> T) -> T {
     match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
         Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
         _ => work(),
+    }
+}
+
+/// A Query's range, resumed after `start` (an `ExclusiveStartKey`'s storage key) in the read's direction.
+fn resume(range: crate::key::KeyRange, start: Option<Vec<u8>>, forward: bool) -> crate::key::KeyRange {
+    match (start, forward) {
+        (Some(k), true) => (Bound::Excluded(k), range.1),
+        (Some(k), false) => (range.0, Bound::Excluded(k)),
+        (None, _) => range,
     }
 }
 

@@ -92,19 +92,22 @@ fn index_input(x: &Input<'_>) -> Result<IndexInput, ApiError> {
     })
 }
 
+fn attribute_definitions(i: &Input<'_>) -> Result<Vec<AttributeDefinition>, ApiError> {
+    i.list("AttributeDefinitions")?
+        .iter()
+        .map(|d| {
+            Ok(AttributeDefinition {
+                attribute_name: d.str("AttributeName")?.to_owned(),
+                attribute_type: d.str("AttributeType")?.to_owned(),
+            })
+        })
+        .collect()
+}
+
 fn create_input(name: &str, i: &Input<'_>) -> Result<CreateTableInput, ApiError> {
     Ok(CreateTableInput {
         table_name: name.to_owned(),
-        attribute_definitions: i
-            .list("AttributeDefinitions")?
-            .iter()
-            .map(|d| {
-                Ok(AttributeDefinition {
-                    attribute_name: d.str("AttributeName")?.to_owned(),
-                    attribute_type: d.str("AttributeType")?.to_owned(),
-                })
-            })
-            .collect::<Result<_, ApiError>>()?,
+        attribute_definitions: attribute_definitions(i)?,
         key_schema: key_schema(i.list("KeySchema")?)?,
         billing_mode: i.opt_str("BillingMode")?.map(str::to_owned),
         provisioned_throughput: throughput(i.object("ProvisionedThroughput")?)?,
@@ -565,17 +568,8 @@ async fn update_global_indexes(app: &App, c: &Caller, name: &str, i: &Input<'_>)
         )
         .into());
     }
-    let definitions: Vec<AttributeDefinition> = match i.0.get("AttributeDefinitions") {
-        Some(v) if !v.is_null() => i
-            .list("AttributeDefinitions")?
-            .iter()
-            .map(|d| {
-                Ok(AttributeDefinition {
-                    attribute_name: d.str("AttributeName")?.to_owned(),
-                    attribute_type: d.str("AttributeType")?.to_owned(),
-                })
-            })
-            .collect::<Result<_, ApiError>>()?,
+    let definitions = match i.0.get("AttributeDefinitions") {
+        Some(v) if !v.is_null() => attribute_definitions(i)?,
         _ => Vec::new(),
     };
     let keys = app.table_keys(c);
