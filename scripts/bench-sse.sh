@@ -5,15 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 items=${1:-100000}; secs=${2:-10}; conns=${3:-64}
-cargo build --release -q -p strongroom -p strongroom-bench
-export AWS_ACCESS_KEY_ID=AKIABENCHROOT0000001 AWS_SECRET_ACCESS_KEY=bench-secret-0123456789 AWS_DEFAULT_REGION=us-east-1
-export STRONGROOM_ROOT_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID STRONGROOM_ROOT_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY
-data=$(mktemp -d); log=$(mktemp)
-./target/release/strongroom serve --listen 127.0.0.1:0 --data-dir "$data" --log warn >"$log" 2>&1 &
-pid=$!
-trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data" "$log"' EXIT
-for _ in $(seq 100); do grep -q "listening on" "$log" && break; sleep 0.1; done
-url=$(sed -n 's/^strongroom listening on //p' "$log")
+source scripts/lib-server.sh
 key=$(aws --endpoint-url "$url" kms create-key --query KeyMetadata.Arn --output text)
 kms_calls() {
   local n=0
