@@ -10,6 +10,7 @@ pub mod items;
 pub mod key;
 pub mod legacy;
 pub mod number;
+pub mod stream;
 pub mod table;
 pub mod tables;
 
@@ -45,6 +46,12 @@ pub enum DynamoError {
     /// A transaction was cancelled: one reason per action, in request order.
     #[error("Transaction cancelled, please refer cancellation reasons for specific reasons [{}]", .0.iter().map(|r| r.code.as_str()).collect::<Vec<_>>().join(", "))]
     TransactionCanceled(Vec<CancellationReason>),
+    /// A stream position older than the oldest record kept.
+    #[error("{0}")]
+    TrimmedDataAccess(String),
+    /// A shard iterator older than 15 minutes.
+    #[error("{0}")]
+    ExpiredIterator(String),
     /// A single-item write to an item that a transaction is writing at the same moment.
     #[error("{0}")]
     TransactionConflict(String),

@@ -22,6 +22,9 @@ use crate::table::TableSpec;
 use crate::DynamoError;
 
 mod backfill;
+mod streams;
+
+pub use streams::{IteratorStart, StreamPage};
 mod txn;
 
 pub use txn::MAX_TRANSACTION_BYTES;
@@ -110,6 +113,9 @@ pub struct TableRecord {
     /// Time to live: the attribute holding each item's expiry (epoch seconds), when enabled.
     #[serde(default)]
     pub ttl: Option<TtlSpec>,
+    /// Its streams, oldest first; the last may be enabled. Disabled ones stay readable for a day.
+    #[serde(default)]
+    pub streams: Vec<crate::stream::StreamInfo>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -194,6 +200,8 @@ struct Shared {
     indexes: RwLock<Arc<Vec<IndexDef>>>,
     /// Each index's item count and size, as [`Usage`] is for the table.
     index_usage: Mutex<HashMap<String, (i64, i64)>>,
+    /// The table's streams: the one being written and their sequence numbers.
+    streams: streams::StreamState,
     /// The items transactions are writing now.
     ongoing: txn::Ongoing,
     /// Where the commit records of transactions across tables are (see [`txn`]).
@@ -292,6 +300,7 @@ impl Shared {
             indexes: RwLock::new(Arc::new(IndexDef::all(&record.spec))),
             index_usage: Mutex::new(HashMap::new()),
             ongoing: txn::Ongoing::default(),
+            streams: streams::StreamState::new(record),
             txn_dir,
         })
     }
@@ -420,30 +429,55 @@ struct IndexUsage {
     bytes: i64,
 }
 
+/// What writes derive from their items' changes beyond the items themselves (index entries, stream
+/// records), and what [`commit`] settles once the batch is durable.
+#[derive(Default)]
+struct Derived {
+    usage: Vec<IndexUsage>,
+    /// The stream sequence numbers the batch holds, until it is written.
+    seqs: Vec<u64>,
+}
+
+impl Derived {
+    fn extend(&mut self, other: Derived) {
+        self.usage.extend(other.usage);
+        self.seqs.extend(other.seqs);
+    }
+}
+
+/// Why an item changes, as its stream record tells.
+#[derive(Clone, Copy, PartialEq)]
+enum Cause {
+    Request,
+    /// Deleted by time to live: the record names DynamoDB itself.
+    Expiry,
+}
+
 /// Makes `batch` durable and applies it, then counts what the writes changed in the table's usage and
-/// its indexes'.
+/// its indexes', and lets stream readers past the batch's records.
 async fn commit(
     shared: &Shared,
     engine: &Engine,
     batch: WriteBatch,
     written: &[&Written],
-    indexes: &[IndexUsage],
+    derived: Derived,
 ) -> Result<(), DynamoError> {
-    if batch.is_empty() {
-        return Ok(());
-    }
-    if engine.write_would_wait() {
+    let written_ok = if batch.is_empty() {
+        Ok(())
+    } else if engine.write_would_wait() {
         // Making room may wait for a flush: not on a runtime worker.
-        blocking(|| engine.write(batch)).map_err(storage_error)?;
+        blocking(|| engine.write(batch)).map(|_| ()).map_err(storage_error)
     } else {
-        engine.write_async(batch).await.map_err(storage_error)?;
-    }
+        engine.write_async(batch).await.map(|_| ()).map_err(storage_error)
+    };
+    shared.streams.settled(&derived.seqs);
+    written_ok?;
     let (items, bytes) = written
         .iter()
         .map(|w| w.usage_delta())
         .fold((0, 0), |(i, b), (di, db)| (i + di, b + db));
     shared.usage.add(items, bytes);
-    for u in indexes {
+    for u in &derived.usage {
         shared.add_index_usage(&u.name, u.items, u.bytes);
     }
     Ok(())
@@ -647,6 +681,7 @@ impl Tables {
             sse: None,
             key_switches_ms: Vec::new(),
             ttl: None,
+            streams: Vec::new(),
         };
         let new_key = keys.create_table_key(record.key_context(), choice)?;
         record.sse = new_key.sse;
@@ -726,6 +761,7 @@ impl Tables {
             return Err(e);
         }
         *current.shared.indexes.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(IndexDef::all(&record.spec));
+        current.shared.streams.follow(&record);
         Ok(record)
     }
 
@@ -1027,6 +1063,7 @@ impl Table {
                 return Err(failure.unwrap_or_else(|| storage_error(e)));
             }
         };
+        self.shared.streams.open(&engine)?;
         // Transactions across tables the process stopped in the middle of: finished or undone.
         self.recover_intents(&engine, &self.shared.txn_dir)?;
         for index in self.shared.indexes().iter() {
@@ -1084,6 +1121,16 @@ impl Table {
         keys: &dyn KeyService,
         decide: impl FnOnce(Option<&Item>) -> Result<Decision, DynamoError>,
     ) -> Result<Written, DynamoError> {
+        self.write_item_for(key, keys, Cause::Request, decide).await
+    }
+
+    async fn write_item_for(
+        &self,
+        key: &[u8],
+        keys: &dyn KeyService,
+        cause: Cause,
+        decide: impl FnOnce(Option<&Item>) -> Result<Decision, DynamoError>,
+    ) -> Result<Written, DynamoError> {
         let engine = self.engine(keys)?;
         let base = Self::base(&engine)?;
         if self.shared.ongoing.contains(key) {
@@ -1110,23 +1157,27 @@ impl Table {
             Decision::Keep => old.clone(),
         };
         let written = Written { old, new };
-        let usage = self.maintain_indexes(&engine, &indexes, &mut batch, key, &written)?;
-        commit(&self.shared, &engine, batch, &[&written], &usage).await?;
+        let derived = self.derive(&engine, &mut batch, key, &written, cause)?;
+        commit(&self.shared, &engine, batch, &[&written], derived).await?;
         Ok(written)
     }
 
-    /// Adds to `batch` what the write of one item does to every index; returns each index's change in
-    /// item count and size, for [`commit`] to count.
-    fn maintain_indexes(
+    /// Adds to `batch` what the change of one item derives: its entry change in every index and its
+    /// stream record. Called under the item's lock.
+    fn derive(
         &self,
         engine: &Engine,
-        indexes: &[IndexDef],
         batch: &mut WriteBatch,
         key: &[u8],
         written: &Written,
-    ) -> Result<Vec<IndexUsage>, DynamoError> {
-        let mut usage = Vec::new();
-        for index in indexes {
+        cause: Cause,
+    ) -> Result<Derived, DynamoError> {
+        let mut derived = Derived {
+            usage: Vec::new(),
+            seqs: self.stream_record(engine, batch, written, cause)?.into_iter().collect(),
+        };
+        let usage = &mut derived.usage;
+        for index in self.shared.indexes().iter() {
             let change = index.change(
                 &self.record.spec.schema,
                 key,
@@ -1151,7 +1202,7 @@ impl Table {
                 bytes: change.bytes,
             });
         }
-        Ok(usage)
+        Ok(derived)
     }
 
     /// Writes an item whole (PutItem without a condition); returns the item it replaced.
@@ -1431,7 +1482,7 @@ impl Table {
             for item in page.items.iter().filter(|i| expired(i, attribute, now_secs)) {
                 let key = schema.item_key(item)?;
                 let gone = self
-                    .write_item(&key, keys, |current| {
+                    .write_item_for(&key, keys, Cause::Expiry, |current| {
                         Ok(match current {
                             Some(c) if expired(c, attribute, now_secs) => Decision::Delete,
                             _ => Decision::Keep,

@@ -218,6 +218,11 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 health.check_table_keys();
                 Ok(())
             });
+            let trimmer = app.clone();
+            run_every(args.ttl_sweep_interval.0, "dynamodb-stream-trim", move || {
+                trimmer.trim_streams();
+                Ok(())
+            });
             let sweeper = app.clone();
             let period = args.ttl_sweep_interval.0;
             tokio::spawn(async move {

@@ -177,6 +177,16 @@ impl App {
         self.tables.backfill_pending(&keys).await
     }
 
+    /// Trims stream records older than a day and forgets streams disabled longer ago than that; returns
+    /// how many records went.
+    pub fn trim_streams(&self) -> usize {
+        let keys = table_keys::ServiceKeys {
+            kms: &self.kms,
+            owned: &self.owned_keys,
+        };
+        self.tables.trim_streams(self.clock.now_millis(), &keys)
+    }
+
     /// Finishes transactions across tables that a crash or a failure left committed but not applied
     /// everywhere; returns how many.
     pub async fn finish_transactions(&self) -> usize {
@@ -305,7 +315,8 @@ impl App {
             Api::DynamoDb => services::dynamodb::dispatch(self, &caller, op, &input).await,
             Api::Kms => services::kms::dispatch(self, &caller, op, &input),
             Api::CloudTrail => services::cloudtrail::dispatch(self, &caller, op, &input),
-            Api::Streams | Api::Sts | Api::Iam => Err(unknown_operation(api, op)),
+            Api::Streams => services::dynamodb::dispatch_streams(self, &caller, op, &input).await,
+            Api::Sts | Api::Iam => Err(unknown_operation(api, op)),
         }
     }
 

@@ -8,7 +8,7 @@
 //! index becomes ACTIVE. A restart in the middle starts the backfill again; writing an entry twice is
 //! harmless.
 
-use super::{commit, read_item, storage_error, stripe_of, IndexUsage, Table, Tables, BASE};
+use super::{commit, read_item, storage_error, stripe_of, Derived, IndexUsage, Table, Tables, BASE};
 use crate::attr::{encode_item, item_size, Item};
 use crate::index::IndexDef;
 use crate::table::{AttributeDefinition, IndexInput};
@@ -183,7 +183,11 @@ impl Table {
                     batch.put(structure, &entry_key, &encode_item(&entry));
                 }
             }
-            commit(&self.shared, &engine, batch, &[], &[usage]).await?;
+            let derived = Derived {
+                usage: vec![usage],
+                seqs: Vec::new(),
+            };
+            commit(&self.shared, &engine, batch, &[], derived).await?;
             drop(guards);
             if !page.more {
                 return Ok(true);

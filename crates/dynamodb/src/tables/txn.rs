@@ -24,8 +24,8 @@ use serde::{Deserialize, Serialize};
 use storage::{Engine, WriteBatch};
 
 use super::{
-    blocking, commit, read_item, storage_error, stripe_of, IndexUsage, Table, Tables, TxAction, TxOp, Written, BASE,
-    MAX_ITEM_BYTES,
+    blocking, commit, read_item, storage_error, stripe_of, Cause, Derived, Table, Tables, TxAction, TxOp, Written,
+    BASE, MAX_ITEM_BYTES,
 };
 use crate::attr::{decode_item, encode_item, item_size, Item};
 use crate::{CancellationReason, DynamoError};
@@ -287,7 +287,7 @@ impl Tables {
                     part.writes.iter().map(|(k, w)| (*k, w.new.as_ref())).collect();
                 let mut batch = WriteBatch::new();
                 batch.put(structure, txn_id.as_bytes(), &encode_intent(&writes));
-                commit(&part.table.shared, &part.engine, batch, &[], &[]).await?;
+                commit(&part.table.shared, &part.engine, batch, &[], Derived::default()).await?;
             }
             crash_point("after-intents");
             let tables = parts.iter().map(|p| p.table.record.table_id.clone()).collect();
@@ -301,7 +301,7 @@ impl Tables {
                 if let Some(structure) = part.engine.structure(TXN) {
                     let mut batch = WriteBatch::new();
                     batch.delete(structure, txn_id.as_bytes());
-                    let _ = commit(&part.table.shared, &part.engine, batch, &[], &[]).await;
+                    let _ = commit(&part.table.shared, &part.engine, batch, &[], Derived::default()).await;
                 }
             }
             self.active_txns
@@ -400,21 +400,20 @@ impl Tables {
 async fn apply(part: &Part<'_>, txn_id: Option<&str>) -> Result<(), DynamoError> {
     let table = part.table;
     let base = Table::base(&part.engine)?;
-    let indexes = table.shared.indexes();
     let mut batch = WriteBatch::new();
-    let mut usage: Vec<IndexUsage> = Vec::new();
+    let mut derived = Derived::default();
     for (key, w) in &part.writes {
         match &w.new {
             Some(item) => batch.put(base, key, &encode_item(item)),
             None => batch.delete(base, key),
         };
-        usage.extend(table.maintain_indexes(&part.engine, &indexes, &mut batch, key, w)?);
+        derived.extend(table.derive(&part.engine, &mut batch, key, w, Cause::Request)?);
     }
     if let (Some(id), Some(structure)) = (txn_id, part.engine.structure(TXN)) {
         batch.delete(structure, id.as_bytes());
     }
     let written: Vec<&Written> = part.writes.iter().map(|(_, w)| *w).collect();
-    commit(&table.shared, &part.engine, batch, &written, &usage).await
+    commit(&table.shared, &part.engine, batch, &written, derived).await
 }
 
 impl Table {
@@ -432,11 +431,15 @@ impl Table {
                 .map(|id| txn_dir.join(format!("{id}.sealed")).exists())
                 .unwrap_or(false);
             let mut batch = WriteBatch::new();
-            if committed {
-                self.replay(engine, &raw, &mut batch)?;
-            }
+            let derived = if committed {
+                self.replay(engine, &raw, &mut batch)?
+            } else {
+                Derived::default()
+            };
             batch.delete(structure, &id);
-            engine.write(batch).map_err(storage_error)?;
+            let written = engine.write(batch).map_err(storage_error);
+            self.shared.streams.settled(&derived.seqs);
+            written?;
         }
         Ok(())
     }
@@ -454,26 +457,26 @@ impl Table {
         let locked: Vec<(&Table, &[u8])> = writes.iter().map(|(k, _)| (self, k.as_slice())).collect();
         let _guards = lock_all(&locked).await;
         let mut batch = WriteBatch::new();
-        self.replay(engine, &raw, &mut batch)?;
+        let derived = self.replay(engine, &raw, &mut batch)?;
         batch.delete(structure, txn_id.as_bytes());
-        commit(&self.shared, engine, batch, &[], &[]).await
+        commit(&self.shared, engine, batch, &[], derived).await
     }
 
-    /// Adds an intent's writes, with their index entries, to `batch`.
-    fn replay(&self, engine: &Engine, raw: &[u8], batch: &mut WriteBatch) -> Result<(), DynamoError> {
+    /// Adds an intent's writes, with their index entries and stream records, to `batch`.
+    fn replay(&self, engine: &Engine, raw: &[u8], batch: &mut WriteBatch) -> Result<Derived, DynamoError> {
         let base = engine
             .structure(BASE)
             .ok_or_else(|| DynamoError::Storage("the table has no base structure".into()))?;
-        let indexes = self.shared.indexes();
+        let mut derived = Derived::default();
         for (key, new) in decode_intent(raw)? {
             let old = read_item(engine, base, &key)?;
             match &new {
                 Some(item) => batch.put(base, &key, &encode_item(item)),
                 None => batch.delete(base, &key),
             };
-            self.maintain_indexes(engine, &indexes, batch, &key, &Written { old, new })?;
+            derived.extend(self.derive(engine, batch, &key, &Written { old, new }, Cause::Request)?);
         }
-        Ok(())
+        Ok(derived)
     }
 }
 

@@ -151,6 +151,17 @@ impl Server {
         aws_sdk_dynamodb::Client::from_conf(conf)
     }
 
+    pub fn streams(&self, c: Credentials) -> aws_sdk_dynamodbstreams::Client {
+        let conf = aws_sdk_dynamodbstreams::Config::builder()
+            .behavior_version(aws_sdk_dynamodbstreams::config::BehaviorVersion::latest())
+            .region(Region::new(REGION.to_owned()))
+            .endpoint_url(&self.url)
+            .credentials_provider(c)
+            .retry_config(aws_sdk_dynamodbstreams::config::retry::RetryConfig::disabled())
+            .build();
+        aws_sdk_dynamodbstreams::Client::from_conf(conf)
+    }
+
     /// Every file under the data directory, for at-rest checks.
     pub fn data_files(&self) -> Vec<PathBuf> {
         let mut out = Vec::new();

@@ -13,6 +13,9 @@ use serde_json::{json, Map, Value};
 mod exprs;
 mod items;
 mod reads;
+mod streams;
+
+pub use streams::dispatch as dispatch_streams;
 
 use crate::services::input::{epoch, Input};
 use crate::{unknown_operation, Api, ApiError, App, Caller, Reply};
@@ -257,6 +260,7 @@ fn described(r: &TableRecord, status: &str, sizes: &Sizes, inaccessible_since: O
                 .collect::<Vec<_>>()),
         );
     }
+    streams::describe_into(r, &mut d);
     d.insert("TableClassSummary".into(), json!({"TableClass": spec.table_class}));
     d.insert("DeletionProtectionEnabled".into(), json!(spec.deletion_protection));
     Value::Object(d)
@@ -388,6 +392,7 @@ pub async fn dispatch(app: &App, caller: &Caller, op: &str, input: &Value) -> Re
             let spec = TableSpec::from_create(&create_input(name, &i)?)?;
             let choice = sse_choice(&i)?;
             let tags = tag_list(&i)?;
+            let stream = streams::specification(&i)?.flatten();
             let table = app.tables.create(
                 account,
                 region,
@@ -397,15 +402,16 @@ pub async fn dispatch(app: &App, caller: &Caller, op: &str, input: &Value) -> Re
                 &choice,
                 &app.table_keys(caller),
             )?;
-            let table = if tags.is_empty() {
-                table
-            } else {
+            if !tags.is_empty() {
                 app.tables.update(account, region, &table.record.spec.name, |r| {
                     r.tags.extend(tags);
                     Ok(())
                 })?;
-                app.tables.get(account, region, &table.record.spec.name)?
-            };
+            }
+            if let Some(view) = stream {
+                streams::apply(app, caller, &table.record.spec.name, Some(view)).await?;
+            }
+            let table = app.tables.get(account, region, &table.record.spec.name)?;
             // Creation is immediate here; the answer still says CREATING, as DynamoDB's does.
             Ok(Reply::Json(
                 json!({ "TableDescription": description(&table.record, "CREATING", &Sizes::default()) }),
@@ -432,6 +438,14 @@ pub async fn dispatch(app: &App, caller: &Caller, op: &str, input: &Value) -> Re
             authorize(app, caller, "dynamodb:UpdateTable", name)?;
             if i.0.get("GlobalSecondaryIndexUpdates").is_some_and(|v| !v.is_null()) {
                 update_global_indexes(app, caller, name, &i).await?;
+            }
+            if let Some(change) = streams::specification(&i)? {
+                if i.object("SSESpecification")?.is_some() {
+                    return Err(ApiError::validation(
+                        "One or more parameter values were invalid: Server-Side Encryption modification must be the only operation in the request",
+                    ));
+                }
+                streams::apply(app, caller, name, change).await?;
             }
             update_table(app, caller, name, &i)
         }
@@ -615,10 +629,10 @@ async fn update_global_indexes(app: &App, c: &Caller, name: &str, i: &Input<'_>)
 /// UpdateTable: billing mode and throughput, deletion protection, table class (after any index updates).
 fn update_table(app: &App, c: &Caller, name: &str, i: &Input<'_>) -> Result<Reply, ApiError> {
     use dynamodb::table::Billing;
-    for unsupported in ["StreamSpecification", "ReplicaUpdates"] {
-        unsupported_member(i, unsupported)?;
-    }
-    let indexes_updated = i.0.get("GlobalSecondaryIndexUpdates").is_some_and(|v| !v.is_null());
+    unsupported_member(i, "ReplicaUpdates")?;
+    let indexes_updated = ["GlobalSecondaryIndexUpdates", "StreamSpecification"]
+        .iter()
+        .any(|m| i.0.get(*m).is_some_and(|v| !v.is_null()));
     let mode = i.opt_str("BillingMode")?.map(str::to_owned);
     let throughput = throughput(i.object("ProvisionedThroughput")?)?;
     let protection = i.0.get("DeletionProtectionEnabled").and_then(Value::as_bool);
