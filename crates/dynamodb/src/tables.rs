@@ -1836,4 +1836,40 @@ mod tests {
         }
         out
     }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn stream_records_are_trimmed_after_a_day_and_old_streams_forgotten() {
+        use crate::stream::{ViewType, RETENTION_MS};
+        let dir = tempfile::tempdir().unwrap();
+        let kms = FakeKms::default();
+        let tables = Tables::open(dir.path(), root(), Options::default()).unwrap();
+        owned_table(&tables, "events", "t-s", &kms);
+        let (acct, region) = ("111122223333", "us-east-1");
+        tables.enable_stream(acct, region, "events", ViewType::KeysOnly, &kms).unwrap();
+        let t = tables.get(acct, region, "events").unwrap();
+        for i in 0..300 {
+            t.put(&item_from_json(&json!({"id": {"S": format!("k{i}")}})).unwrap(), &kms)
+                .await
+                .unwrap();
+        }
+        let stream = t.record.streams[0].clone();
+        let start = t.stream_position(&stream, IteratorStart::TrimHorizon).unwrap();
+        assert_eq!(t.read_stream(&stream, start, 1000, &kms).unwrap().records.len(), 300);
+        // Within the day nothing goes; after it, everything.
+        assert_eq!(tables.trim_streams(now_ms(), &kms), 0);
+        assert_eq!(tables.trim_streams(now_ms() + RETENTION_MS + 1000, &kms), 300);
+        assert!(matches!(
+            t.stream_position(&stream, IteratorStart::At(start)),
+            Err(DynamoError::TrimmedDataAccess(_))
+        ));
+        let horizon = t.stream_position(&stream, IteratorStart::TrimHorizon).unwrap();
+        assert!(t.read_stream(&stream, horizon, 1000, &kms).unwrap().records.is_empty());
+        // A stream disabled more than a day ago is forgotten, structure and all.
+        tables.disable_stream(acct, region, "events").await.unwrap();
+        tables.trim_streams(now_ms() + RETENTION_MS + 1000, &kms);
+        let t = tables.get(acct, region, "events").unwrap();
+        assert!(t.record.streams.is_empty());
+        let engine = t.engine(&kms).unwrap();
+        assert!(engine.structure(&stream.structure()).is_none());
+    }
 }
