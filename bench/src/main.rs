@@ -38,6 +38,9 @@ struct Args {
     /// Create the table with two global secondary indexes and one local one (on `g1`, `g2`, `lsk`).
     #[arg(long)]
     indexes: bool,
+    /// Create the table with a stream (NEW_AND_OLD_IMAGES).
+    #[arg(long)]
+    stream: bool,
     #[arg(long, env = "AWS_ACCESS_KEY_ID", default_value = "")]
     access_key_id: String,
     #[arg(long, env = "AWS_SECRET_ACCESS_KEY", default_value = "")]
@@ -55,6 +58,8 @@ struct Args {
 struct Outcome {
     latencies_us: Vec<u32>,
     errors: u64,
+    /// Stream records read (stream-read).
+    records: u64,
 }
 
 async fn connection(
@@ -70,7 +75,12 @@ async fn connection(
     let mut out = Outcome {
         latencies_us: Vec::with_capacity(1 << 16),
         errors: 0,
+        records: 0,
     };
+    if let Workload::StreamRead { arn, shard } = &*wl {
+        stream_reader(&mut link, &signer, &authority, arn, shard, warmup_end, end, &mut out).await?;
+        return Ok(out);
+    }
     let mut n = 0u64;
     loop {
         let now = Instant::now();
@@ -89,6 +99,65 @@ async fn connection(
         }
     }
     Ok(out)
+}
+
+/// stream-read: from the stream's start to its end, then again, until `end`.
+#[allow(clippy::too_many_arguments)]
+async fn stream_reader(
+    link: &mut conn::Conn,
+    signer: &sign::Signer,
+    authority: &str,
+    arn: &str,
+    shard: &str,
+    warmup_end: Instant,
+    end: Instant,
+    out: &mut Outcome,
+) -> anyhow::Result<()> {
+    use serde_json::json;
+    let target = |op: &str| format!("DynamoDBStreams_20120810.{op}");
+    let mut iterator: Option<String> = None;
+    while Instant::now() < end {
+        let started = Instant::now();
+        let (status, records) = match &iterator {
+            None => {
+                let (status, body) = workload::call_on(
+                    link,
+                    signer,
+                    authority,
+                    &target("GetShardIterator"),
+                    &json!({"StreamArn": arn, "ShardId": shard, "ShardIteratorType": "TRIM_HORIZON"}),
+                )
+                .await?;
+                iterator = body["ShardIterator"].as_str().map(str::to_owned);
+                (status, 0)
+            }
+            Some(it) => {
+                let (status, body) = workload::call_on(
+                    link,
+                    signer,
+                    authority,
+                    &target("GetRecords"),
+                    &json!({"ShardIterator": it, "Limit": 1000}),
+                )
+                .await?;
+                let n = body["Records"].as_array().map_or(0, Vec::len);
+                // Read to the end: start over.
+                iterator = (n > 0)
+                    .then(|| body["NextShardIterator"].as_str().map(str::to_owned))
+                    .flatten();
+                (status, n)
+            }
+        };
+        if started >= warmup_end {
+            out.latencies_us
+                .push(started.elapsed().as_micros().min(u32::MAX as u128) as u32);
+            out.records += records as u64;
+            if !status.is_success() {
+                out.errors += 1;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn percentile(sorted: &[u32], p: f64) -> f64 {
@@ -124,12 +193,14 @@ fn main() -> anyhow::Result<()> {
             )));
         }
         let mut all = Vec::new();
-        let mut errors = 0;
+        let (mut errors, mut records) = (0, 0);
         for t in tasks {
             let o = t.await??;
             all.extend(o.latencies_us);
             errors += o.errors;
+            records += o.records;
         }
+        let records_per_s = records as f64 / args.seconds as f64;
         all.sort_unstable();
         let rps = all.len() as f64 / args.seconds as f64;
         let (p50, p99, p999) = (percentile(&all, 0.50), percentile(&all, 0.99), percentile(&all, 0.999));
@@ -137,7 +208,8 @@ fn main() -> anyhow::Result<()> {
             println!(
                 "{}",
                 serde_json::json!({"workload": args.workload, "connections": args.connections, "seconds": args.seconds,
-                    "requests": all.len(), "errors": errors, "rps": rps, "p50_ms": p50, "p99_ms": p99, "p999_ms": p999})
+                    "requests": all.len(), "errors": errors, "rps": rps, "p50_ms": p50, "p99_ms": p99, "p999_ms": p999,
+                    "records_per_s": records_per_s})
             );
         } else {
             println!(
@@ -151,6 +223,9 @@ fn main() -> anyhow::Result<()> {
                 p99,
                 p999
             );
+            if records > 0 {
+                println!("{:<24} stream records read: {records} ({records_per_s:.0}/s)", "");
+            }
         }
         Ok(())
     })

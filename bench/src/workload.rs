@@ -28,6 +28,12 @@ pub enum Workload {
         target: String,
         body: Vec<u8>,
     },
+    /// Reading a table's stream from its start, page after page (one GetRecords of up to 1,000 records a
+    /// request), again and again.
+    StreamRead {
+        arn: String,
+        shard: String,
+    },
     /// A DynamoDB call whose body names a random item of the table.
     Items {
         op: ItemOp,
@@ -95,6 +101,34 @@ impl Workload {
                     items: args.items,
                 }
             }
+            "stream-read" => {
+                ensure_table(args, &signer, &authority).await?;
+                let d = call(
+                    &signer,
+                    &authority,
+                    "dynamodb",
+                    "DynamoDB_20120810.DescribeTable",
+                    json!({"TableName": args.table}),
+                )
+                .await?;
+                let arn = d["Table"]["LatestStreamArn"]
+                    .as_str()
+                    .ok_or_else(|| anyhow::anyhow!("the table has no stream (create it with --stream)"))?
+                    .to_owned();
+                let s = call(
+                    &signer,
+                    &authority,
+                    "dynamodb",
+                    "DynamoDBStreams_20120810.DescribeStream",
+                    json!({"StreamArn": arn}),
+                )
+                .await?;
+                let shard = s["StreamDescription"]["Shards"][0]["ShardId"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                Workload::StreamRead { arn, shard }
+            }
             "kms-encrypt" | "kms-decrypt" | "kms-generate-data-key" => {
                 let created = call(&signer, &authority, "kms", "TrentService.CreateKey", json!({})).await?;
                 let key_id = created["KeyMetadata"]["KeyId"].as_str().unwrap_or_default().to_owned();
@@ -137,6 +171,7 @@ impl Workload {
     /// The `n`th request of connection `conn`.
     pub fn request(&self, signer: &Signer, authority: &str, conn: u64, n: u64) -> anyhow::Result<Request<Full<Bytes>>> {
         Ok(match self {
+            Workload::StreamRead { .. } => anyhow::bail!("stream-read requests depend on the answers before them"),
             Workload::Health => Request::get("/health")
                 .header("host", authority)
                 .body(Full::new(Bytes::new()))?,
@@ -201,6 +236,21 @@ fn signed(
         .body(Full::new(Bytes::from(body)))?)
 }
 
+/// One signed JSON call on `link`; the answer's status and JSON body.
+pub async fn call_on(
+    link: &mut Conn,
+    signer: &Signer,
+    authority: &str,
+    target: &str,
+    body: &Value,
+) -> anyhow::Result<(http::StatusCode, Value)> {
+    let body = serde_json::to_vec(body)?;
+    let (status, bytes) = link
+        .send(|| signed(signer, authority, "dynamodb", DYNAMODB_JSON, target, body.clone()))
+        .await?;
+    Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
+}
+
 /// One signed JSON call on its own connection, for preparing a workload; `target` names the operation.
 pub async fn call(signer: &Signer, authority: &str, service: &str, target: &str, body: Value) -> anyhow::Result<Value> {
     let content_type = if service == "kms" { KMS_JSON } else { DYNAMODB_JSON };
@@ -243,6 +293,9 @@ async fn ensure_table(args: &Args, signer: &Signer, authority: &str) -> anyhow::
                     "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "N"}],
                     "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
                 });
+                if args.stream {
+                    create["StreamSpecification"] = json!({"StreamEnabled": true, "StreamViewType": "NEW_AND_OLD_IMAGES"});
+                }
                 if args.indexes {
                     let defs = create["AttributeDefinitions"].as_array_mut().expect("an array");
                     defs.push(json!({"AttributeName": "g1", "AttributeType": "S"}));

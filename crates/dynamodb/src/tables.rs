@@ -1845,7 +1845,9 @@ mod tests {
         let tables = Tables::open(dir.path(), root(), Options::default()).unwrap();
         owned_table(&tables, "events", "t-s", &kms);
         let (acct, region) = ("111122223333", "us-east-1");
-        tables.enable_stream(acct, region, "events", ViewType::KeysOnly, &kms).unwrap();
+        tables
+            .enable_stream(acct, region, "events", ViewType::KeysOnly, &kms)
+            .unwrap();
         let t = tables.get(acct, region, "events").unwrap();
         for i in 0..300 {
             t.put(&item_from_json(&json!({"id": {"S": format!("k{i}")}})).unwrap(), &kms)
