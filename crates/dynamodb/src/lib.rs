@@ -46,6 +46,9 @@ pub enum DynamoError {
     /// A transaction was cancelled: one reason per action, in request order.
     #[error("Transaction cancelled, please refer cancellation reasons for specific reasons [{}]", .0.iter().map(|r| r.code.as_str()).collect::<Vec<_>>().join(", "))]
     TransactionCanceled(Vec<CancellationReason>),
+    /// One of DynamoDB's other modeled errors, by its name (`BackupNotFoundException`, ...).
+    #[error("{1}")]
+    Named(&'static str, String),
     /// A stream position older than the oldest record kept.
     #[error("{0}")]
     TrimmedDataAccess(String),

@@ -22,6 +22,9 @@ use crate::table::TableSpec;
 use crate::DynamoError;
 
 mod backfill;
+mod backup;
+
+pub use backup::{BackupRecord, RestoreInfo, RestoreOverrides};
 mod streams;
 
 pub use streams::{IteratorStart, StreamPage};
@@ -116,6 +119,9 @@ pub struct TableRecord {
     /// Its streams, oldest first; the last may be enabled. Disabled ones stay readable for a day.
     #[serde(default)]
     pub streams: Vec<crate::stream::StreamInfo>,
+    /// Where its items came from, if it was restored (and whether that is still going on).
+    #[serde(default)]
+    pub restore: Option<RestoreInfo>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -556,6 +562,8 @@ pub struct Tables {
     root: Arc<RootKey>,
     /// Transactions across tables this process is running (the rest in `txns/` need finishing).
     active_txns: Mutex<std::collections::HashSet<String>>,
+    /// Serializes changes of the backup set.
+    backup_changes: Mutex<()>,
     doc: SealedStore<Doc>,
     /// Serializes changes of the table set; readers take `open` only.
     changes: Mutex<()>,
@@ -584,7 +592,7 @@ impl Tables {
         options: Options,
         key_cache_ttl: Duration,
     ) -> Result<Tables, DynamoError> {
-        for sub in ["tables", "txns"] {
+        for sub in ["tables", "txns", "backups"] {
             std::fs::create_dir_all(dir.join(sub)).map_err(|e| DynamoError::Storage(e.to_string()))?;
         }
         let doc: SealedStore<Doc> =
@@ -612,6 +620,7 @@ impl Tables {
             dir: dir.to_owned(),
             root,
             active_txns: Mutex::new(std::collections::HashSet::new()),
+            backup_changes: Mutex::new(()),
             doc,
             changes: Mutex::new(()),
             open: Mutex::new(open),
@@ -682,6 +691,7 @@ impl Tables {
             key_switches_ms: Vec::new(),
             ttl: None,
             streams: Vec::new(),
+            restore: None,
         };
         let new_key = keys.create_table_key(record.key_context(), choice)?;
         record.sse = new_key.sse;
@@ -995,8 +1005,12 @@ impl Tables {
 }
 
 impl Table {
-    /// The engine, opened (its table key decrypted through `keys`) on first use.
+    /// The engine, opened (its table key decrypted through `keys`) on first use. A table still being
+    /// restored cannot be used yet.
     fn engine(&self, keys: &dyn KeyService) -> Result<Arc<Engine>, DynamoError> {
+        if self.record.restore.as_ref().is_some_and(|r| r.in_progress) {
+            return Err(DynamoError::ResourceNotFound("Requested resource not found".into()));
+        }
         let open = self.shared.engine.lock().unwrap_or_else(|p| p.into_inner()).clone();
         match open {
             Some(e) => {

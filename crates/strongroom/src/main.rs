@@ -204,6 +204,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             clock,
             args.region.clone(),
         ));
+        app.drop_interrupted_restores();
         {
             let kms = kms.clone();
             run_every(std::time::Duration::from_secs(1), "kms-housekeeping", move || {

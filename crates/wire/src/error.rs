@@ -199,6 +199,7 @@ impl From<DynamoError> for ApiError {
             DynamoError::AccessDenied(m) => ApiError::new(ErrorKind::AccessDenied, m),
             DynamoError::LimitExceeded(m) => ApiError::modeled("LimitExceededException", 400, m),
             DynamoError::TransactionConflict(m) => ApiError::modeled("TransactionConflictException", 400, m),
+            DynamoError::Named(code, m) => ApiError::modeled(code, 400, m),
             DynamoError::TrimmedDataAccess(m) => ApiError::modeled("TrimmedDataAccessException", 400, m),
             DynamoError::ExpiredIterator(m) => ApiError::modeled("ExpiredIteratorException", 400, m),
             DynamoError::TransactionCanceled(ref reasons) => {

@@ -187,6 +187,15 @@ impl App {
         self.tables.trim_streams(self.clock.now_millis(), &keys)
     }
 
+    /// At start: tables whose restore a stop interrupted are removed (they hold part of their items).
+    pub fn drop_interrupted_restores(&self) {
+        let keys = table_keys::ServiceKeys {
+            kms: &self.kms,
+            owned: &self.owned_keys,
+        };
+        self.tables.drop_interrupted_restores(&keys);
+    }
+
     /// Finishes transactions across tables that a crash or a failure left committed but not applied
     /// everywhere; returns how many.
     pub async fn finish_transactions(&self) -> usize {

@@ -10,6 +10,7 @@ use dynamodb::tables::{KeyChoice, TableRecord};
 use dynamodb::DynamoError;
 use serde_json::{json, Map, Value};
 
+mod backups;
 mod exprs;
 mod items;
 mod reads;
@@ -172,6 +173,12 @@ fn description(r: &TableRecord, status: &str, sizes: &Sizes) -> Value {
 /// TableDescription, with the time since which the table's KMS key has been refused, if it has.
 fn described(r: &TableRecord, status: &str, sizes: &Sizes, inaccessible_since: Option<i64>) -> Value {
     let usage = sizes.table;
+    // A table being restored is CREATING until its items are in.
+    let status = if r.restore.as_ref().is_some_and(|x| x.in_progress) {
+        "CREATING"
+    } else {
+        status
+    };
     let spec: &TableSpec = &r.spec;
     let arn = r.arn();
     let (read, write) = match spec.billing {
@@ -261,6 +268,17 @@ fn described(r: &TableRecord, status: &str, sizes: &Sizes, inaccessible_since: O
         );
     }
     streams::describe_into(r, &mut d);
+    if let Some(x) = &r.restore {
+        let mut summary = json!({
+            "SourceTableArn": x.source_table_arn,
+            "RestoreDateTime": epoch(x.restore_ms),
+            "RestoreInProgress": x.in_progress,
+        });
+        if let Some(b) = &x.source_backup_arn {
+            summary["SourceBackupArn"] = json!(b);
+        }
+        d.insert("RestoreSummary".into(), summary);
+    }
     d.insert("TableClassSummary".into(), json!({"TableClass": spec.table_class}));
     d.insert("DeletionProtectionEnabled".into(), json!(spec.deletion_protection));
     Value::Object(d)
@@ -276,9 +294,18 @@ fn status_of_index(table_status: &str) -> &str {
 
 /// `SSESpecification`: which KMS key the table's hierarchy is rooted in, with DynamoDB's rules and texts.
 fn sse_choice(i: &Input<'_>) -> Result<KeyChoice, ApiError> {
-    let Some(sse) = i.object("SSESpecification")? else {
-        return Ok(KeyChoice::Owned);
+    Ok(sse_choice_in(i, "SSESpecification")?.unwrap_or(KeyChoice::Owned))
+}
+
+/// The key a `member` shaped like SSESpecification chooses, if it is there.
+pub(super) fn sse_choice_in(i: &Input<'_>, member: &str) -> Result<Option<KeyChoice>, ApiError> {
+    let Some(sse) = i.object(member)? else {
+        return Ok(None);
     };
+    sse_choice_of(&sse).map(Some)
+}
+
+fn sse_choice_of(sse: &Input<'_>) -> Result<KeyChoice, ApiError> {
     let invalid = |m: &str| ApiError::validation(format!("One or more parameter values were invalid: {m}"));
     let sse_type = sse.opt_str("SSEType")?;
     let key_id = sse.opt_str("KMSMasterKeyId")?;
@@ -450,6 +477,9 @@ pub async fn dispatch(app: &App, caller: &Caller, op: &str, input: &Value) -> Re
             update_table(app, caller, name, &i)
         }
         "TagResource" | "UntagResource" | "ListTagsOfResource" => tags(app, caller, op, &i),
+        "CreateBackup" | "DescribeBackup" | "ListBackups" | "DeleteBackup" | "RestoreTableFromBackup" => {
+            backups::dispatch(app, caller, op, &i).await
+        }
         "UpdateTimeToLive" => {
             let name = table_name(caller, &i)?;
             authorize(app, caller, "dynamodb:UpdateTimeToLive", name)?;

@@ -1,0 +1,269 @@
+//! On-demand backups: CreateBackup, DescribeBackup, ListBackups, DeleteBackup, RestoreTableFromBackup.
+
+use std::sync::Arc;
+
+use dynamodb::table::Billing;
+use dynamodb::tables::{BackupRecord, RestoreOverrides, TableRecord};
+use serde_json::{json, Map, Value};
+
+use super::{authorize, description, projection_json, schema_json, sse_choice_in, table_name, Sizes};
+use crate::services::input::{epoch, Input};
+use crate::{ApiError, App, Caller, Reply};
+
+pub async fn dispatch(app: &App, c: &Caller, op: &str, i: &Input<'_>) -> Result<Reply, ApiError> {
+    match op {
+        "CreateBackup" => {
+            let name = table_name(c, i)?;
+            authorize(app, c, "dynamodb:CreateBackup", name)?;
+            let backup_name = i.str("BackupName")?;
+            if !(3..=255).contains(&backup_name.len())
+                || !backup_name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+            {
+                return Err(ApiError::validation(format!(
+                    "1 validation error detected: Value '{backup_name}' at 'backupName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"
+                )));
+            }
+            let b = app
+                .tables
+                .create_backup(c.account(), &c.region, name, backup_name, &app.table_keys(c))
+                .await?;
+            Ok(Reply::Json(json!({ "BackupDetails": details(&b, "AVAILABLE") })))
+        }
+        "DescribeBackup" => {
+            let arn = i.str("BackupArn")?;
+            let b = app.tables.backup(c.account(), &c.region, arn)?;
+            authorize(app, c, "dynamodb:DescribeBackup", &b.table.spec.name)?;
+            Ok(Reply::Json(
+                json!({ "BackupDescription": backup_description(&b, "AVAILABLE") }),
+            ))
+        }
+        "DeleteBackup" => {
+            let arn = i.str("BackupArn")?;
+            let b = app.tables.backup(c.account(), &c.region, arn)?;
+            authorize(app, c, "dynamodb:DeleteBackup", &b.table.spec.name)?;
+            let b = app.tables.delete_backup(c.account(), &c.region, arn)?;
+            Ok(Reply::Json(
+                json!({ "BackupDescription": backup_description(&b, "DELETED") }),
+            ))
+        }
+        "ListBackups" => list_backups(app, c, i),
+        "RestoreTableFromBackup" => {
+            let target = i.str("TargetTableName")?;
+            authorize(app, c, "dynamodb:RestoreTableFromBackup", target)?;
+            let arn = i.str("BackupArn")?;
+            let backup = app.tables.backup(c.account(), &c.region, arn)?;
+            let overrides = overrides(i, &backup.table)?;
+            let record =
+                app.tables
+                    .restore_from_backup(target, &backup, overrides, &app.table_keys(c), Arc::new(|_| {}))?;
+            Ok(Reply::Json(
+                json!({ "TableDescription": description(&record, "CREATING", &Sizes::default()) }),
+            ))
+        }
+        _ => Err(crate::unknown_operation(crate::Api::DynamoDb, op)),
+    }
+}
+
+/// The overrides RestoreTableFromBackup and RestoreTableToPointInTime share.
+pub(super) fn overrides(i: &Input<'_>, source: &TableRecord) -> Result<RestoreOverrides, ApiError> {
+    let throughput = i
+        .object("ProvisionedThroughputOverride")?
+        .map(|t| Ok::<_, ApiError>((t.opt_i64("ReadCapacityUnits")?, t.opt_i64("WriteCapacityUnits")?)))
+        .transpose()?;
+    let billing = match (i.opt_str("BillingModeOverride")?, throughput) {
+        (Some("PAY_PER_REQUEST"), Some(_)) => {
+            return Err(ApiError::validation(
+                "Invalid Request: Cannot override ProvisionedThroughput if BillingMode is overridden to PAY_PER_REQUEST",
+            ))
+        }
+        (Some("PAY_PER_REQUEST"), None) => Some(Billing::PayPerRequest),
+        (Some("PROVISIONED") | None, Some((Some(read), Some(write)))) => Some(Billing::Provisioned { read, write }),
+        (Some("PROVISIONED"), None) => match source.spec.billing {
+            b @ Billing::Provisioned { .. } => Some(b),
+            Billing::PayPerRequest => {
+                return Err(ApiError::validation(
+                    "Invalid Request: ProvisionedThroughputOverride must be provided when BillingModeOverride is PROVISIONED",
+                ))
+            }
+        },
+        (None, None) => None,
+        (Some(other), _) if other != "PROVISIONED" => {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{other}' at 'billingModeOverride' failed to satisfy constraint: Member must satisfy enum value set: [PROVISIONED, PAY_PER_REQUEST]"
+            )))
+        }
+        _ => {
+            return Err(ApiError::validation(
+                "Invalid Request: ReadCapacityUnits and WriteCapacityUnits must both be specified",
+            ))
+        }
+    };
+    let names = |member: &str| -> Result<Option<Vec<String>>, ApiError> {
+        match i.0.get(member) {
+            Some(v) if !v.is_null() => Ok(Some(
+                i.list(member)?
+                    .iter()
+                    .map(|x| x.str("IndexName").map(str::to_owned))
+                    .collect::<Result<_, _>>()?,
+            )),
+            _ => Ok(None),
+        }
+    };
+    Ok(RestoreOverrides {
+        billing,
+        global_indexes: names("GlobalSecondaryIndexOverride")?,
+        local_indexes: names("LocalSecondaryIndexOverride")?,
+        key: sse_choice_in(i, "SSESpecificationOverride")?,
+    })
+}
+
+fn details(b: &BackupRecord, status: &str) -> Value {
+    json!({
+        "BackupArn": b.arn,
+        "BackupName": b.name,
+        "BackupSizeBytes": b.size_bytes,
+        "BackupStatus": status,
+        "BackupType": "USER",
+        "BackupCreationDateTime": epoch(b.created_ms),
+    })
+}
+
+fn backup_description(b: &BackupRecord, status: &str) -> Value {
+    let t = &b.table;
+    let spec = &t.spec;
+    let (read, write, mode) = match spec.billing {
+        Billing::PayPerRequest => (0, 0, "PAY_PER_REQUEST"),
+        Billing::Provisioned { read, write } => (read, write, "PROVISIONED"),
+    };
+    let mut features = Map::new();
+    if !spec.local_indexes.is_empty() {
+        features.insert(
+            "LocalSecondaryIndexes".into(),
+            json!(spec
+                .local_indexes
+                .iter()
+                .map(|x| json!({"IndexName": x.name, "KeySchema": schema_json(&x.schema), "Projection": projection_json(&x.projection)}))
+                .collect::<Vec<_>>()),
+        );
+    }
+    if !spec.global_indexes.is_empty() {
+        features.insert(
+            "GlobalSecondaryIndexes".into(),
+            json!(spec
+                .global_indexes
+                .iter()
+                .map(|x| {
+                    let (r, w) = x.throughput.unwrap_or((0, 0));
+                    json!({"IndexName": x.name, "KeySchema": schema_json(&x.schema), "Projection": projection_json(&x.projection),
+                           "ProvisionedThroughput": {"ReadCapacityUnits": r, "WriteCapacityUnits": w}})
+                })
+                .collect::<Vec<_>>()),
+        );
+    }
+    if let Some(s) = t.streams.last().filter(|s| s.enabled()) {
+        features.insert(
+            "StreamDescription".into(),
+            json!({"StreamEnabled": true, "StreamViewType": s.view.as_str()}),
+        );
+    }
+    if let Some(ttl) = &t.ttl {
+        features.insert(
+            "TimeToLiveDescription".into(),
+            json!({"TimeToLiveStatus": if ttl.enabled { "ENABLED" } else { "DISABLED" }, "AttributeName": ttl.attribute}),
+        );
+    }
+    // The key the backup is under: the table's when it was taken.
+    if let Some(sse) = &t.sse {
+        features.insert(
+            "SSEDescription".into(),
+            json!({"Status": "ENABLED", "SSEType": "KMS", "KMSMasterKeyArn": sse.key_arn}),
+        );
+    }
+    json!({
+        "BackupDetails": details(b, status),
+        "SourceTableDetails": {
+            "TableName": spec.name,
+            "TableId": t.table_id,
+            "TableArn": t.arn(),
+            "TableSizeBytes": b.size_bytes,
+            "KeySchema": schema_json(&spec.schema),
+            "TableCreationDateTime": epoch(t.created_ms),
+            "ProvisionedThroughput": {"ReadCapacityUnits": read, "WriteCapacityUnits": write},
+            "ItemCount": b.item_count,
+            "BillingMode": mode,
+        },
+        "SourceTableFeatureDetails": Value::Object(features),
+    })
+}
+
+fn list_backups(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
+    let resource = format!("arn:aws:dynamodb:{}:{}:table/*", c.region, c.account());
+    app.iam
+        .authorize(&c.entry, "dynamodb:ListBackups", &resource, &Default::default())?;
+    let limit = match i.opt_i64("Limit")? {
+        None => usize::MAX,
+        Some(l) if (1..=100).contains(&l) => l as usize,
+        Some(l) => {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{l}' at 'limit' failed to satisfy constraint: Member must have value {}",
+                if l < 1 { "greater than or equal to 1" } else { "less than or equal to 100" }
+            )))
+        }
+    };
+    let seconds = |member: &str| -> Result<Option<f64>, ApiError> {
+        match i.0.get(member) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => v
+                .as_f64()
+                .map(Some)
+                .ok_or_else(|| ApiError::serialization(format!("{member} must be a timestamp"))),
+        }
+    };
+    let (lower, upper) = (seconds("TimeRangeLowerBound")?, seconds("TimeRangeUpperBound")?);
+    let only = i.opt_str("TableName")?;
+    match i.opt_str("BackupType")? {
+        None | Some("USER" | "ALL") => {}
+        Some("SYSTEM" | "AWS_BACKUP") => return Ok(Reply::Json(json!({"BackupSummaries": []}))),
+        Some(other) => {
+            return Err(ApiError::validation(format!(
+                "1 validation error detected: Value '{other}' at 'backupType' failed to satisfy constraint: Member must satisfy enum value set: [USER, SYSTEM, AWS_BACKUP, ALL]"
+            )))
+        }
+    }
+    let after = i.opt_str("ExclusiveStartBackupArn")?;
+    let all: Vec<BackupRecord> = app
+        .tables
+        .backups(c.account(), &c.region)?
+        .into_iter()
+        .filter(|b| only.is_none_or(|t| b.table.spec.name == t))
+        .filter(|b| {
+            let at = b.created_ms as f64 / 1000.0;
+            lower.is_none_or(|l| at >= l) && upper.is_none_or(|u| at < u)
+        })
+        .collect();
+    let start = match after {
+        Some(a) => all.iter().position(|b| b.arn == a).map_or(all.len(), |p| p + 1),
+        None => 0,
+    };
+    let page: Vec<&BackupRecord> = all.iter().skip(start).take(limit).collect();
+    let mut body = Map::new();
+    body.insert(
+        "BackupSummaries".into(),
+        json!(page
+            .iter()
+            .map(|b| json!({
+                "TableName": b.table.spec.name, "TableId": b.table.table_id, "TableArn": b.table.arn(),
+                "BackupArn": b.arn, "BackupName": b.name, "BackupCreationDateTime": epoch(b.created_ms),
+                "BackupStatus": "AVAILABLE", "BackupType": "USER", "BackupSizeBytes": b.size_bytes,
+            }))
+            .collect::<Vec<_>>()),
+    );
+    if start + page.len() < all.len() {
+        if let Some(last) = page.last() {
+            body.insert("LastEvaluatedBackupArn".into(), json!(last.arn));
+        }
+    }
+    Ok(Reply::Json(Value::Object(body)))
+}
