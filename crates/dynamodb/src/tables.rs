@@ -23,8 +23,10 @@ use crate::DynamoError;
 
 mod backfill;
 mod backup;
+mod pitr;
 
 pub use backup::{BackupRecord, RestoreInfo, RestoreOverrides};
+pub use pitr::PitrSpec;
 mod streams;
 
 pub use streams::{IteratorStart, StreamPage};
@@ -122,6 +124,9 @@ pub struct TableRecord {
     /// Where its items came from, if it was restored (and whether that is still going on).
     #[serde(default)]
     pub restore: Option<RestoreInfo>,
+    /// Point-in-time recovery, when enabled.
+    #[serde(default)]
+    pub pitr: Option<PitrSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -692,6 +697,7 @@ impl Tables {
             ttl: None,
             streams: Vec::new(),
             restore: None,
+            pitr: None,
         };
         let new_key = keys.create_table_key(record.key_context(), choice)?;
         record.sse = new_key.sse;
@@ -994,6 +1000,9 @@ impl Tables {
         // Close the engine before its files go.
         *table.shared.engine.lock().unwrap_or_else(|p| p.into_inner()) = None;
         std::fs::remove_dir_all(&table.shared.dir).map_err(|e| DynamoError::Storage(e.to_string()))?;
+        if let Some(p) = &table.record.pitr {
+            let _ = std::fs::remove_dir_all(self.dir.join("pitr").join(&p.base_id));
+        }
         // The table is gone with its data keys; DynamoDB no longer needs the KMS key.
         if let Some(sse) = &table.record.sse {
             if let Err(e) = keys.release_table_key(table.record.key_context(), sse) {
@@ -1188,7 +1197,7 @@ impl Table {
     ) -> Result<Derived, DynamoError> {
         let mut derived = Derived {
             usage: Vec::new(),
-            seqs: self.stream_record(engine, batch, written, cause)?.into_iter().collect(),
+            seqs: self.change_records(engine, batch, written, cause)?,
         };
         let usage = &mut derived.usage;
         for index in self.shared.indexes().iter() {

@@ -388,3 +388,166 @@ async fn backups_keep_their_key_and_restore_under_another() {
     assert_eq!(err.code(), Some("BackupNotFoundException"));
     srv.assert_not_at_rest("MARKER-BACKUP-SECRET");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn point_in_time_recovery_restores_the_table_as_it_was_at_a_chosen_moment() {
+    use aws_sdk_dynamodb::primitives::DateTime;
+    use aws_sdk_dynamodb::types::PointInTimeRecoverySpecification;
+    let srv = Server::start();
+    let db = srv.dynamodb(srv.root());
+    table(&db, "Orders", None).await;
+    let put = |id: String, v: String| {
+        db.put_item()
+            .table_name("Orders")
+            .item("id", s(&id))
+            .item("grp", s("g"))
+            .item("v", s(&v))
+            .send()
+    };
+    for i in 0..20 {
+        put(format!("o{i:02}"), format!("MARKER-PITR-before-{i}"))
+            .await
+            .unwrap();
+    }
+    let err = db
+        .restore_table_to_point_in_time()
+        .source_table_name("Orders")
+        .target_table_name("Nope")
+        .use_latest_restorable_time(true)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("PointInTimeRecoveryUnavailableException"));
+    let enabled = db
+        .update_continuous_backups()
+        .table_name("Orders")
+        .point_in_time_recovery_specification(
+            PointInTimeRecoverySpecification::builder()
+                .point_in_time_recovery_enabled(true)
+                .recovery_period_in_days(7)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let pitr = enabled
+        .continuous_backups_description()
+        .unwrap()
+        .point_in_time_recovery_description()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        pitr.point_in_time_recovery_status().map(|s| s.as_str()),
+        Some("ENABLED")
+    );
+    assert_eq!(pitr.recovery_period_in_days(), Some(7));
+    let earliest = pitr.earliest_restorable_date_time().unwrap().to_millis().unwrap();
+
+    for i in 0..20 {
+        put(format!("o{i:02}"), format!("MARKER-PITR-first-{i}")).await.unwrap();
+    }
+    db.delete_item()
+        .table_name("Orders")
+        .key("id", s("o00"))
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let chosen = contents(&db, "Orders").await;
+    let moment = DateTime::from_millis(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64,
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    for i in 10..30 {
+        put(format!("o{i:02}"), format!("MARKER-PITR-second-{i}"))
+            .await
+            .unwrap();
+    }
+    db.delete_item()
+        .table_name("Orders")
+        .key("id", s("o05"))
+        .send()
+        .await
+        .unwrap();
+    let latest = contents(&db, "Orders").await;
+
+    db.restore_table_to_point_in_time()
+        .source_table_name("Orders")
+        .target_table_name("OrdersThen")
+        .restore_date_time(moment)
+        .send()
+        .await
+        .unwrap();
+    wait_active(&db, "OrdersThen").await;
+    assert_eq!(
+        contents(&db, "OrdersThen").await,
+        chosen,
+        "the table as it was at the chosen moment"
+    );
+    let q = db
+        .query()
+        .table_name("OrdersThen")
+        .index_name("by_grp")
+        .key_condition_expression("grp = :g")
+        .expression_attribute_values(":g", s("g"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(q.count() as usize, chosen.len(), "its index matches it");
+    db.restore_table_to_point_in_time()
+        .source_table_name("Orders")
+        .target_table_name("OrdersNow")
+        .use_latest_restorable_time(true)
+        .send()
+        .await
+        .unwrap();
+    wait_active(&db, "OrdersNow").await;
+    assert_eq!(contents(&db, "OrdersNow").await, latest);
+
+    let err = db
+        .restore_table_to_point_in_time()
+        .source_table_name("Orders")
+        .target_table_name("TooEarly")
+        .restore_date_time(DateTime::from_millis(earliest - 60_000))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("InvalidRestoreTimeException"));
+    srv.assert_not_at_rest("MARKER-PITR");
+
+    db.update_continuous_backups()
+        .table_name("Orders")
+        .point_in_time_recovery_specification(
+            PointInTimeRecoverySpecification::builder()
+                .point_in_time_recovery_enabled(false)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let d = db
+        .describe_continuous_backups()
+        .table_name("Orders")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        d.continuous_backups_description()
+            .unwrap()
+            .point_in_time_recovery_description()
+            .unwrap()
+            .point_in_time_recovery_status()
+            .map(|s| s.as_str()),
+        Some("DISABLED")
+    );
+    assert_eq!(
+        std::fs::read_dir(srv.data_dir.join("dynamodb/pitr")).unwrap().count(),
+        0,
+        "the base copy is gone with its keys"
+    );
+}

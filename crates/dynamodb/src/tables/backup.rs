@@ -47,6 +47,9 @@ pub struct RestoreInfo {
     pub in_progress: bool,
 }
 
+/// What fills a table being restored: the table, its engine and a progress callback (items so far).
+pub(super) type Fill = Box<dyn FnOnce(&Table, &Engine, &dyn Fn(u64)) -> Result<u64, DynamoError> + Send>;
+
 /// What RestoreTableFromBackup may change of the table it restores.
 #[derive(Debug, Default)]
 pub struct RestoreOverrides {
@@ -202,11 +205,14 @@ impl Tables {
             restore_ms: backup.created_ms,
             in_progress: true,
         };
-        self.restore_into(target, source, overrides, restore, keys, from, progress)
+        let fill: Fill = Box::new(move |table: &Table, engine: &Engine, progress: &dyn Fn(u64)| {
+            table.load_from(engine, &from, progress)
+        });
+        self.restore_into(target, source, overrides, restore, keys, fill, progress)
     }
 
-    /// Creates `target` from `source`'s definition (with `overrides`) and fills it from `from`'s items
-    /// in the background.
+    /// Creates `target` from `source`'s definition (with `overrides`) and has `fill` write its items in
+    /// the background.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn restore_into(
         self: &Arc<Self>,
@@ -215,7 +221,7 @@ impl Tables {
         overrides: RestoreOverrides,
         restore: RestoreInfo,
         keys: &dyn super::KeyService,
-        from: Engine,
+        fill: Fill,
         progress: Arc<dyn Fn(u64) + Send + Sync>,
     ) -> Result<TableRecord, DynamoError> {
         let mut spec = source.spec.clone();
@@ -261,7 +267,7 @@ impl Tables {
         let spawned = std::thread::Builder::new()
             .name("dynamodb-restore".into())
             .spawn(move || {
-                let copied = table.load_from(&engine, &from, &*progress);
+                let copied = fill(&table, &engine, &*progress);
                 let finished = tables.update(&account, &region, &name, |r| {
                     if let Some(info) = r.restore.as_mut() {
                         info.in_progress = false;
@@ -292,7 +298,7 @@ impl Tables {
 
 impl Table {
     /// Decrypts the table key as the caller now, whatever the table-key cache says.
-    fn confirm_key(&self, engine: &Engine, keys: &dyn super::KeyService) -> Result<(), DynamoError> {
+    pub(super) fn confirm_key(&self, engine: &Engine, keys: &dyn super::KeyService) -> Result<(), DynamoError> {
         let confirmed = keys.decrypt_table_key(
             self.record.key_context(),
             self.record.sse.as_ref(),
@@ -319,7 +325,7 @@ impl Table {
 
     /// Writes every item of `from`'s table into this (new, not yet readable) table, with their index
     /// entries, in batches.
-    fn load_from(&self, engine: &Engine, from: &Engine, progress: &dyn Fn(u64)) -> Result<u64, DynamoError> {
+    pub(super) fn load_from(&self, engine: &Engine, from: &Engine, progress: &dyn Fn(u64)) -> Result<u64, DynamoError> {
         const CHUNK: usize = 512;
         let Some(source) = from.structure(BASE) else {
             return Ok(0);

@@ -20,6 +20,8 @@ use crate::DynamoError;
 struct Inner {
     /// The enabled stream, if any.
     current: Option<Arc<StreamInfo>>,
+    /// Whether point-in-time recovery keeps a change log (see `pitr.rs`).
+    pitr: bool,
     /// Every stream the table has, enabled or not.
     all: Vec<StreamInfo>,
     next_seq: u64,
@@ -49,6 +51,7 @@ impl StreamState {
         let mut inner = self.inner();
         inner.current = record.streams.last().filter(|s| s.enabled()).cloned().map(Arc::new);
         inner.all = record.streams.clone();
+        inner.pitr = record.pitr.is_some();
     }
 
     /// When the engine opens: numbering continues after the last record of any stream.
@@ -83,11 +86,12 @@ impl StreamState {
         Ok(())
     }
 
-    fn current(&self) -> Option<Arc<StreamInfo>> {
-        self.inner().current.clone()
+    fn current(&self) -> (Option<Arc<StreamInfo>>, bool) {
+        let inner = self.inner();
+        (inner.current.clone(), inner.pitr)
     }
 
-    fn assign(&self) -> u64 {
+    pub(super) fn assign(&self) -> u64 {
         let mut inner = self.inner();
         let seq = inner.next_seq;
         inner.next_seq += 1;
@@ -107,12 +111,12 @@ impl StreamState {
     }
 
     /// Every record below this number is where it will stay.
-    fn watermark(&self) -> u64 {
+    pub(super) fn watermark(&self) -> u64 {
         let inner = self.inner();
         inner.in_flight.first().copied().unwrap_or(inner.next_seq)
     }
 
-    fn next_seq(&self) -> u64 {
+    pub(super) fn next_seq(&self) -> u64 {
         self.inner().next_seq
     }
 
@@ -147,41 +151,48 @@ pub enum IteratorStart {
 }
 
 impl Table {
-    /// Adds the stream record of an item's change to `batch`, if the table has an enabled stream and the
-    /// item changed; returns its sequence number (in flight until the batch is written).
-    pub(super) fn stream_record(
+    /// Adds the records of an item's change to `batch`: in the enabled stream, if any, and in the
+    /// point-in-time-recovery log, if kept (nothing when the item did not change). Returns their sequence
+    /// numbers (in flight until the batch is written).
+    pub(super) fn change_records(
         &self,
         engine: &Engine,
         batch: &mut WriteBatch,
         written: &Written,
         cause: Cause,
-    ) -> Result<Option<u64>, DynamoError> {
-        let Some(stream) = self.shared.streams.current() else {
-            return Ok(None);
-        };
+    ) -> Result<Vec<u64>, DynamoError> {
+        let (stream, pitr) = self.shared.streams.current();
+        let mut seqs = Vec::new();
         let Some(item) = written.new.as_ref().or(written.old.as_ref()) else {
-            return Ok(None);
+            return Ok(seqs);
         };
-        let keys = self.record.spec.schema.key_attributes(item);
-        let mut event_id = [0u8; 16];
-        base::random::fill(&mut event_id).map_err(|e| DynamoError::Storage(e.to_string()))?;
-        let Some(record) = ChangeRecord::of(
-            stream.view,
-            keys,
-            written.old.as_ref(),
-            written.new.as_ref(),
-            now_ms(),
-            event_id,
-            cause == Cause::Expiry,
-        ) else {
-            return Ok(None);
-        };
-        let structure = engine
-            .structure(&stream.structure())
-            .ok_or_else(|| DynamoError::Storage(format!("stream {} has no structure", stream.label)))?;
-        let seq = self.shared.streams.assign();
-        batch.put(structure, &seq.to_be_bytes(), &record.encode());
-        Ok(Some(seq))
+        let targets = stream
+            .map(|s| (s.structure(), s.view))
+            .into_iter()
+            .chain(pitr.then(|| (super::pitr::LOG.to_owned(), ViewType::NewImage)));
+        for (name, view) in targets {
+            let keys = self.record.spec.schema.key_attributes(item);
+            let mut event_id = [0u8; 16];
+            base::random::fill(&mut event_id).map_err(|e| DynamoError::Storage(e.to_string()))?;
+            let Some(record) = ChangeRecord::of(
+                view,
+                keys,
+                written.old.as_ref(),
+                written.new.as_ref(),
+                now_ms(),
+                event_id,
+                cause == Cause::Expiry,
+            ) else {
+                return Ok(seqs);
+            };
+            let structure = engine
+                .structure(&name)
+                .ok_or_else(|| DynamoError::Storage(format!("{name} has no structure")))?;
+            let seq = self.shared.streams.assign();
+            batch.put(structure, &seq.to_be_bytes(), &record.encode());
+            seqs.push(seq);
+        }
+        Ok(seqs)
     }
 
     /// The stream called `label`, if the table has it.

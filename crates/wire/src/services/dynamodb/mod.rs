@@ -477,9 +477,14 @@ pub async fn dispatch(app: &App, caller: &Caller, op: &str, input: &Value) -> Re
             update_table(app, caller, name, &i)
         }
         "TagResource" | "UntagResource" | "ListTagsOfResource" => tags(app, caller, op, &i),
-        "CreateBackup" | "DescribeBackup" | "ListBackups" | "DeleteBackup" | "RestoreTableFromBackup" => {
-            backups::dispatch(app, caller, op, &i).await
-        }
+        "CreateBackup"
+        | "DescribeBackup"
+        | "ListBackups"
+        | "DeleteBackup"
+        | "RestoreTableFromBackup"
+        | "UpdateContinuousBackups"
+        | "DescribeContinuousBackups"
+        | "RestoreTableToPointInTime" => backups::dispatch(app, caller, op, &i).await,
         "UpdateTimeToLive" => {
             let name = table_name(caller, &i)?;
             authorize(app, caller, "dynamodb:UpdateTimeToLive", name)?;

@@ -1,0 +1,278 @@
+//! Point-in-time recovery, built from encrypted pieces only.
+//!
+//! Enabling it starts a change log (`pitr/log`, a structure of the table's engine: every change's new
+//! image, or its keys for a removal, keyed by sequence number and written in the change's own batch) and
+//! then takes a base copy of the table (an engine checkpoint in `dynamodb/pitr/<id>/`, under the table
+//! key of that moment). A restore to time T copies the base into the new table, then replays, in sequence
+//! order, every logged change made after logging began and no later than T. Changes are whole images, so a
+//! change already in the base is replayed harmlessly.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use storage::{Engine, WriteBatch};
+
+use super::backup::{Fill, RestoreInfo, RestoreOverrides};
+use super::{blocking, now_ms, read_item, storage_error, Cause, Provider, SseKey, Table, TableRecord, Tables, Written};
+use crate::attr::{encode_item, Item};
+use crate::stream::ChangeRecord;
+use crate::DynamoError;
+
+/// The structure holding the change log.
+pub(super) const LOG: &str = "pitr/log";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PitrSpec {
+    pub period_days: u32,
+    /// When the base copy was complete: the earliest time a restore can reach.
+    pub base_ms: i64,
+    /// The base copy's directory (under `dynamodb/pitr/`).
+    pub base_id: String,
+    /// Changes from this sequence number on are logged.
+    pub first_seq: u64,
+    /// The table's KMS key when the base was taken (the base's table key is under it).
+    pub base_sse: Option<SseKey>,
+}
+
+fn unavailable(name: &str) -> DynamoError {
+    DynamoError::Named(
+        "PointInTimeRecoveryUnavailableException",
+        format!("Point in time recovery is not enabled for table '{name}'"),
+    )
+}
+
+impl Tables {
+    fn pitr_dir(&self, id: &str) -> std::path::PathBuf {
+        self.dir.join("pitr").join(id)
+    }
+
+    /// UpdateContinuousBackups: enables point-in-time recovery (log first, then the base copy), changes its
+    /// period, or disables it (log and base copy deleted, keys with them).
+    pub async fn update_pitr(
+        &self,
+        account: &str,
+        region: &str,
+        name: &str,
+        enable: bool,
+        period_days: Option<u32>,
+        keys: &dyn super::KeyService,
+    ) -> Result<TableRecord, DynamoError> {
+        let not_found = || DynamoError::Named("TableNotFoundException", format!("Table not found: {name}"));
+        let table = self.get(account, region, name).map_err(|_| not_found())?;
+        let engine = table.engine(keys)?;
+        match (enable, &table.record.pitr) {
+            (true, Some(_)) => self.update(account, region, name, |r| {
+                if let (Some(p), Some(days)) = (r.pitr.as_mut(), period_days) {
+                    p.period_days = days;
+                }
+                Ok(())
+            }),
+            (true, None) => {
+                engine.create_structure(LOG).map_err(storage_error)?;
+                let first_seq = table.shared.streams.next_seq();
+                let started = now_ms();
+                let base_id = format!("{}-{started}", table.record.table_id);
+                let spec = PitrSpec {
+                    period_days: period_days.unwrap_or(35),
+                    base_ms: started,
+                    base_id: base_id.clone(),
+                    first_seq,
+                    base_sse: table.record.sse.clone(),
+                };
+                self.update(account, region, name, |r| {
+                    r.pitr = Some(spec);
+                    Ok(())
+                })?;
+                // Every write that read the log as off holds an item lock until its batch is written, and
+                // so is in the base copy taken after.
+                for lock in &table.shared.item_locks {
+                    drop(lock.lock().await);
+                }
+                let dir = self.pitr_dir(&base_id);
+                std::fs::create_dir_all(self.dir.join("pitr")).map_err(|e| DynamoError::Storage(e.to_string()))?;
+                blocking(|| engine.checkpoint(&dir)).map_err(storage_error)?;
+                let done = now_ms();
+                self.update(account, region, name, |r| {
+                    if let Some(p) = r.pitr.as_mut() {
+                        p.base_ms = done;
+                    }
+                    Ok(())
+                })
+            }
+            (false, None) => Ok(table.record.clone()),
+            (false, Some(p)) => {
+                let base = self.pitr_dir(&p.base_id);
+                let record = self.update(account, region, name, |r| {
+                    r.pitr = None;
+                    Ok(())
+                })?;
+                for lock in &table.shared.item_locks {
+                    drop(lock.lock().await);
+                }
+                if engine.structure(LOG).is_some() {
+                    engine.drop_structure(LOG).map_err(storage_error)?;
+                }
+                let _ = std::fs::remove_dir_all(base);
+                Ok(record)
+            }
+        }
+    }
+
+    /// The earliest and latest times (epoch ms) a table can be restored to.
+    pub fn pitr_window(&self, record: &TableRecord) -> Option<(i64, i64)> {
+        let p = record.pitr.as_ref()?;
+        let now = now_ms();
+        let earliest = p.base_ms.max(now - i64::from(p.period_days) * 86_400_000);
+        Some((earliest, now))
+    }
+
+    /// RestoreTableToPointInTime: `target` made as `name` was at `at_ms`, filled in the background.
+    #[allow(clippy::too_many_arguments)]
+    pub fn restore_to_point(
+        self: &Arc<Self>,
+        account: &str,
+        region: &str,
+        name: &str,
+        target: &str,
+        at_ms: Option<i64>,
+        overrides: RestoreOverrides,
+        keys: &dyn super::KeyService,
+        progress: Arc<dyn Fn(u64) + Send + Sync>,
+    ) -> Result<TableRecord, DynamoError> {
+        let source = self
+            .get(account, region, name)
+            .map_err(|_| DynamoError::Named("TableNotFoundException", format!("Table not found: {name}")))?;
+        let pitr = source.record.pitr.clone().ok_or_else(|| unavailable(name))?;
+        let (earliest, latest) = self.pitr_window(&source.record).ok_or_else(|| unavailable(name))?;
+        let at = at_ms.unwrap_or(latest);
+        if at < earliest || at > latest {
+            return Err(DynamoError::Named(
+                "InvalidRestoreTimeException",
+                "RestoreDateTime must be between EarliestRestorableDateTime and LatestRestorableDateTime".into(),
+            ));
+        }
+        if self.get(account, region, target).is_ok() {
+            return Err(DynamoError::Named(
+                "TableAlreadyExistsException",
+                format!("Table already exists: {target}"),
+            ));
+        }
+        // The source's key now (its log) and the base's key then, both as the caller.
+        let live = source.engine(keys)?;
+        source.confirm_key(&live, keys)?;
+        let base_record = TableRecord {
+            sse: pitr.base_sse.clone(),
+            ..source.record.clone()
+        };
+        let provider = Provider {
+            keys,
+            record: &base_record,
+            failure: Mutex::new(None),
+        };
+        let base = match Engine::open(
+            &self.pitr_dir(&pitr.base_id),
+            storage::fs::local(),
+            &provider,
+            self.options.clone(),
+        ) {
+            Ok(e) => e,
+            Err(e) => {
+                let failure = provider.failure.lock().unwrap_or_else(|p| p.into_inner()).take();
+                return Err(failure.unwrap_or_else(|| storage_error(e)));
+            }
+        };
+        // Changes made before now are all in the log once the numbers handed out so far have landed.
+        let handed_out = source.shared.streams.next_seq();
+        let restore = RestoreInfo {
+            source_backup_arn: None,
+            source_table_arn: source.record.arn(),
+            restore_ms: at,
+            in_progress: true,
+        };
+        let log_of = source.clone();
+        let fill: Fill = Box::new(move |table: &Table, engine: &Engine, progress: &dyn Fn(u64)| {
+            let copied = table.load_from(engine, &base, progress)?;
+            while log_of.shared.streams.watermark() < handed_out {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+            let replayed = table.replay_log(engine, &live, pitr.first_seq, at)?;
+            Ok(copied + replayed)
+        });
+        let record = source.record.clone();
+        self.restore_into(target, &record, overrides, restore, keys, fill, progress)
+    }
+}
+
+impl Table {
+    /// Applies to this table (being restored) the changes `source`'s log holds from `first_seq` on made no
+    /// later than `at_ms`, in order; returns how many.
+    fn replay_log(&self, engine: &Engine, source: &Engine, first_seq: u64, at_ms: i64) -> Result<u64, DynamoError> {
+        const CHUNK: usize = 512;
+        let Some(log) = source.structure(LOG) else {
+            return Ok(0);
+        };
+        let base = Table::base(engine)?;
+        let schema = &self.record.spec.schema;
+        let mut from = first_seq.to_be_bytes().to_vec();
+        let mut inclusive = true;
+        let mut replayed = 0;
+        loop {
+            let range = storage::Range {
+                start: if inclusive {
+                    std::ops::Bound::Included(from.as_slice())
+                } else {
+                    std::ops::Bound::Excluded(from.as_slice())
+                },
+                end: std::ops::Bound::Unbounded,
+                reverse: false,
+                limit: CHUNK,
+            };
+            let page = source.range(log, &range, None).map_err(storage_error)?;
+            let exhausted = page.len() < CHUNK;
+            let mut batch = WriteBatch::new();
+            // Items this batch already changes, as they will be once it is written.
+            let mut pending: HashMap<Vec<u8>, Option<Item>> = HashMap::new();
+            let mut finished = exhausted;
+            let mut derived = super::Derived::default();
+            let mut written = Vec::new();
+            for (k, raw) in &page {
+                let record = ChangeRecord::decode(raw)?;
+                if record.created_ms > at_ms {
+                    finished = true;
+                    break;
+                }
+                let key = schema.key_of(&record.keys)?;
+                let old = match pending.get(&key) {
+                    Some(item) => item.clone(),
+                    None => read_item(engine, base, &key)?,
+                };
+                let new = record.new;
+                match &new {
+                    Some(item) => batch.put(base, &key, &encode_item(item)),
+                    None => batch.delete(base, &key),
+                };
+                let w = Written { old, new };
+                derived.extend(self.derive(engine, &mut batch, &key, &w, Cause::Request)?);
+                pending.insert(key, w.new.clone());
+                written.push(w);
+                replayed += 1;
+                from = k.clone();
+                inclusive = false;
+            }
+            if !batch.is_empty() {
+                engine.write(batch).map_err(storage_error)?;
+            }
+            for w in &written {
+                let (i, b) = w.usage_delta();
+                self.shared.usage.add(i, b);
+            }
+            for u in derived.usage {
+                self.shared.add_index_usage(&u.name, u.items, u.bytes);
+            }
+            if finished {
+                return Ok(replayed);
+            }
+        }
+    }
+}
