@@ -28,6 +28,60 @@ pub enum Command {
     /// Look at what the data directory holds, without key material.
     #[command(subcommand)]
     Inspect(InspectCommand),
+    /// Restore a table on a running server from a backup or to a point in time, showing its progress.
+    RestoreTable(RestoreTableArgs),
+    /// Add a global secondary index to a table on a running server, showing its backfill.
+    CreateIndex(CreateIndexArgs),
+}
+
+/// A running server, reached with the credentials in `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` (or the
+/// root's, from `STRONGROOM_ROOT_ACCESS_KEY_ID` / `STRONGROOM_ROOT_SECRET_ACCESS_KEY`).
+#[derive(Args, Debug)]
+pub struct RemoteArgs {
+    /// The server's address, e.g. http://127.0.0.1:8000.
+    #[arg(long, env = "STRONGROOM_ENDPOINT", default_value = "http://127.0.0.1:8000")]
+    pub endpoint: String,
+    /// The region to sign for.
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    pub region: String,
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreTableArgs {
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    /// The table to create.
+    #[arg(long)]
+    pub target_table: String,
+    /// Restore this backup (RestoreTableFromBackup).
+    #[arg(long, conflicts_with = "source_table")]
+    pub backup_arn: Option<String>,
+    /// Restore this table as it was at --restore-time, or at the latest restorable time
+    /// (RestoreTableToPointInTime).
+    #[arg(long)]
+    pub source_table: Option<String>,
+    /// Epoch seconds (with --source-table); the latest restorable time when absent.
+    #[arg(long, requires = "source_table")]
+    pub restore_time: Option<f64>,
+}
+
+#[derive(Args, Debug)]
+pub struct CreateIndexArgs {
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+    #[arg(long)]
+    pub table: String,
+    #[arg(long)]
+    pub index_name: String,
+    /// The partition key, as NAME:TYPE (TYPE one of S, N, B).
+    #[arg(long)]
+    pub hash: String,
+    /// The sort key, as NAME:TYPE.
+    #[arg(long)]
+    pub range: Option<String>,
+    /// ALL or KEYS_ONLY.
+    #[arg(long, default_value = "ALL")]
+    pub projection: String,
 }
 
 #[derive(Subcommand, Debug)]

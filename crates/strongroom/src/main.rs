@@ -1,6 +1,8 @@
 //! `strongroom`: a DynamoDB-compatible database and an AWS-KMS-compatible key service in one binary.
 
 mod config;
+mod progress;
+mod remote;
 
 /// mimalloc: the request path allocates many small, short-lived objects, where it beats glibc's malloc.
 #[global_allocator]
@@ -21,6 +23,8 @@ fn main() -> anyhow::Result<()> {
         Command::RootCredentials(args) => root_credentials(args),
         Command::Trail(config::TrailCommand::Verify(args)) => trail_verify(args),
         Command::Inspect(config::InspectCommand::Keys(args)) => inspect_keys(args),
+        Command::RestoreTable(args) => remote::restore_table(&args),
+        Command::CreateIndex(args) => remote::create_index(&args),
     }
 }
 

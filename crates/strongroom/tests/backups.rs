@@ -551,3 +551,106 @@ async fn point_in_time_recovery_restores_the_table_as_it_was_at_a_chosen_moment(
         "the base copy is gone with its keys"
     );
 }
+
+/// Runs `strongroom ARGS` against the server with the root's credentials; (success, stdout, stderr).
+fn strongroom(srv: &Server, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_strongroom"))
+        .args(args)
+        .args(["--endpoint", &srv.url, "--region", REGION])
+        .env("AWS_ACCESS_KEY_ID", ROOT_KEY_ID)
+        .env("AWS_SECRET_ACCESS_KEY", ROOT_SECRET)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_command_line_restores_and_indexes_with_progress() {
+    let srv = Server::start();
+    let db = srv.dynamodb(srv.root());
+    create_table(&db, "Source", ("id", ScalarAttributeType::S), None).await;
+    for chunk in (0..600).collect::<Vec<_>>().chunks(25) {
+        let writes = chunk
+            .iter()
+            .map(|i| {
+                aws_sdk_dynamodb::types::WriteRequest::builder()
+                    .put_request(
+                        aws_sdk_dynamodb::types::PutRequest::builder()
+                            .item("id", s(&format!("i{i:04}")))
+                            .item("grp", s(&format!("g{}", i % 3)))
+                            .build()
+                            .unwrap(),
+                    )
+                    .build()
+            })
+            .collect();
+        db.batch_write_item()
+            .request_items("Source", writes)
+            .send()
+            .await
+            .unwrap();
+    }
+    let arn = db
+        .create_backup()
+        .table_name("Source")
+        .backup_name("for-the-cli")
+        .send()
+        .await
+        .unwrap()
+        .backup_details()
+        .unwrap()
+        .backup_arn()
+        .to_owned();
+    let (ok, out, err) = strongroom(
+        &srv,
+        &["restore-table", "--backup-arn", &arn, "--target-table", "FromCli"],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("FromCli restored: 600 items"), "{out}");
+    assert!(err.contains("restoring FromCli ["), "a progress bar: {err}");
+    assert!(err.contains("600/600 items (100%)"), "{err}");
+    assert_eq!(contents(&db, "FromCli").await.len(), 600);
+
+    let (ok, out, err) = strongroom(
+        &srv,
+        &[
+            "create-index",
+            "--table",
+            "FromCli",
+            "--index-name",
+            "by_grp",
+            "--hash",
+            "grp:S",
+            "--projection",
+            "KEYS_ONLY",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert!(out.contains("by_grp on FromCli is ACTIVE: 600 items"), "{out}");
+    assert!(err.contains("items/s"), "{err}");
+
+    let (ok, _, err) = strongroom(
+        &srv,
+        &[
+            "create-index",
+            "--table",
+            "FromCli",
+            "--index-name",
+            "x1",
+            "--hash",
+            "grp",
+        ],
+    );
+    assert!(!ok);
+    assert!(err.contains("NAME:TYPE"), "{err}");
+    let (ok, _, err) = strongroom(
+        &srv,
+        &["restore-table", "--backup-arn", "nope", "--target-table", "Never"],
+    );
+    assert!(!ok);
+    assert!(err.contains("BackupNotFoundException"), "{err}");
+}

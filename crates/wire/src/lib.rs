@@ -3,6 +3,7 @@
 //! The pipeline, in one place ([`App::handle`]): request id -> body limit -> route -> SigV4 -> decode ->
 //! authorize -> domain -> encode.
 
+pub mod client;
 pub mod error;
 pub mod owned_keys;
 mod server;
