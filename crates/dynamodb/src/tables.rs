@@ -26,7 +26,7 @@ mod backup;
 mod pitr;
 
 pub use backup::{BackupRecord, RestoreInfo, RestoreOverrides};
-pub use pitr::PitrSpec;
+pub use pitr::{PitrBase, PitrSpec};
 mod streams;
 
 pub use streams::{IteratorStart, StreamPage};
@@ -1000,8 +1000,8 @@ impl Tables {
         // Close the engine before its files go.
         *table.shared.engine.lock().unwrap_or_else(|p| p.into_inner()) = None;
         std::fs::remove_dir_all(&table.shared.dir).map_err(|e| DynamoError::Storage(e.to_string()))?;
-        if let Some(p) = &table.record.pitr {
-            let _ = std::fs::remove_dir_all(self.dir.join("pitr").join(&p.base_id));
+        for b in table.record.pitr.iter().flat_map(|p| &p.bases) {
+            let _ = std::fs::remove_dir_all(self.dir.join("pitr").join(&b.id));
         }
         // The table is gone with its data keys; DynamoDB no longer needs the KMS key.
         if let Some(sse) = &table.record.sse {
@@ -1896,5 +1896,51 @@ mod tests {
         assert!(t.record.streams.is_empty());
         let engine = t.engine(&kms).unwrap();
         assert!(engine.structure(&stream.structure()).is_none());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn recovery_bases_roll_and_what_the_window_no_longer_needs_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        let kms = FakeKms::default();
+        let tables = Tables::open(dir.path(), root(), Options::default()).unwrap();
+        owned_table(&tables, "ledger", "t-p", &kms);
+        let (acct, region) = ("111122223333", "us-east-1");
+        tables
+            .update_pitr(acct, region, "ledger", true, Some(1), &kms)
+            .await
+            .unwrap();
+        let put = |i: usize| {
+            let t = tables.get(acct, region, "ledger").unwrap();
+            let kms = &kms;
+            async move {
+                t.put(&item_from_json(&json!({"id": {"S": format!("k{i}")}})).unwrap(), kms)
+                    .await
+                    .unwrap();
+            }
+        };
+        for i in 0..10 {
+            put(i).await;
+        }
+        // A base is due at once with a zero interval: the second copy.
+        tables.maintain_pitr(now_ms(), Duration::ZERO, &kms).await;
+        for i in 10..15 {
+            put(i).await;
+        }
+        let t = tables.get(acct, region, "ledger").unwrap();
+        let p = t.record.pitr.clone().unwrap();
+        assert_eq!(p.bases.len(), 2);
+        let engine = t.engine(&kms).unwrap();
+        let log = engine.structure(pitr::LOG).unwrap();
+        let logged = || engine.range(log, &storage::Range::all(), None).unwrap().len();
+        assert_eq!(logged(), 15);
+        // Two days on, with a one-day window, the first base and the log before the second go.
+        let later = now_ms() + 2 * 86_400_000;
+        tables
+            .maintain_pitr(later, Duration::from_secs(30 * 86_400), &kms)
+            .await;
+        let t = tables.get(acct, region, "ledger").unwrap();
+        assert_eq!(t.record.pitr.as_ref().unwrap().bases, p.bases[1..].to_vec());
+        assert_eq!(logged(), 5);
+        assert_eq!(std::fs::read_dir(dir.path().join("pitr")).unwrap().count(), 1);
     }
 }

@@ -128,6 +128,10 @@ pub struct ServeArgs {
     /// How long after a change of a table's time to live another change is refused (DynamoDB: an hour).
     #[arg(long, env = "STRONGROOM_TTL_CHANGE_COOLDOWN", default_value = "1h", value_parser = parse_duration)]
     pub ttl_change_cooldown: Dur,
+    /// How often point-in-time recovery takes a new base copy of each table it covers (older copies and
+    /// log go once a newer copy is older than the recovery period).
+    #[arg(long, env = "STRONGROOM_PITR_BASE_INTERVAL", default_value = "24h", value_parser = parse_duration)]
+    pub pitr_base_interval: Dur,
     /// The region `GET /` reports.
     #[arg(long, env = "STRONGROOM_REGION", default_value = "us-east-1")]
     pub region: String,

@@ -242,6 +242,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 }
             });
             let builder = app.clone();
+            let pitr_interval = args.pitr_base_interval.0;
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
                 tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -251,6 +252,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                     if n > 0 {
                         tracing::info!(indexes = n, "global secondary indexes backfilled");
                     }
+                    builder.maintain_pitr(pitr_interval).await;
                     let n = builder.finish_transactions().await;
                     if n > 0 {
                         tracing::info!(transactions = n, "interrupted transactions finished");

@@ -393,7 +393,8 @@ async fn backups_keep_their_key_and_restore_under_another() {
 async fn point_in_time_recovery_restores_the_table_as_it_was_at_a_chosen_moment() {
     use aws_sdk_dynamodb::primitives::DateTime;
     use aws_sdk_dynamodb::types::PointInTimeRecoverySpecification;
-    let srv = Server::start();
+    // A new base copy every second: a restore starts from the newest copy before its moment.
+    let srv = Server::start_with(&["--pitr-base-interval", "1s"]);
     let db = srv.dynamodb(srv.root());
     table(&db, "Orders", None).await;
     let put = |id: String, v: String| {
@@ -474,6 +475,8 @@ async fn point_in_time_recovery_restores_the_table_as_it_was_at_a_chosen_moment(
         .await
         .unwrap();
     let latest = contents(&db, "Orders").await;
+    let bases = || std::fs::read_dir(srv.data_dir.join("dynamodb/pitr")).unwrap().count();
+    assert!(bases() >= 2, "base copies are taken as time goes by");
 
     db.restore_table_to_point_in_time()
         .source_table_name("Orders")

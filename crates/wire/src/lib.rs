@@ -178,6 +178,17 @@ impl App {
         self.tables.backfill_pending(&keys).await
     }
 
+    /// Point-in-time recovery's upkeep: a new base copy every `interval`, old bases and log dropped.
+    pub async fn maintain_pitr(&self, interval: std::time::Duration) {
+        let keys = table_keys::ServiceKeys {
+            kms: &self.kms,
+            owned: &self.owned_keys,
+        };
+        self.tables
+            .maintain_pitr(self.clock.now_millis(), interval, &keys)
+            .await;
+    }
+
     /// Trims stream records older than a day and forgets streams disabled longer ago than that; returns
     /// how many records went.
     pub fn trim_streams(&self) -> usize {

@@ -3,9 +3,12 @@
 //! Enabling it starts a change log (`pitr/log`, a structure of the table's engine: every change's new
 //! image, or its keys for a removal, keyed by sequence number and written in the change's own batch) and
 //! then takes a base copy of the table (an engine checkpoint in `dynamodb/pitr/<id>/`, under the table
-//! key of that moment). A restore to time T copies the base into the new table, then replays, in sequence
-//! order, every logged change made after logging began and no later than T. Changes are whole images, so a
-//! change already in the base is replayed harmlessly.
+//! key of that moment). A restore to time T copies the newest base taken no later than T into the new
+//! table, then replays, in sequence order, every logged change from that base's first sequence number on
+//! made no later than T. Changes are whole images, so a change already in the base is replayed harmlessly.
+//!
+//! The window stays bounded: a new base is taken every `--pitr-base-interval`, and once a newer base is
+//! older than the recovery period, the older base and the log before the newer one go.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -25,14 +28,27 @@ pub(super) const LOG: &str = "pitr/log";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PitrSpec {
     pub period_days: u32,
-    /// When the base copy was complete: the earliest time a restore can reach.
-    pub base_ms: i64,
-    /// The base copy's directory (under `dynamodb/pitr/`).
-    pub base_id: String,
-    /// Changes from this sequence number on are logged.
+    /// The base copies, oldest first.
+    pub bases: Vec<PitrBase>,
+}
+
+/// A copy of the table from which the log is replayed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PitrBase {
+    /// Its directory (under `dynamodb/pitr/`).
+    pub id: String,
+    /// When it was complete: the earliest time a restore from it can reach.
+    pub taken_ms: i64,
+    /// It holds every change numbered below this; the log is replayed from here.
     pub first_seq: u64,
-    /// The table's KMS key when the base was taken (the base's table key is under it).
-    pub base_sse: Option<SseKey>,
+    /// The table's KMS key when it was taken (its table key is under it).
+    pub sse: Option<SseKey>,
+}
+
+impl PitrSpec {
+    fn period_ms(&self) -> i64 {
+        i64::from(self.period_days) * 86_400_000
+    }
 }
 
 fn unavailable(name: &str) -> DynamoError {
@@ -70,39 +86,18 @@ impl Tables {
             }),
             (true, None) => {
                 engine.create_structure(LOG).map_err(storage_error)?;
-                let first_seq = table.shared.streams.next_seq();
-                let started = now_ms();
-                let base_id = format!("{}-{started}", table.record.table_id);
-                let spec = PitrSpec {
-                    period_days: period_days.unwrap_or(35),
-                    base_ms: started,
-                    base_id: base_id.clone(),
-                    first_seq,
-                    base_sse: table.record.sse.clone(),
-                };
                 self.update(account, region, name, |r| {
-                    r.pitr = Some(spec);
+                    r.pitr = Some(PitrSpec {
+                        period_days: period_days.unwrap_or(35),
+                        bases: Vec::new(),
+                    });
                     Ok(())
                 })?;
-                // Every write that read the log as off holds an item lock until its batch is written, and
-                // so is in the base copy taken after.
-                for lock in &table.shared.item_locks {
-                    drop(lock.lock().await);
-                }
-                let dir = self.pitr_dir(&base_id);
-                std::fs::create_dir_all(self.dir.join("pitr")).map_err(|e| DynamoError::Storage(e.to_string()))?;
-                blocking(|| engine.checkpoint(&dir)).map_err(storage_error)?;
-                let done = now_ms();
-                self.update(account, region, name, |r| {
-                    if let Some(p) = r.pitr.as_mut() {
-                        p.base_ms = done;
-                    }
-                    Ok(())
-                })
+                self.take_base(&table, &engine).await
             }
             (false, None) => Ok(table.record.clone()),
             (false, Some(p)) => {
-                let base = self.pitr_dir(&p.base_id);
+                let bases = p.bases.clone();
                 let record = self.update(account, region, name, |r| {
                     r.pitr = None;
                     Ok(())
@@ -113,17 +108,124 @@ impl Tables {
                 if engine.structure(LOG).is_some() {
                     engine.drop_structure(LOG).map_err(storage_error)?;
                 }
-                let _ = std::fs::remove_dir_all(base);
+                for b in bases {
+                    let _ = std::fs::remove_dir_all(self.pitr_dir(&b.id));
+                }
                 Ok(record)
             }
         }
+    }
+
+    /// Takes a base copy of a table whose change log is on. Every change numbered below the base's first
+    /// sequence number is in it: the writes holding such numbers hold item locks until they are written,
+    /// and the copy is taken after they all let go.
+    async fn take_base(&self, table: &Table, engine: &Engine) -> Result<TableRecord, DynamoError> {
+        let first_seq = table.shared.streams.next_seq();
+        for lock in &table.shared.item_locks {
+            drop(lock.lock().await);
+        }
+        let started = now_ms();
+        let id = format!("{}-{started}", table.record.table_id);
+        let dir = self.pitr_dir(&id);
+        std::fs::create_dir_all(self.dir.join("pitr")).map_err(|e| DynamoError::Storage(e.to_string()))?;
+        blocking(|| engine.checkpoint(&dir)).map_err(storage_error)?;
+        let base = PitrBase {
+            id,
+            taken_ms: now_ms(),
+            first_seq,
+            sse: table.record.sse.clone(),
+        };
+        let r = &table.record;
+        let added = self.update(&r.account, &r.region, &r.spec.name, |r| match r.pitr.as_mut() {
+            Some(p) => {
+                p.bases.push(base);
+                Ok(())
+            }
+            None => Err(DynamoError::Validation(
+                "point-in-time recovery was disabled meanwhile".into(),
+            )),
+        });
+        if added.is_err() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        added
+    }
+
+    /// The point-in-time-recovery upkeep of every open table: a new base copy once the newest is
+    /// `interval` old, and the bases (and log) no restore in the window needs any more removed.
+    pub async fn maintain_pitr(&self, now_ms: i64, interval: std::time::Duration, keys: &dyn super::KeyService) {
+        for table in self.all() {
+            let Some(p) = table.record.pitr.clone() else {
+                continue;
+            };
+            let open = table.shared.engine.lock().unwrap_or_else(|e| e.into_inner()).is_some();
+            if !open || table.inaccessible_since_ms().is_some() {
+                continue;
+            }
+            let Ok(engine) = table.engine(keys) else {
+                continue;
+            };
+            let newest = p.bases.last().map_or(i64::MIN, |b| b.taken_ms);
+            if now_ms - newest >= interval.as_millis() as i64 {
+                if let Err(e) = self.take_base(&table, &engine).await {
+                    tracing::warn!(table = %table.record.spec.name, error = %e, "taking a recovery base failed");
+                }
+                continue;
+            }
+            if let Err(e) = self.prune_pitr(&table, &engine, &p, now_ms) {
+                tracing::warn!(table = %table.record.spec.name, error = %e, "pruning recovery data failed");
+            }
+        }
+    }
+
+    /// Drops the bases before the newest one older than the window's start, and the log before it.
+    fn prune_pitr(&self, table: &Table, engine: &Engine, p: &PitrSpec, now_ms: i64) -> Result<(), DynamoError> {
+        let start = now_ms - p.period_ms();
+        let Some(keep_from) = p.bases.iter().rposition(|b| b.taken_ms <= start) else {
+            return Ok(());
+        };
+        if keep_from == 0 {
+            return Ok(());
+        }
+        let dropped: Vec<PitrBase> = p.bases[..keep_from].to_vec();
+        let first_needed = p.bases[keep_from].first_seq;
+        let r = &table.record;
+        self.update(&r.account, &r.region, &r.spec.name, |r| {
+            if let Some(p) = r.pitr.as_mut() {
+                p.bases.retain(|b| !dropped.contains(b));
+            }
+            Ok(())
+        })?;
+        for b in &dropped {
+            let _ = std::fs::remove_dir_all(self.pitr_dir(&b.id));
+        }
+        if let Some(log) = engine.structure(LOG) {
+            loop {
+                let range = storage::Range {
+                    start: std::ops::Bound::Unbounded,
+                    end: std::ops::Bound::Excluded(&first_needed.to_be_bytes()[..]),
+                    reverse: false,
+                    limit: 1024,
+                };
+                let page = engine.range(log, &range, None).map_err(storage_error)?;
+                if page.is_empty() {
+                    break;
+                }
+                let mut batch = WriteBatch::new();
+                for (k, _) in &page {
+                    batch.delete(log, k);
+                }
+                engine.write(batch).map_err(storage_error)?;
+            }
+        }
+        Ok(())
     }
 
     /// The earliest and latest times (epoch ms) a table can be restored to.
     pub fn pitr_window(&self, record: &TableRecord) -> Option<(i64, i64)> {
         let p = record.pitr.as_ref()?;
         let now = now_ms();
-        let earliest = p.base_ms.max(now - i64::from(p.period_days) * 86_400_000);
+        let earliest = p.bases.first()?.taken_ms.max(now - p.period_ms());
         Some((earliest, now))
     }
 
@@ -158,11 +260,18 @@ impl Tables {
                 format!("Table already exists: {target}"),
             ));
         }
+        let chosen = pitr
+            .bases
+            .iter()
+            .rev()
+            .find(|b| b.taken_ms <= at)
+            .cloned()
+            .ok_or_else(|| unavailable(name))?;
         // The source's key now (its log) and the base's key then, both as the caller.
         let live = source.engine(keys)?;
         source.confirm_key(&live, keys)?;
         let base_record = TableRecord {
-            sse: pitr.base_sse.clone(),
+            sse: chosen.sse.clone(),
             ..source.record.clone()
         };
         let provider = Provider {
@@ -171,7 +280,7 @@ impl Tables {
             failure: Mutex::new(None),
         };
         let base = match Engine::open(
-            &self.pitr_dir(&pitr.base_id),
+            &self.pitr_dir(&chosen.id),
             storage::fs::local(),
             &provider,
             self.options.clone(),
@@ -196,7 +305,7 @@ impl Tables {
             while log_of.shared.streams.watermark() < handed_out {
                 std::thread::sleep(std::time::Duration::from_millis(1));
             }
-            let replayed = table.replay_log(engine, &live, pitr.first_seq, at)?;
+            let replayed = table.replay_log(engine, &live, chosen.first_seq, at)?;
             Ok(copied + replayed)
         });
         let record = source.record.clone();
