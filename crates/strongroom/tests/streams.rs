@@ -257,6 +257,22 @@ async fn iterators_resume_where_they_point_and_refuse_what_they_should() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Some("ValidationException"));
+    // An iterator is good for 15 minutes: one issued 20 minutes ago (its issue time is part of it) has
+    // expired.
+    let fresh = iterator(ShardIteratorType::TrimHorizon, None).await.unwrap();
+    let fresh = fresh.shard_iterator().unwrap();
+    use base64::Engine as _;
+    let text = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(fresh).unwrap()).unwrap();
+    let (rest, issued) = text.rsplit_once('|').unwrap();
+    let old = format!("{rest}|{}", issued.parse::<i64>().unwrap() - 20 * 60 * 1000);
+    let err = st
+        .get_records()
+        .shard_iterator(base64::engine::general_purpose::STANDARD.encode(old))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("ExpiredIteratorException"));
+    assert!(err.message().unwrap().starts_with("Iterator expired."), "{err:?}");
     let err = st
         .describe_stream()
         .stream_arn(format!("{arn}x"))
