@@ -576,27 +576,10 @@ async fn the_command_line_restores_and_indexes_with_progress() {
     let srv = Server::start();
     let db = srv.dynamodb(srv.root());
     create_table(&db, "Source", ("id", ScalarAttributeType::S), None).await;
-    for chunk in (0..600).collect::<Vec<_>>().chunks(25) {
-        let writes = chunk
-            .iter()
-            .map(|i| {
-                aws_sdk_dynamodb::types::WriteRequest::builder()
-                    .put_request(
-                        aws_sdk_dynamodb::types::PutRequest::builder()
-                            .item("id", s(&format!("i{i:04}")))
-                            .item("grp", s(&format!("g{}", i % 3)))
-                            .build()
-                            .unwrap(),
-                    )
-                    .build()
-            })
-            .collect();
-        db.batch_write_item()
-            .request_items("Source", writes)
-            .send()
-            .await
-            .unwrap();
-    }
+    batch_put(&db, "Source", 600, |i| {
+        vec![("id", s(&format!("i{i:04}"))), ("grp", s(&format!("g{}", i % 3)))]
+    })
+    .await;
     let arn = db
         .create_backup()
         .table_name("Source")

@@ -410,28 +410,14 @@ async fn a_global_index_added_to_a_populated_table_is_backfilled_while_writes_co
     let db = srv.dynamodb(srv.root());
     create_table(&db, "Events", ("id", ScalarAttributeType::S), None).await;
     const ITEMS: usize = 2000;
-    for chunk in (0..ITEMS).collect::<Vec<_>>().chunks(25) {
-        let writes = chunk
-            .iter()
-            .map(|i| {
-                aws_sdk_dynamodb::types::WriteRequest::builder()
-                    .put_request(
-                        aws_sdk_dynamodb::types::PutRequest::builder()
-                            .item("id", s(&format!("e{i}")))
-                            .item("grp", s(&format!("g{}", i % 7)))
-                            .item("seq", n(&i.to_string()))
-                            .build()
-                            .unwrap(),
-                    )
-                    .build()
-            })
-            .collect();
-        db.batch_write_item()
-            .request_items("Events", writes)
-            .send()
-            .await
-            .unwrap();
-    }
+    batch_put(&db, "Events", ITEMS, |i| {
+        vec![
+            ("id", s(&format!("e{i}"))),
+            ("grp", s(&format!("g{}", i % 7))),
+            ("seq", n(&i.to_string())),
+        ]
+    })
+    .await;
 
     // Writes go on while the index is added: items move between groups, some go, some come.
     let writer = {

@@ -388,6 +388,33 @@ pub async fn create_table(
     req.send().await.expect("CreateTable")
 }
 
+/// Writes `count` items with BatchWriteItem, 25 a request; `item(i)` is the i-th item's attributes.
+pub async fn batch_put(
+    db: &aws_sdk_dynamodb::Client,
+    table: &str,
+    count: usize,
+    item: impl Fn(usize) -> Vec<(&'static str, aws_sdk_dynamodb::types::AttributeValue)>,
+) {
+    use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+    for chunk in (0..count).collect::<Vec<_>>().chunks(25) {
+        let writes = chunk
+            .iter()
+            .map(|i| {
+                let put = PutRequest::builder()
+                    .set_item(Some(item(*i).into_iter().map(|(k, v)| (k.to_owned(), v)).collect()))
+                    .build()
+                    .expect("put request");
+                WriteRequest::builder().put_request(put).build()
+            })
+            .collect();
+        db.batch_write_item()
+            .request_items(table, writes)
+            .send()
+            .await
+            .expect("BatchWriteItem");
+    }
+}
+
 pub fn s(v: &str) -> aws_sdk_dynamodb::types::AttributeValue {
     aws_sdk_dynamodb::types::AttributeValue::S(v.to_owned())
 }
