@@ -127,6 +127,20 @@ pub struct TableRecord {
     /// Point-in-time recovery, when enabled.
     #[serde(default)]
     pub pitr: Option<PitrSpec>,
+    /// A key switch under way: the key the registry is being re-wrapped under. A stop between the
+    /// re-wrap and the definition's update is settled at the next start by looking at the registry.
+    #[serde(default)]
+    pub pending_switch: Option<PendingSwitch>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingSwitch {
+    /// The KMS key being switched to (none for the owned key).
+    pub sse: Option<SseKey>,
+    /// [`TableKeysReport::blob_fingerprint`] of the new table key's blob.
+    pub blob: String,
+    /// Whether the switch counts against the daily limit.
+    pub counted: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -607,7 +621,22 @@ impl Tables {
             .map_err(|e| DynamoError::Storage(e.to_string()))?
             .unwrap_or_default();
         let mut open = BTreeMap::new();
-        for record in loaded.tables {
+        let mut settled = false;
+        for mut record in loaded.tables {
+            if let Some(pending) = record.pending_switch.take() {
+                // A stop in the middle of a key switch: the registry says which key the table is under.
+                let blob = Engine::table_key_blob_in(
+                    storage::fs::local().as_ref(),
+                    &dir.join("tables").join(&record.table_id),
+                );
+                if blob.is_ok_and(|b| TableKeysReport::blob_fingerprint(&b) == pending.blob) {
+                    record.sse = pending.sse;
+                    if pending.counted {
+                        record.key_switches_ms.push(now_ms());
+                    }
+                }
+                settled = true;
+            }
             let id = (record.account.clone(), record.region.clone(), record.spec.name.clone());
             let table_dir = dir.join("tables").join(&record.table_id);
             let shared = Shared::new(
@@ -620,6 +649,12 @@ impl Tables {
                 key_cache_ttl,
             );
             open.insert(id, Arc::new(Table { record, shared }));
+        }
+        if settled {
+            let doc_now = Doc {
+                tables: open.values().map(|t| t.record.clone()).collect(),
+            };
+            doc.save(&doc_now).map_err(|e| DynamoError::Storage(e.to_string()))?;
         }
         Ok(Tables {
             dir: dir.to_owned(),
@@ -698,6 +733,7 @@ impl Tables {
             streams: Vec::new(),
             restore: None,
             pitr: None,
+            pending_switch: None,
         };
         let new_key = keys.create_table_key(record.key_context(), choice)?;
         record.sse = new_key.sse;
@@ -941,15 +977,33 @@ impl Tables {
                 "Table is already encrypted with given KMSMasterKeyId. Use KMSMasterKeyId parameter if you want to change Master Key",
             ));
         }
+        let to_owned = *choice == KeyChoice::Owned;
+        let pending = PendingSwitch {
+            sse: new_key.sse.clone(),
+            blob: TableKeysReport::blob_fingerprint(&new_key.blob),
+            counted: !to_owned,
+        };
+        if let Err(e) = self.update(account, region, name, |r| {
+            r.pending_switch = Some(pending);
+            Ok(())
+        }) {
+            release_new(&new_key.sse);
+            return Err(e);
+        }
         if let Err(e) = engine.rewrap(new_key.blob, &new_key.key) {
             release_new(&new_key.sse);
+            let _ = self.update(account, region, name, |r| {
+                r.pending_switch = None;
+                Ok(())
+            });
             return Err(storage_error(e));
         }
+        txn::crash_point("after-rewrap");
         let before = table.record.clone();
         let new_sse = new_key.sse.clone();
-        let to_owned = *choice == KeyChoice::Owned;
         let after = match self.update(account, region, name, |r| {
             r.sse = new_sse;
+            r.pending_switch = None;
             r.key_switches_ms = recent;
             if !to_owned {
                 r.key_switches_ms.push(now);

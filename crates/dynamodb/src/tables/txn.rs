@@ -42,9 +42,9 @@ struct CommitRecord {
     tables: Vec<String>,
 }
 
-/// A test hook for crash runs: `STRONGROOM_TEST_CRASH_POINT` names a point of the protocol at which
-/// the process aborts, as a power cut would stop it.
-fn crash_point(name: &str) {
+/// A test hook for crash runs: `STRONGROOM_TEST_CRASH_POINT` names a point of a multi-step change (a
+/// transaction across tables, a key switch) at which the process aborts, as a power cut would stop it.
+pub(super) fn crash_point(name: &str) {
     static POINT: OnceLock<Option<String>> = OnceLock::new();
     if POINT
         .get_or_init(|| std::env::var("STRONGROOM_TEST_CRASH_POINT").ok())
