@@ -368,3 +368,55 @@ async fn a_stop_between_a_key_switchs_rewrap_and_its_record_leaves_the_table_und
     );
     assert_eq!(value(&db, "Switching", "a").await.as_deref(), Some("kept"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_lets_requests_in_flight_finish_and_stops_cleanly() {
+    let mut srv = Server::start();
+    let db = srv.dynamodb(srv.root());
+    create_table(&db, "Calm", ("id", ScalarAttributeType::S), None).await;
+    let writers: Vec<_> = (0..8)
+        .map(|w| {
+            let db = db.clone();
+            tokio::spawn(async move {
+                let mut acknowledged = Vec::new();
+                for i in 0.. {
+                    let id = format!("w{w}-{i}");
+                    match db.put_item().table_name("Calm").item("id", s(&id)).send().await {
+                        Ok(_) => acknowledged.push(id),
+                        Err(_) => return acknowledged,
+                    }
+                }
+                acknowledged
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let status = tokio::task::spawn_blocking(move || {
+        let status = srv.terminate();
+        (srv, status)
+    })
+    .await
+    .unwrap();
+    let (mut srv, status) = status;
+    assert!(status.success(), "SIGTERM is a clean stop: {status:?}");
+    let mut acknowledged = Vec::new();
+    for w in writers {
+        acknowledged.extend(w.await.unwrap());
+    }
+    assert!(!acknowledged.is_empty());
+    srv.start_again();
+    let db = srv.dynamodb(srv.root());
+    for id in &acknowledged {
+        assert!(
+            db.get_item()
+                .table_name("Calm")
+                .key("id", s(id))
+                .send()
+                .await
+                .unwrap()
+                .item()
+                .is_some(),
+            "{id} was acknowledged before the stop"
+        );
+    }
+}

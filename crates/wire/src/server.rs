@@ -84,8 +84,14 @@ async fn handle(
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves.
+/// How long a shutdown waits for requests in flight to finish.
+const DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serves until `shutdown` resolves, then stops accepting, lets every request in flight finish (up to
+/// [`DRAIN`]) and closes idle keep-alive connections.
 pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
@@ -100,13 +106,22 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
                 };
                 let _ = stream.set_nodelay(true);
                 let app = app.clone();
+                let svc = service_fn(move |req| handle(app.clone(), peer, req));
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), svc);
+                let conn = graceful.watch(conn);
                 tokio::spawn(async move {
-                    let svc = service_fn(move |req| handle(app.clone(), peer, req));
-                    if let Err(e) = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(TokioIo::new(stream), svc).await {
+                    if let Err(e) = conn.await {
                         tracing::debug!(error = %e, "connection ended with an error");
                     }
                 });
             }
         }
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => tracing::info!("requests in flight finished"),
+        _ = tokio::time::sleep(DRAIN) => tracing::warn!("requests still in flight after {DRAIN:?}; stopping anyway"),
     }
 }

@@ -50,6 +50,21 @@ impl Server {
         self.restart();
     }
 
+    /// Sends SIGTERM and waits for the process to stop; its exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().expect("wait for the server")
+    }
+
+    /// Starts the server again on the same data after it stopped by itself.
+    pub fn start_again(&mut self) {
+        let (child, url) = spawn(&self.data_dir, &self.extra_args, &self.env);
+        self.child = child;
+        self.url = url;
+    }
+
     /// Whether the server process has exited (it may abort itself at a test crash point).
     pub fn exited(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(Some(_)))
