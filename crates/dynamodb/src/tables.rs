@@ -229,6 +229,8 @@ struct Shared {
     streams: streams::StreamState,
     /// The items transactions are writing now.
     ongoing: txn::Ongoing,
+    /// Table-key cache hits and misses (uses of a customer's key that did or did not need KMS).
+    key_cache: (std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64),
     /// Where the commit records of transactions across tables are (see [`txn`]).
     txn_dir: PathBuf,
 }
@@ -325,6 +327,7 @@ impl Shared {
             indexes: RwLock::new(Arc::new(IndexDef::all(&record.spec))),
             index_usage: Mutex::new(HashMap::new()),
             ongoing: txn::Ongoing::default(),
+            key_cache: Default::default(),
             streams: streams::StreamState::new(record),
             txn_dir,
         })
@@ -900,6 +903,43 @@ impl Tables {
         deleted
     }
 
+    /// For the operator: table-key cache hits and misses, and the block caches of open engines (bytes
+    /// held, hits, misses), summed over every table.
+    pub fn cache_stats(&self) -> ((u64, u64), (u64, u64, u64)) {
+        let (mut key, mut blocks) = ((0, 0), (0, 0, 0));
+        for t in self.all() {
+            key.0 += t.shared.key_cache.0.load(Ordering::Relaxed);
+            key.1 += t.shared.key_cache.1.load(Ordering::Relaxed);
+            if let Some(e) = t.shared.engine.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+                let (bytes, hits, misses) = e.cache_stats();
+                blocks.0 += bytes as u64;
+                blocks.1 += hits;
+                blocks.2 += misses;
+            }
+        }
+        (key, blocks)
+    }
+
+    /// Bytes on disk under the DynamoDB directory, by part: tables, backups, recovery bases.
+    pub fn disk_bytes(&self) -> Vec<(&'static str, u64)> {
+        fn size(dir: &Path) -> u64 {
+            std::fs::read_dir(dir).map_or(0, |entries| {
+                entries
+                    .flatten()
+                    .map(|e| match e.metadata() {
+                        Ok(m) if m.is_dir() => size(&e.path()),
+                        Ok(m) => m.len(),
+                        Err(_) => 0,
+                    })
+                    .sum()
+            })
+        }
+        ["tables", "backups", "pitr"]
+            .into_iter()
+            .map(|part| (part, size(&self.dir.join(part))))
+            .collect()
+    }
+
     /// Every table now, for background work that must not hold the table set's lock.
     fn all(&self) -> Vec<Arc<Table>> {
         self.open
@@ -1096,8 +1136,10 @@ impl Table {
         let ttl = self.shared.key_cache_ttl;
         let mut validated = self.shared.validated.lock().unwrap_or_else(|p| p.into_inner());
         if validated.get(&principal).is_some_and(|at| at.elapsed() < ttl) {
+            self.shared.key_cache.0.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         }
+        self.shared.key_cache.1.fetch_add(1, Ordering::Relaxed);
         let confirmed = keys.decrypt_table_key(self.record.key_context(), Some(sse), &engine.table_key_blob());
         match &confirmed {
             Ok(_) => self.shared.key_usable(true),

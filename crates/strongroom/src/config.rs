@@ -132,6 +132,10 @@ pub struct ServeArgs {
     /// log go once a newer copy is older than the recovery period).
     #[arg(long, env = "STRONGROOM_PITR_BASE_INTERVAL", default_value = "24h", value_parser = parse_duration)]
     pub pitr_base_interval: Dur,
+    /// Serve Prometheus metrics at GET /metrics (requests, errors and latency per operation, caches,
+    /// bytes on disk). Off unless asked for.
+    #[arg(long, env = "STRONGROOM_METRICS")]
+    pub metrics: bool,
     /// The region `GET /` reports.
     #[arg(long, env = "STRONGROOM_REGION", default_value = "us-east-1")]
     pub region: String,

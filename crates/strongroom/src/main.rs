@@ -199,15 +199,18 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .with_ttl_change_cooldown(args.ttl_change_cooldown.0),
         );
         let owned_keys = Arc::new(wire::owned_keys::OwnedKeys::new(kms.clone()));
-        let app = Arc::new(wire::App::new(
-            iam,
-            tables,
-            owned_keys,
-            kms.clone(),
-            trail.clone(),
-            clock,
-            args.region.clone(),
-        ));
+        let app = Arc::new(
+            wire::App::new(
+                iam,
+                tables,
+                owned_keys,
+                kms.clone(),
+                trail.clone(),
+                clock,
+                args.region.clone(),
+            )
+            .with_metrics(args.metrics),
+        );
         app.drop_interrupted_restores();
         {
             let kms = kms.clone();

@@ -645,3 +645,46 @@ async fn generated_root_credentials_are_printed_once_kept_sealed_and_printed_aga
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_are_served_only_when_asked_for() {
+    let plain = Server::start();
+    let status = reqwest::get(format!("{}/metrics", plain.url)).await.unwrap().status();
+    assert_eq!(status.as_u16(), 404, "no metrics unless --metrics");
+
+    let srv = Server::start_with(&["--metrics"]);
+    let db = srv.dynamodb(srv.root());
+    create_table(
+        &db,
+        "Counted",
+        ("id", aws_sdk_dynamodb::types::ScalarAttributeType::S),
+        None,
+    )
+    .await;
+    for i in 0..3 {
+        db.put_item()
+            .table_name("Counted")
+            .item("id", s(&format!("k{i}")))
+            .send()
+            .await
+            .unwrap();
+    }
+    let _ = db.get_item().table_name("Nope").key("id", s("k")).send().await;
+    let text = reqwest::get(format!("{}/metrics", srv.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("strongroom_requests_total{api=\"dynamodb\",operation=\"PutItem\"} 3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("strongroom_request_errors_total{api=\"dynamodb\",operation=\"GetItem\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("strongroom_request_duration_seconds_count{api=\"dynamodb\",operation=\"PutItem\"} 3"));
+    assert!(text.contains("strongroom_disk_bytes{part=\"dynamodb/tables\"}"));
+    assert!(text.contains("# TYPE strongroom_table_key_cache_hits_total counter"));
+}

@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod error;
+pub mod metrics;
 pub mod owned_keys;
 mod server;
 pub mod services;
@@ -43,6 +44,9 @@ pub struct App {
     /// TransactWriteItems' ClientRequestTokens of the last ten minutes: (account, token) -> (a digest of
     /// the request's actions, when it was first seen).
     pub transaction_tokens: std::sync::Mutex<TransactionTokens>,
+    pub metrics: metrics::Metrics,
+    /// Whether `GET /metrics` answers (`--metrics`).
+    metrics_served: bool,
 }
 
 /// (account, ClientRequestToken) -> (digest of the actions, first seen at, epoch ms).
@@ -141,7 +145,55 @@ impl App {
             region,
             signing_keys: sigv4::SigningKeyCache::default(),
             transaction_tokens: Default::default(),
+            metrics: metrics::Metrics::default(),
+            metrics_served: false,
         }
+    }
+
+    /// Serves `GET /metrics` (Prometheus' text format).
+    pub fn with_metrics(mut self, served: bool) -> Self {
+        self.metrics_served = served;
+        self
+    }
+
+    /// The metrics page: requests by operation, then the table-key and block caches and bytes on disk.
+    fn metrics_page(&self) -> String {
+        let ((key_hits, key_misses), (block_bytes, block_hits, block_misses)) = self.tables.cache_stats();
+        let one = |v: u64| vec![(String::new(), v as f64)];
+        let disk = self
+            .tables
+            .disk_bytes()
+            .into_iter()
+            .map(|(part, b)| (format!("part=\"dynamodb/{part}\""), b as f64))
+            .collect();
+        self.metrics.render(&[
+            (
+                "strongroom_table_key_cache_hits_total",
+                "Uses of a table under a customer's KMS key that the table-key cache answered.",
+                one(key_hits),
+            ),
+            (
+                "strongroom_table_key_cache_misses_total",
+                "Uses of a table under a customer's KMS key that asked KMS again.",
+                one(key_misses),
+            ),
+            (
+                "strongroom_block_cache_bytes",
+                "Decrypted blocks held in memory.",
+                one(block_bytes),
+            ),
+            (
+                "strongroom_block_cache_hits_total",
+                "Block reads the cache answered.",
+                one(block_hits),
+            ),
+            (
+                "strongroom_block_cache_misses_total",
+                "Block reads that decrypted a block.",
+                one(block_misses),
+            ),
+            ("strongroom_disk_bytes", "Bytes on disk.", disk),
+        ])
     }
 
     /// DynamoDB's key service for one request: KMS calls on behalf of `caller`.
@@ -225,6 +277,12 @@ impl App {
     pub async fn handle(&self, req: Incoming) -> Response<Bytes> {
         if req.method == Method::GET || req.method == Method::HEAD {
             return match req.path.as_str() {
+                "/metrics" if self.metrics_served => plain(
+                    StatusCode::OK,
+                    "text/plain; version=0.0.4",
+                    self.metrics_page(),
+                    &request_id(None),
+                ),
                 "/health" => plain(
                     StatusCode::OK,
                     "application/json",
@@ -255,15 +313,25 @@ impl App {
         }
         match route(&req.headers) {
             Route::Json(api, op) => {
+                let started = std::time::Instant::now();
                 let rid = request_id(Some(api));
                 let result = self.json_request(api, &op, &req, &rid).await;
-                render(api, result, &rid)
+                let failed = result.is_err();
+                let response = render(api, result, &rid);
+                self.metrics.record(api.signing_name(), &op, started.elapsed(), failed);
+                response
             }
             Route::Query => {
                 // The API is named by the scope; before authentication has read it, errors speak STS.
+                let started = std::time::Instant::now();
                 let (api, result) = self.query_request(&req).await;
+                let failed = result.is_err();
                 let rid = request_id(Some(api));
-                render(api, result, &rid)
+                let response = render(api, result, &rid);
+                let params = services::query::Params::parse(&req.body, &req.query);
+                let op = params.get("Action").unwrap_or("unknown").to_owned();
+                self.metrics.record(api.signing_name(), &op, started.elapsed(), failed);
+                response
             }
             Route::Unroutable => plain(
                 StatusCode::NOT_FOUND,
