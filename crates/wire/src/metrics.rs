@@ -20,6 +20,9 @@ struct OpStats {
     sum_us: AtomicU64,
 }
 
+/// A metric family from elsewhere: name (`_total` for counters), help, and samples (labels, value).
+pub type Family<'a> = (&'a str, &'a str, Vec<(String, f64)>);
+
 #[derive(Default)]
 pub struct Metrics {
     ops: RwLock<BTreeMap<(&'static str, String), Arc<OpStats>>>,
@@ -69,8 +72,8 @@ impl Metrics {
             .fetch_add(elapsed.as_micros().min(u128::from(u64::MAX)) as u64, Ordering::Relaxed);
     }
 
-    /// The request metrics in Prometheus' text format, then `extra` (already formatted) after them.
-    pub fn render(&self, extra: &[(&str, &str, Vec<(String, f64)>)]) -> String {
+    /// The request metrics in Prometheus' text format, then `extra` after them.
+    pub fn render(&self, extra: &[Family<'_>]) -> String {
         let mut out = String::new();
         let ops = self.ops.read().unwrap_or_else(|p| p.into_inner());
         let _ = writeln!(
