@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, SseSpecification, SseType, TableStatus, TransactWriteItem, Update,
+    BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType,
+    SseSpecification, SseType, TableStatus, TransactWriteItem, Update,
 };
 use common::*;
 
@@ -57,31 +57,17 @@ async fn contents(db: &aws_sdk_dynamodb::Client, table: &str) -> BTreeMap<String
 
 /// A table `name` keyed by `id`, with a global index on `grp`, under `key` (the owned key if none).
 async fn table(db: &aws_sdk_dynamodb::Client, name: &str, key: Option<&str>) {
-    let def = |n: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(n)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    let hash = |n: &str| {
-        KeySchemaElement::builder()
-            .attribute_name(n)
-            .key_type(KeyType::Hash)
-            .build()
-            .unwrap()
-    };
     let mut req = db
         .create_table()
         .table_name(name)
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(def("id"))
-        .attribute_definitions(def("grp"))
-        .key_schema(hash("id"))
+        .attribute_definitions(string_def("id"))
+        .attribute_definitions(string_def("grp"))
+        .key_schema(hash_key("id"))
         .global_secondary_indexes(
             GlobalSecondaryIndex::builder()
                 .index_name("by_grp")
-                .key_schema(hash("grp"))
+                .key_schema(hash_key("grp"))
                 .projection(Projection::builder().projection_type(ProjectionType::All).build())
                 .build()
                 .unwrap(),

@@ -12,8 +12,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType, Put,
-    ScalarAttributeType, SseSpecification, SseType, StreamSpecification, StreamViewType, TransactWriteItem,
+    BillingMode, GlobalSecondaryIndex, Projection, ProjectionType, Put, ScalarAttributeType, SseSpecification, SseType,
+    StreamSpecification, StreamViewType, TransactWriteItem,
 };
 use aws_sdk_dynamodbstreams::types::{AttributeValue as SAttr, ShardIteratorType};
 use common::*;
@@ -22,31 +22,17 @@ const WRITERS: usize = 6;
 const KEYS_PER_WRITER: usize = 6;
 
 async fn setup(db: &aws_sdk_dynamodb::Client) -> String {
-    let def = |n: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(n)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    let hash = |n: &str| {
-        KeySchemaElement::builder()
-            .attribute_name(n)
-            .key_type(KeyType::Hash)
-            .build()
-            .unwrap()
-    };
     let out = db
         .create_table()
         .table_name("Accts")
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(def("id"))
-        .attribute_definitions(def("owner"))
-        .key_schema(hash("id"))
+        .attribute_definitions(string_def("id"))
+        .attribute_definitions(string_def("owner"))
+        .key_schema(hash_key("id"))
         .global_secondary_indexes(
             GlobalSecondaryIndex::builder()
                 .index_name("by_owner")
-                .key_schema(hash("owner"))
+                .key_schema(hash_key("owner"))
                 .projection(Projection::builder().projection_type(ProjectionType::All).build())
                 .build()
                 .unwrap(),

@@ -10,38 +10,24 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, Put, ScalarAttributeType, TransactWriteItem, Update,
+    AttributeValue, BillingMode, GlobalSecondaryIndex, Projection, ProjectionType, Put, ScalarAttributeType,
+    TransactWriteItem, Update,
 };
 use common::*;
 
 /// `Wallets` (id) and `Journal` (id, with a global index by account `acct`).
 async fn tables(db: &aws_sdk_dynamodb::Client) {
     create_table(db, "Wallets", ("id", ScalarAttributeType::S), None).await;
-    let def = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .unwrap()
-    };
-    let key = |name: &str| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(KeyType::Hash)
-            .build()
-            .unwrap()
-    };
     db.create_table()
         .table_name("Journal")
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(def("id"))
-        .attribute_definitions(def("acct"))
-        .key_schema(key("id"))
+        .attribute_definitions(string_def("id"))
+        .attribute_definitions(string_def("acct"))
+        .key_schema(hash_key("id"))
         .global_secondary_indexes(
             GlobalSecondaryIndex::builder()
                 .index_name("by_acct")
-                .key_schema(key("acct"))
+                .key_schema(hash_key("acct"))
                 .projection(Projection::builder().projection_type(ProjectionType::All).build())
                 .build()
                 .unwrap(),

@@ -403,6 +403,24 @@ pub async fn create_table(
     req.send().await.expect("CreateTable")
 }
 
+/// An S attribute definition (for key schemas).
+pub fn string_def(name: &str) -> aws_sdk_dynamodb::types::AttributeDefinition {
+    aws_sdk_dynamodb::types::AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+        .build()
+        .expect("attribute definition")
+}
+
+/// A HASH key schema element.
+pub fn hash_key(name: &str) -> aws_sdk_dynamodb::types::KeySchemaElement {
+    aws_sdk_dynamodb::types::KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+        .build()
+        .expect("key schema element")
+}
+
 /// Writes `count` items with BatchWriteItem, 25 a request; `item(i)` is the i-th item's attributes.
 pub async fn batch_put(
     db: &aws_sdk_dynamodb::Client,
