@@ -131,6 +131,15 @@ pub struct TableRecord {
     /// re-wrap and the definition's update is settled at the next start by looking at the registry.
     #[serde(default)]
     pub pending_switch: Option<PendingSwitch>,
+    /// Archived after its KMS key stayed unusable too long: when, and the backup holding its data.
+    #[serde(default)]
+    pub archived: Option<ArchiveInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArchiveInfo {
+    pub at_ms: i64,
+    pub backup_arn: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -737,6 +746,7 @@ impl Tables {
             restore: None,
             pitr: None,
             pending_switch: None,
+            archived: None,
         };
         let new_key = keys.create_table_key(record.key_context(), choice)?;
         record.sse = new_key.sse;
@@ -956,6 +966,9 @@ impl Tables {
         let tables = self.all();
         for t in tables {
             let Some(sse) = &t.record.sse else { continue };
+            if t.record.archived.is_some() {
+                continue;
+            }
             let verdict = t.key_blob().and_then(|blob| check(t.record.key_context(), sse, &blob));
             if let Err(e) = &verdict {
                 tracing::info!(table = %t.record.spec.name, error = %e, "a table's KMS key is not usable");
@@ -1093,7 +1106,10 @@ impl Tables {
         drop(open);
         // Close the engine before its files go.
         *table.shared.engine.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        std::fs::remove_dir_all(&table.shared.dir).map_err(|e| DynamoError::Storage(e.to_string()))?;
+        match std::fs::remove_dir_all(&table.shared.dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(DynamoError::Storage(e.to_string())),
+            _ => {}
+        }
         for b in table.record.pitr.iter().flat_map(|p| &p.bases) {
             let _ = std::fs::remove_dir_all(self.dir.join("pitr").join(&b.id));
         }
@@ -1113,6 +1129,12 @@ impl Table {
     fn engine(&self, keys: &dyn KeyService) -> Result<Arc<Engine>, DynamoError> {
         if self.record.restore.as_ref().is_some_and(|r| r.in_progress) {
             return Err(DynamoError::ResourceNotFound("Requested resource not found".into()));
+        }
+        if self.record.archived.is_some() {
+            return Err(DynamoError::Validation(format!(
+                "Table {} is archived; restore it from its archival backup",
+                self.record.spec.name
+            )));
         }
         let open = self.shared.engine.lock().unwrap_or_else(|p| p.into_inner()).clone();
         match open {

@@ -122,6 +122,10 @@ pub struct ServeArgs {
     /// How often DynamoDB checks that each table's KMS key is still usable (its status shows the result).
     #[arg(long, env = "STRONGROOM_KEY_HEALTH_INTERVAL", default_value = "60s", value_parser = parse_duration)]
     pub key_health_interval: Dur,
+    /// How long a table's KMS key may stay unusable before DynamoDB archives the table (a system backup of
+    /// its sealed files; the table shows ARCHIVED). DynamoDB waits seven days.
+    #[arg(long, env = "STRONGROOM_ARCHIVE_AFTER", default_value = "168h", value_parser = parse_duration)]
+    pub archive_after: Dur,
     /// How often the time-to-live sweeper deletes expired items (DynamoDB takes up to 48 hours).
     #[arg(long, env = "STRONGROOM_TTL_SWEEP_INTERVAL", default_value = "60s", value_parser = parse_duration)]
     pub ttl_sweep_interval: Dur,

@@ -222,8 +222,13 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 trail.sync().map_err(|e| e.to_string())
             });
             let health = app.clone();
+            let archive_after = args.archive_after.0;
             run_every(args.key_health_interval.0, "dynamodb-key-health", move || {
                 health.check_table_keys();
+                let n = health.archive_inaccessible(archive_after);
+                if n > 0 {
+                    tracing::warn!(tables = n, "tables archived: their KMS keys stayed unusable");
+                }
                 Ok(())
             });
             let trimmer = app.clone();

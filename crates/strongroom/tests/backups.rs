@@ -626,3 +626,85 @@ async fn the_command_line_restores_and_indexes_with_progress() {
     assert!(!ok);
     assert!(err.contains("BackupNotFoundException"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_table_whose_key_stays_unusable_is_archived_and_restores_once_the_key_is_back() {
+    let srv = Server::start_with(&[
+        "--table-key-cache-ttl",
+        "100ms",
+        "--key-health-interval",
+        "100ms",
+        "--archive-after",
+        "500ms",
+    ]);
+    let db = srv.dynamodb(srv.root());
+    let kms = srv.kms(srv.root());
+    let key = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_owned();
+    table(&db, "Vault", Some(&key)).await;
+    for i in 0..20 {
+        db.put_item()
+            .table_name("Vault")
+            .item("id", s(&format!("v{i:02}")))
+            .item("grp", s("g"))
+            .item("v", s("MARKER-ARCHIVED"))
+            .send()
+            .await
+            .unwrap();
+    }
+    let before = contents(&db, "Vault").await;
+    kms.disable_key().key_id(&key).send().await.unwrap();
+    let mut archived = None;
+    for _ in 0..100 {
+        let t = db.describe_table().table_name("Vault").send().await.unwrap();
+        let t = t.table().unwrap().clone();
+        if t.table_status() == Some(&TableStatus::Archived) {
+            archived = Some(t);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let t = archived.expect("the table is archived once its key has been unusable long enough");
+    let summary = t.archival_summary().unwrap();
+    assert_eq!(summary.archival_reason(), Some("INACCESSIBLE_ENCRYPTION_CREDENTIALS"));
+    let backup = summary.archival_backup_arn().unwrap().to_owned();
+    let err = db
+        .get_item()
+        .table_name("Vault")
+        .key("id", s("v00"))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(err.message().unwrap().contains("is archived"), "{err:?}");
+    let system = db
+        .list_backups()
+        .backup_type(aws_sdk_dynamodb::types::BackupTypeFilter::System)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(system.backup_summaries()[0].backup_arn(), Some(backup.as_str()));
+    assert!(
+        db.list_backups().send().await.unwrap().backup_summaries().is_empty(),
+        "user backups by default"
+    );
+
+    // With the key back, the archival backup restores the table.
+    kms.enable_key().key_id(&key).send().await.unwrap();
+    db.restore_table_from_backup()
+        .target_table_name("VaultBack")
+        .backup_arn(&backup)
+        .send()
+        .await
+        .unwrap();
+    wait_active(&db, "VaultBack").await;
+    assert_eq!(contents(&db, "VaultBack").await, before);
+    srv.assert_not_at_rest("MARKER-ARCHIVED");
+}

@@ -241,6 +241,11 @@ impl App {
             .await;
     }
 
+    /// Archives the tables whose KMS key has been unusable for longer than `after`.
+    pub fn archive_inaccessible(&self, after: std::time::Duration) -> usize {
+        self.tables.archive_inaccessible(after)
+    }
+
     /// Trims stream records older than a day and forgets streams disabled longer ago than that; returns
     /// how many records went.
     pub fn trim_streams(&self) -> usize {

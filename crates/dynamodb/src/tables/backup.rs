@@ -31,6 +31,9 @@ pub struct BackupRecord {
     pub item_count: u64,
     /// The table's definition when the backup was taken (its key included).
     pub table: TableRecord,
+    /// Made by DynamoDB itself (an archival backup), not by a user.
+    #[serde(default)]
+    pub system: bool,
 }
 
 #[derive(Default, Serialize, Deserialize)]
@@ -116,15 +119,71 @@ impl Tables {
             size_bytes,
             item_count,
             table: table.record.clone(),
+            system: false,
         };
+        self.add_backup(record, &dir)
+    }
+
+    fn add_backup(&self, record: BackupRecord, dir: &std::path::Path) -> Result<BackupRecord, DynamoError> {
         let _c = self.backup_changes.lock().unwrap_or_else(|p| p.into_inner());
         let mut doc = self.load_backups()?;
         doc.backups.push(record.clone());
         if let Err(e) = self.backup_doc().save(&doc) {
-            let _ = std::fs::remove_dir_all(&dir);
+            let _ = std::fs::remove_dir_all(dir);
             return Err(DynamoError::Storage(e.to_string()));
         }
         Ok(record)
+    }
+
+    /// Archives every table whose KMS key has been unusable for longer than `after` (DynamoDB: seven
+    /// days): its sealed files become a system backup as they are (nothing needs decrypting, nothing is
+    /// decrypted), its own files go, and it shows ARCHIVED until it is restored from that backup.
+    pub fn archive_inaccessible(&self, after: std::time::Duration) -> usize {
+        let mut archived = 0;
+        let now = now_ms();
+        for t in self.all() {
+            let since = match t.inaccessible_since_ms() {
+                Some(s) if t.record.archived.is_none() && now - s >= after.as_millis() as i64 => s,
+                _ => continue,
+            };
+            match self.archive(&t, now) {
+                Ok(()) => archived += 1,
+                Err(e) => tracing::warn!(table = %t.record.spec.name, since, error = %e, "archiving a table failed"),
+            }
+        }
+        archived
+    }
+
+    fn archive(&self, t: &Table, now: i64) -> Result<(), DynamoError> {
+        let mut suffix = [0u8; 4];
+        base::random::fill(&mut suffix).map_err(|e| DynamoError::Storage(e.to_string()))?;
+        let hex: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
+        let backup_id = format!("{now:014}-{hex}");
+        let dir = self.backup_dir(&backup_id);
+        // Closed first, so the files are still while they are copied.
+        *t.shared.engine.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        copy_dir(&t.shared.dir, &dir).map_err(|e| DynamoError::Storage(e.to_string()))?;
+        let (item_count, size_bytes) = t.usage();
+        let record = BackupRecord {
+            arn: format!("{}/backup/{backup_id}", t.record.arn()),
+            name: format!("{}$ArchivalBackup", t.record.spec.name),
+            backup_id,
+            created_ms: now,
+            size_bytes,
+            item_count,
+            table: t.record.clone(),
+            system: true,
+        };
+        let backup = self.add_backup(record, &dir)?;
+        let r = &t.record;
+        self.update(&r.account, &r.region, &r.spec.name, |r| {
+            r.archived = Some(super::ArchiveInfo {
+                at_ms: now,
+                backup_arn: backup.arn.clone(),
+            });
+            Ok(())
+        })?;
+        std::fs::remove_dir_all(&t.shared.dir).map_err(|e| DynamoError::Storage(e.to_string()))
     }
 
     /// The backups of an account and region, oldest first.
@@ -382,4 +441,20 @@ impl Table {
             }
         }
     }
+}
+
+/// Copies a directory tree (files as they are).
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+            std::fs::File::open(&target)?.sync_all()?;
+        }
+    }
+    std::fs::File::open(to)?.sync_all()
 }

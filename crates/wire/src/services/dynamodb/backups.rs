@@ -212,13 +212,21 @@ pub(super) fn overrides(i: &Input<'_>, source: &TableRecord) -> Result<RestoreOv
     })
 }
 
+fn backup_type(b: &BackupRecord) -> &'static str {
+    if b.system {
+        "SYSTEM"
+    } else {
+        "USER"
+    }
+}
+
 fn details(b: &BackupRecord, status: &str) -> Value {
     json!({
         "BackupArn": b.arn,
         "BackupName": b.name,
         "BackupSizeBytes": b.size_bytes,
         "BackupStatus": status,
-        "BackupType": "USER",
+        "BackupType": backup_type(b),
         "BackupCreationDateTime": epoch(b.created_ms),
     })
 }
@@ -316,21 +324,23 @@ fn list_backups(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError>
     };
     let (lower, upper) = (seconds("TimeRangeLowerBound")?, seconds("TimeRangeUpperBound")?);
     let only = i.opt_str("TableName")?;
-    match i.opt_str("BackupType")? {
-        None | Some("USER" | "ALL") => {}
-        Some("SYSTEM" | "AWS_BACKUP") => return Ok(Reply::Json(json!({"BackupSummaries": []}))),
+    let wanted = match i.opt_str("BackupType")? {
+        None | Some("USER") => Some("USER"),
+        Some("ALL") => None,
+        Some(t @ ("SYSTEM" | "AWS_BACKUP")) => Some(t),
         Some(other) => {
             return Err(ApiError::validation(format!(
                 "1 validation error detected: Value '{other}' at 'backupType' failed to satisfy constraint: Member must satisfy enum value set: [USER, SYSTEM, AWS_BACKUP, ALL]"
             )))
         }
-    }
+    };
     let after = i.opt_str("ExclusiveStartBackupArn")?;
     let all: Vec<BackupRecord> = app
         .tables
         .backups(c.account(), &c.region)?
         .into_iter()
         .filter(|b| only.is_none_or(|t| b.table.spec.name == t))
+        .filter(|b| wanted.is_none_or(|w| w == backup_type(b)))
         .filter(|b| {
             let at = b.created_ms as f64 / 1000.0;
             lower.is_none_or(|l| at >= l) && upper.is_none_or(|u| at < u)
@@ -349,7 +359,7 @@ fn list_backups(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError>
             .map(|b| json!({
                 "TableName": b.table.spec.name, "TableId": b.table.table_id, "TableArn": b.table.arn(),
                 "BackupArn": b.arn, "BackupName": b.name, "BackupCreationDateTime": epoch(b.created_ms),
-                "BackupStatus": "AVAILABLE", "BackupType": "USER", "BackupSizeBytes": b.size_bytes,
+                "BackupStatus": "AVAILABLE", "BackupType": backup_type(b), "BackupSizeBytes": b.size_bytes,
             }))
             .collect::<Vec<_>>()),
     );

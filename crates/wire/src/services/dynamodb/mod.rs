@@ -173,9 +173,11 @@ fn description(r: &TableRecord, status: &str, sizes: &Sizes) -> Value {
 /// TableDescription, with the time since which the table's KMS key has been refused, if it has.
 fn described(r: &TableRecord, status: &str, sizes: &Sizes, inaccessible_since: Option<i64>) -> Value {
     let usage = sizes.table;
-    // A table being restored is CREATING until its items are in.
+    // A table being restored is CREATING until its items are in; an archived one is ARCHIVED.
     let status = if r.restore.as_ref().is_some_and(|x| x.in_progress) {
         "CREATING"
+    } else if r.archived.is_some() {
+        "ARCHIVED"
     } else {
         status
     };
@@ -268,6 +270,16 @@ fn described(r: &TableRecord, status: &str, sizes: &Sizes, inaccessible_since: O
         );
     }
     streams::describe_into(r, &mut d);
+    if let Some(a) = &r.archived {
+        d.insert(
+            "ArchivalSummary".into(),
+            json!({
+                "ArchivalDateTime": epoch(a.at_ms),
+                "ArchivalReason": "INACCESSIBLE_ENCRYPTION_CREDENTIALS",
+                "ArchivalBackupArn": a.backup_arn,
+            }),
+        );
+    }
     if let Some(x) = &r.restore {
         let mut summary = json!({
             "SourceTableArn": x.source_table_arn,
