@@ -204,6 +204,13 @@ struct Doc {
 
 type TableId = (String, String, String);
 
+/// Writes the definitions of every table.
+fn save_doc(doc: &SealedStore<Doc>, open: &BTreeMap<TableId, Arc<Table>>) -> Result<(), DynamoError> {
+    let tables = open.values().map(|t| t.record.clone()).collect();
+    doc.save(&Doc { tables })
+        .map_err(|e| DynamoError::Storage(e.to_string()))
+}
+
 /// An open table: its definition and, once first used, its engine.
 pub struct Table {
     pub record: TableRecord,
@@ -354,6 +361,14 @@ impl Shared {
         let u = usage.entry(name.to_owned()).or_default();
         u.0 += items;
         u.1 += bytes;
+    }
+
+    /// Returns once every write that may have read the table's definition before now is done: each holds
+    /// an item lock until its batch is written.
+    async fn drain_writes(&self) {
+        for lock in &self.item_locks {
+            drop(lock.lock().await);
+        }
     }
 
     /// Held from the read to the durable write (an async lock: a write waits for its group commit
@@ -507,6 +522,33 @@ async fn commit(
     } else {
         engine.write_async(batch).await.map(|_| ()).map_err(storage_error)
     };
+    settle(shared, written_ok, written, &derived)
+}
+
+/// [`commit`] for the threads that fill a table being restored (no runtime to wait on).
+fn commit_blocking(
+    shared: &Shared,
+    engine: &Engine,
+    batch: WriteBatch,
+    written: &[&Written],
+    derived: &Derived,
+) -> Result<(), DynamoError> {
+    let written_ok = if batch.is_empty() {
+        Ok(())
+    } else {
+        engine.write(batch).map(|_| ()).map_err(storage_error)
+    };
+    settle(shared, written_ok, written, derived)
+}
+
+/// After a batch was written (or not): its stream numbers are released, and if it was written, what it
+/// changed is counted in the table's usage and its indexes'.
+fn settle(
+    shared: &Shared,
+    written_ok: Result<(), DynamoError>,
+    written: &[&Written],
+    derived: &Derived,
+) -> Result<(), DynamoError> {
     shared.streams.settled(&derived.seqs);
     written_ok?;
     let (items, bytes) = written
@@ -543,6 +585,43 @@ impl TableKeyProvider for Provider<'_> {
                 text
             })
     }
+}
+
+/// Why an engine did not open: the engine's error and, if the key service refused the table key, its own
+/// error (the KMS-derived one DynamoDB reports).
+struct OpenFailure {
+    storage: storage::StorageError,
+    key: Option<DynamoError>,
+}
+
+impl OpenFailure {
+    fn into_error(self) -> DynamoError {
+        self.key.unwrap_or_else(|| storage_error(self.storage))
+    }
+}
+
+/// Opens the engine in `dir` (a table's, a backup's, a recovery base's) with its table key decrypted for
+/// `record` through `keys`.
+fn open_engine_in(
+    dir: &Path,
+    record: &TableRecord,
+    keys: &dyn KeyService,
+    options: Options,
+) -> Result<Engine, OpenFailure> {
+    let provider = Provider {
+        keys,
+        record,
+        failure: Mutex::new(None),
+    };
+    Engine::open(dir, storage::fs::local(), &provider, options).map_err(|storage| OpenFailure {
+        storage,
+        key: provider.failure.lock().unwrap_or_else(|p| p.into_inner()).take(),
+    })
+}
+
+/// Eight random hex digits (shard ids, backup ids).
+fn random_hex8() -> Result<String, DynamoError> {
+    base::random::string_from(b"0123456789abcdef", 8).map_err(|e| DynamoError::Storage(e.to_string()))
 }
 
 fn storage_error(e: storage::StorageError) -> DynamoError {
@@ -663,10 +742,7 @@ impl Tables {
             open.insert(id, Arc::new(Table { record, shared }));
         }
         if settled {
-            let doc_now = Doc {
-                tables: open.values().map(|t| t.record.clone()).collect(),
-            };
-            doc.save(&doc_now).map_err(|e| DynamoError::Storage(e.to_string()))?;
+            save_doc(&doc, &open)?;
         }
         Ok(Tables {
             dir: dir.to_owned(),
@@ -689,10 +765,7 @@ impl Tables {
     }
 
     fn save(&self, open: &BTreeMap<TableId, Arc<Table>>) -> Result<(), DynamoError> {
-        let doc = Doc {
-            tables: open.values().map(|t| t.record.clone()).collect(),
-        };
-        self.doc.save(&doc).map_err(|e| DynamoError::Storage(e.to_string()))
+        save_doc(&self.doc, open)
     }
 
     /// Table names of an account and region, in order.
@@ -1163,12 +1236,7 @@ impl Table {
         }
         self.shared.key_cache.1.fetch_add(1, Ordering::Relaxed);
         let confirmed = keys.decrypt_table_key(self.record.key_context(), Some(sse), &engine.table_key_blob());
-        match &confirmed {
-            Ok(_) => self.shared.key_usable(true),
-            // One principal being refused says nothing of the key; a refused key does.
-            Err(DynamoError::AccessDenied(_)) => {}
-            Err(_) => self.shared.key_usable(false),
-        }
+        self.note_key_use(confirmed.as_ref().map(|_| ()));
         confirmed?;
         if validated.len() >= 1024 {
             validated.retain(|_, at| at.elapsed() < ttl);
@@ -1177,31 +1245,29 @@ impl Table {
         Ok(())
     }
 
+    /// Records what KMS said of the table key's use just now. One principal being refused says nothing
+    /// of the key; a refused key of the customer's makes the table inaccessible.
+    fn note_key_use(&self, outcome: Result<(), &DynamoError>) {
+        match outcome {
+            Ok(()) => self.shared.key_usable(true),
+            Err(DynamoError::AccessDenied(_)) => {}
+            Err(_) if self.record.sse.is_some() => self.shared.key_usable(false),
+            Err(_) => {}
+        }
+    }
+
     fn open_engine(&self, keys: &dyn KeyService) -> Result<Arc<Engine>, DynamoError> {
         let mut slot = self.shared.engine.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(e) = slot.as_ref() {
             return Ok(e.clone());
         }
-        let provider = Provider {
-            keys,
-            record: &self.record,
-            failure: Mutex::new(None),
-        };
-        let opened = Engine::open(
-            &self.shared.dir,
-            storage::fs::local(),
-            &provider,
-            self.shared.options.clone(),
-        );
-        let engine = match opened {
+        let engine = match open_engine_in(&self.shared.dir, &self.record, keys, self.shared.options.clone()) {
             Ok(e) => Arc::new(e),
-            Err(e) => {
-                let failure = provider.failure.lock().unwrap_or_else(|p| p.into_inner()).take();
-                // A refused key makes the table inaccessible; one principal being refused does not.
-                if self.record.sse.is_some() && !matches!(failure, None | Some(DynamoError::AccessDenied(_))) {
-                    self.shared.key_usable(false);
+            Err(OpenFailure { storage, key }) => {
+                if let Some(refused) = &key {
+                    self.note_key_use(Err(refused));
                 }
-                return Err(failure.unwrap_or_else(|| storage_error(e)));
+                return Err(key.unwrap_or_else(|| storage_error(storage)));
             }
         };
         self.shared.streams.open(&engine)?;

@@ -69,9 +69,7 @@ impl Tables {
         let engine = table.engine(keys)?;
         let record = self.update(account, region, name, |r| r.spec.remove_global_index(index).map(|_| ()))?;
         // Every write that read the old index set holds an item lock until its batch is durable.
-        for lock in &table.shared.item_locks {
-            drop(lock.lock().await);
-        }
+        table.shared.drain_writes().await;
         let structure = crate::index::structure_name(index);
         if engine.structure(&structure).is_some() {
             engine.drop_structure(&structure).map_err(storage_error)?;

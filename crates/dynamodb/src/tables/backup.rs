@@ -7,14 +7,16 @@
 //! key must be usable), creates the target table under its own new table key and writes the items into it,
 //! index entries derived again: the data ends up under the target's hierarchy only.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use storage::{Engine, WriteBatch};
 
-use super::{blocking, now_ms, storage_error, Cause, KeyChoice, Provider, Table, TableRecord, Tables, Written, BASE};
+use super::{
+    blocking, commit_blocking, now_ms, open_engine_in, storage_error, Cause, Derived, KeyChoice, OpenFailure, Table,
+    TableRecord, Tables, Written, BASE,
+};
 use crate::attr::{decode_item, encode_item, Item};
 use crate::table::Billing;
 use crate::DynamoError;
@@ -63,11 +65,34 @@ pub struct RestoreOverrides {
     pub key: Option<KeyChoice>,
 }
 
+/// A backup's directory name: its creation time (14 digits of epoch ms) and 8 random hex digits, as in
+/// DynamoDB's backup ARNs.
+fn new_backup_id(created_ms: i64) -> Result<String, DynamoError> {
+    Ok(format!("{created_ms:014}-{}", super::random_hex8()?))
+}
+
 fn backup_not_found(arn: &str) -> DynamoError {
     DynamoError::Named("BackupNotFoundException", format!("Backup not found: {arn}"))
 }
 
 impl Tables {
+    /// A table the backup and recovery operations name: a missing one is TableNotFoundException there.
+    pub fn table_for_backup(&self, account: &str, region: &str, name: &str) -> Result<Arc<Table>, DynamoError> {
+        self.get(account, region, name)
+            .map_err(|_| DynamoError::Named("TableNotFoundException", format!("Table not found: {name}")))
+    }
+
+    /// Refuses a restore into a name already taken.
+    pub(super) fn target_free(&self, account: &str, region: &str, target: &str) -> Result<(), DynamoError> {
+        match self.get(account, region, target) {
+            Ok(_) => Err(DynamoError::Named(
+                "TableAlreadyExistsException",
+                format!("Table already exists: {target}"),
+            )),
+            Err(_) => Ok(()),
+        }
+    }
+
     fn backup_dir(&self, id: &str) -> PathBuf {
         self.dir.join("backups").join(id)
     }
@@ -98,16 +123,11 @@ impl Tables {
         backup_name: &str,
         keys: &dyn super::KeyService,
     ) -> Result<BackupRecord, DynamoError> {
-        let table = self
-            .get(account, region, name)
-            .map_err(|_| DynamoError::Named("TableNotFoundException", format!("Table not found: {name}")))?;
+        let table = self.table_for_backup(account, region, name)?;
         let engine = table.engine(keys)?;
         table.confirm_key(&engine, keys)?;
         let created_ms = now_ms();
-        let mut suffix = [0u8; 4];
-        base::random::fill(&mut suffix).map_err(|e| DynamoError::Storage(e.to_string()))?;
-        let hex: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
-        let backup_id = format!("{created_ms:014}-{hex}");
+        let backup_id = new_backup_id(created_ms)?;
         let dir = self.backup_dir(&backup_id);
         blocking(|| engine.checkpoint(&dir)).map_err(storage_error)?;
         let (item_count, size_bytes) = table.usage();
@@ -155,10 +175,7 @@ impl Tables {
     }
 
     fn archive(&self, t: &Table, now: i64) -> Result<(), DynamoError> {
-        let mut suffix = [0u8; 4];
-        base::random::fill(&mut suffix).map_err(|e| DynamoError::Storage(e.to_string()))?;
-        let hex: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
-        let backup_id = format!("{now:014}-{hex}");
+        let backup_id = new_backup_id(now)?;
         let dir = self.backup_dir(&backup_id);
         // Closed first, so the files are still while they are copied.
         *t.shared.engine.lock().unwrap_or_else(|p| p.into_inner()) = None;
@@ -233,31 +250,10 @@ impl Tables {
         progress: Arc<dyn Fn(u64) + Send + Sync>,
     ) -> Result<TableRecord, DynamoError> {
         let source = &backup.table;
-        if self.get(&source.account, &source.region, target).is_ok() {
-            return Err(DynamoError::Named(
-                "TableAlreadyExistsException",
-                format!("Table already exists: {target}"),
-            ));
-        }
+        self.target_free(&source.account, &source.region, target)?;
         // The backup's table key, decrypted as the caller under the key the table had then.
-        let provider = Provider {
-            keys,
-            record: source,
-            failure: Mutex::new(None),
-        };
-        let opened = Engine::open(
-            &self.backup_dir(&backup.backup_id),
-            storage::fs::local(),
-            &provider,
-            self.options.clone(),
-        );
-        let from = match opened {
-            Ok(e) => e,
-            Err(e) => {
-                let failure = provider.failure.lock().unwrap_or_else(|p| p.into_inner()).take();
-                return Err(failure.unwrap_or_else(|| storage_error(e)));
-            }
-        };
+        let from = open_engine_in(&self.backup_dir(&backup.backup_id), source, keys, self.options.clone())
+            .map_err(OpenFailure::into_error)?;
         let restore = RestoreInfo {
             source_backup_arn: Some(backup.arn.clone()),
             source_table_arn: source.arn(),
@@ -363,12 +359,7 @@ impl Table {
             self.record.sse.as_ref(),
             &engine.table_key_blob(),
         );
-        match &confirmed {
-            Ok(_) => self.shared.key_usable(true),
-            Err(DynamoError::AccessDenied(_)) => {}
-            Err(_) if self.record.sse.is_some() => self.shared.key_usable(false),
-            Err(_) => {}
-        }
+        self.note_key_use(confirmed.as_ref().map(|_| ()));
         confirmed.map(|_| ())
     }
 
@@ -405,7 +396,7 @@ impl Table {
             let page = from.range(source, &range, None).map_err(storage_error)?;
             let done = page.len() < CHUNK;
             let mut batch = WriteBatch::new();
-            let mut usage = BTreeMap::<String, (i64, i64)>::new();
+            let mut derived = Derived::default();
             let mut written = Vec::with_capacity(page.len());
             for (_, raw) in &page {
                 let item: Item = decode_item(raw)?;
@@ -415,24 +406,11 @@ impl Table {
                     old: None,
                     new: Some(item),
                 };
-                let derived = self.derive(engine, &mut batch, &key, &w, Cause::Request)?;
-                for u in derived.usage {
-                    let e = usage.entry(u.name).or_default();
-                    e.0 += u.items;
-                    e.1 += u.bytes;
-                }
+                derived.extend(self.derive(engine, &mut batch, &key, &w, Cause::Request)?);
                 written.push(w);
             }
-            if !batch.is_empty() {
-                engine.write(batch).map_err(storage_error)?;
-            }
-            for w in &written {
-                let (i, b) = w.usage_delta();
-                self.shared.usage.add(i, b);
-            }
-            for (name, (i, b)) in usage {
-                self.shared.add_index_usage(&name, i, b);
-            }
+            let written: Vec<&Written> = written.iter().collect();
+            commit_blocking(&self.shared, engine, batch, &written, &derived)?;
             loaded += page.len() as u64;
             progress(loaded);
             after = page.last().map(|(k, _)| k.clone());

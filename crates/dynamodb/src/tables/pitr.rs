@@ -11,13 +11,16 @@
 //! older than the recovery period, the older base and the log before the newer one go.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use storage::{Engine, WriteBatch};
 
 use super::backup::{Fill, RestoreInfo, RestoreOverrides};
-use super::{blocking, now_ms, read_item, storage_error, Cause, Provider, SseKey, Table, TableRecord, Tables, Written};
+use super::{
+    blocking, commit_blocking, now_ms, open_engine_in, read_item, storage_error, Cause, OpenFailure, SseKey, Table,
+    TableRecord, Tables, Written,
+};
 use crate::attr::{encode_item, Item};
 use crate::stream::ChangeRecord;
 use crate::DynamoError;
@@ -49,6 +52,13 @@ impl PitrSpec {
     fn period_ms(&self) -> i64 {
         i64::from(self.period_days) * 86_400_000
     }
+
+    /// The first base a restore within the window can still need: the newest one taken before the window
+    /// starts (0 when none before it can go).
+    fn keep_from(&self, now_ms: i64) -> usize {
+        let start = now_ms - self.period_ms();
+        self.bases.iter().rposition(|b| b.taken_ms <= start).unwrap_or(0)
+    }
 }
 
 fn unavailable(name: &str) -> DynamoError {
@@ -74,8 +84,7 @@ impl Tables {
         period_days: Option<u32>,
         keys: &dyn super::KeyService,
     ) -> Result<TableRecord, DynamoError> {
-        let not_found = || DynamoError::Named("TableNotFoundException", format!("Table not found: {name}"));
-        let table = self.get(account, region, name).map_err(|_| not_found())?;
+        let table = self.table_for_backup(account, region, name)?;
         let engine = table.engine(keys)?;
         match (enable, &table.record.pitr) {
             (true, Some(_)) => self.update(account, region, name, |r| {
@@ -102,9 +111,7 @@ impl Tables {
                     r.pitr = None;
                     Ok(())
                 })?;
-                for lock in &table.shared.item_locks {
-                    drop(lock.lock().await);
-                }
+                table.shared.drain_writes().await;
                 if engine.structure(LOG).is_some() {
                     engine.drop_structure(LOG).map_err(storage_error)?;
                 }
@@ -121,9 +128,7 @@ impl Tables {
     /// and the copy is taken after they all let go.
     async fn take_base(&self, table: &Table, engine: &Engine) -> Result<TableRecord, DynamoError> {
         let first_seq = table.shared.streams.next_seq();
-        for lock in &table.shared.item_locks {
-            drop(lock.lock().await);
-        }
+        table.shared.drain_writes().await;
         let started = now_ms();
         let id = format!("{}-{started}", table.record.table_id);
         let dir = self.pitr_dir(&id);
@@ -158,6 +163,13 @@ impl Tables {
             let Some(p) = table.record.pitr.clone() else {
                 continue;
             };
+            let newest = p.bases.last().map_or(i64::MIN, |b| b.taken_ms);
+            let base_due = now_ms - newest >= interval.as_millis() as i64;
+            let keep_from = p.keep_from(now_ms);
+            // The table's key is only needed when there is work: this runs four times a second.
+            if !base_due && keep_from == 0 {
+                continue;
+            }
             let open = table.shared.engine.lock().unwrap_or_else(|e| e.into_inner()).is_some();
             if !open || table.inaccessible_since_ms().is_some() {
                 continue;
@@ -165,28 +177,20 @@ impl Tables {
             let Ok(engine) = table.engine(keys) else {
                 continue;
             };
-            let newest = p.bases.last().map_or(i64::MIN, |b| b.taken_ms);
-            if now_ms - newest >= interval.as_millis() as i64 {
+            if base_due {
                 if let Err(e) = self.take_base(&table, &engine).await {
                     tracing::warn!(table = %table.record.spec.name, error = %e, "taking a recovery base failed");
                 }
                 continue;
             }
-            if let Err(e) = self.prune_pitr(&table, &engine, &p, now_ms) {
+            if let Err(e) = self.prune_pitr(&table, &engine, &p, keep_from) {
                 tracing::warn!(table = %table.record.spec.name, error = %e, "pruning recovery data failed");
             }
         }
     }
 
-    /// Drops the bases before the newest one older than the window's start, and the log before it.
-    fn prune_pitr(&self, table: &Table, engine: &Engine, p: &PitrSpec, now_ms: i64) -> Result<(), DynamoError> {
-        let start = now_ms - p.period_ms();
-        let Some(keep_from) = p.bases.iter().rposition(|b| b.taken_ms <= start) else {
-            return Ok(());
-        };
-        if keep_from == 0 {
-            return Ok(());
-        }
+    /// Drops the bases before `keep_from` and the log before the first one kept.
+    fn prune_pitr(&self, table: &Table, engine: &Engine, p: &PitrSpec, keep_from: usize) -> Result<(), DynamoError> {
         let dropped: Vec<PitrBase> = p.bases[..keep_from].to_vec();
         let first_needed = p.bases[keep_from].first_seq;
         let r = &table.record;
@@ -242,9 +246,7 @@ impl Tables {
         keys: &dyn super::KeyService,
         progress: Arc<dyn Fn(u64) + Send + Sync>,
     ) -> Result<TableRecord, DynamoError> {
-        let source = self
-            .get(account, region, name)
-            .map_err(|_| DynamoError::Named("TableNotFoundException", format!("Table not found: {name}")))?;
+        let source = self.table_for_backup(account, region, name)?;
         let pitr = source.record.pitr.clone().ok_or_else(|| unavailable(name))?;
         let (earliest, latest) = self.pitr_window(&source.record).ok_or_else(|| unavailable(name))?;
         let at = at_ms.unwrap_or(latest);
@@ -254,12 +256,7 @@ impl Tables {
                 "RestoreDateTime must be between EarliestRestorableDateTime and LatestRestorableDateTime".into(),
             ));
         }
-        if self.get(account, region, target).is_ok() {
-            return Err(DynamoError::Named(
-                "TableAlreadyExistsException",
-                format!("Table already exists: {target}"),
-            ));
-        }
+        self.target_free(account, region, target)?;
         let chosen = pitr
             .bases
             .iter()
@@ -274,23 +271,8 @@ impl Tables {
             sse: chosen.sse.clone(),
             ..source.record.clone()
         };
-        let provider = Provider {
-            keys,
-            record: &base_record,
-            failure: Mutex::new(None),
-        };
-        let base = match Engine::open(
-            &self.pitr_dir(&chosen.id),
-            storage::fs::local(),
-            &provider,
-            self.options.clone(),
-        ) {
-            Ok(e) => e,
-            Err(e) => {
-                let failure = provider.failure.lock().unwrap_or_else(|p| p.into_inner()).take();
-                return Err(failure.unwrap_or_else(|| storage_error(e)));
-            }
-        };
+        let base = open_engine_in(&self.pitr_dir(&chosen.id), &base_record, keys, self.options.clone())
+            .map_err(OpenFailure::into_error)?;
         // Changes made before now are all in the log once the numbers handed out so far have landed.
         let handed_out = source.shared.streams.next_seq();
         let restore = RestoreInfo {
@@ -369,16 +351,8 @@ impl Table {
                 from = k.clone();
                 inclusive = false;
             }
-            if !batch.is_empty() {
-                engine.write(batch).map_err(storage_error)?;
-            }
-            for w in &written {
-                let (i, b) = w.usage_delta();
-                self.shared.usage.add(i, b);
-            }
-            for u in derived.usage {
-                self.shared.add_index_usage(&u.name, u.items, u.bytes);
-            }
+            let written: Vec<&Written> = written.iter().collect();
+            commit_blocking(&self.shared, engine, batch, &written, &derived)?;
             if finished {
                 return Ok(replayed);
             }

@@ -129,6 +129,16 @@ impl StreamState {
     }
 }
 
+/// One past the last sequence number a shard holds: a closed shard's own end, or `open_end` while it is
+/// open.
+fn shard_end(stream: &StreamInfo, open_end: u64) -> u64 {
+    match stream.ending_seq {
+        Some(end) => end + 1,
+        None if !stream.enabled() => stream.starting_seq,
+        None => open_end,
+    }
+}
+
 fn seq_of(key: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(key.try_into().ok()?))
 }
@@ -202,20 +212,18 @@ impl Table {
 
     /// Where an iterator of the given type starts; `TrimmedDataAccess` for a position already trimmed.
     pub fn stream_position(&self, stream: &StreamInfo, start: IteratorStart) -> Result<u64, DynamoError> {
-        let horizon = self.shared.streams.horizon(stream);
         let at = match start {
-            IteratorStart::TrimHorizon => return Ok(horizon),
-            IteratorStart::Latest => {
-                return Ok(match stream.ending_seq {
-                    Some(end) => end + 1,
-                    None if !stream.enabled() => stream.starting_seq,
-                    None => self.shared.streams.next_seq(),
-                })
-            }
+            IteratorStart::TrimHorizon => return Ok(self.shared.streams.horizon(stream)),
+            IteratorStart::Latest => return Ok(shard_end(stream, self.shared.streams.next_seq())),
             IteratorStart::At(s) => s,
             IteratorStart::After(s) => s.saturating_add(1),
         };
-        if at < horizon {
+        self.untrimmed(stream, at)
+    }
+
+    /// `at`, unless the records there are trimmed already.
+    fn untrimmed(&self, stream: &StreamInfo, at: u64) -> Result<u64, DynamoError> {
+        if at < self.shared.streams.horizon(stream) {
             return Err(DynamoError::TrimmedDataAccess(
                 "The operation attempted to read past the oldest stream record in a shard.".into(),
             ));
@@ -232,17 +240,9 @@ impl Table {
         keys: &dyn super::KeyService,
     ) -> Result<StreamPage, DynamoError> {
         const PAGE_BYTES: u64 = 1024 * 1024;
-        if from < self.shared.streams.horizon(stream) {
-            return Err(DynamoError::TrimmedDataAccess(
-                "The operation attempted to read past the oldest stream record in a shard.".into(),
-            ));
-        }
+        let from = self.untrimmed(stream, from)?;
         let engine = self.engine(keys)?;
-        let end = match stream.ending_seq {
-            Some(e) => e + 1,
-            None if !stream.enabled() => stream.starting_seq,
-            None => self.shared.streams.watermark(),
-        };
+        let end = shard_end(stream, self.shared.streams.watermark());
         let mut page = StreamPage {
             records: Vec::new(),
             next: from,
@@ -332,16 +332,11 @@ impl Tables {
         }
         let engine = table.engine(keys)?;
         let now = now_ms();
-        let mut suffix = [0u8; 4];
-        base::random::fill(&mut suffix).map_err(|e| DynamoError::Storage(e.to_string()))?;
         let stream = StreamInfo {
             label: label_at(now),
             view,
             created_ms: now,
-            shard_id: format!(
-                "shardId-{now:020}-{}",
-                suffix.iter().map(|b| format!("{b:02x}")).collect::<String>()
-            ),
+            shard_id: format!("shardId-{now:020}-{}", super::random_hex8()?),
             starting_seq: table.shared.streams.next_seq(),
             disabled_ms: None,
             ending_seq: None,
@@ -370,9 +365,7 @@ impl Tables {
             Ok(())
         })?;
         // Every write that read the stream as enabled holds an item lock until its batch is written.
-        for lock in &table.shared.item_locks {
-            drop(lock.lock().await);
-        }
+        table.shared.drain_writes().await;
         let last = table.shared.streams.next_seq() - 1;
         self.update(account, region, name, |r| {
             if let Some(s) = r.streams.last_mut() {

@@ -98,9 +98,7 @@ pub async fn dispatch(app: &App, c: &Caller, op: &str, i: &Input<'_>) -> Result<
         "DescribeContinuousBackups" => {
             let name = table_name(c, i)?;
             authorize(app, c, "dynamodb:DescribeContinuousBackups", name)?;
-            let t = app.tables.get(c.account(), &c.region, name).map_err(|_| {
-                dynamodb::DynamoError::Named("TableNotFoundException", format!("Table not found: {name}"))
-            })?;
+            let t = app.tables.table_for_backup(c.account(), &c.region, name)?;
             Ok(Reply::Json(
                 json!({ "ContinuousBackupsDescription": continuous(app, &t.record) }),
             ))
@@ -137,9 +135,7 @@ pub async fn dispatch(app: &App, c: &Caller, op: &str, i: &Input<'_>) -> Result<
                     ))
                 }
             };
-            let source_table = app.tables.get(c.account(), &c.region, &source).map_err(|_| {
-                dynamodb::DynamoError::Named("TableNotFoundException", format!("Table not found: {source}"))
-            })?;
+            let source_table = app.tables.table_for_backup(c.account(), &c.region, &source)?;
             let overrides = overrides(i, &source_table.record)?;
             let record = app.tables.restore_to_point(
                 c.account(),
