@@ -54,6 +54,23 @@ impl<'a> Input<'a> {
         }
     }
 
+    /// An optional integer that must lie in `lo..=hi`; `path` names it in the coral message.
+    pub fn opt_i64_between(&self, name: &str, path: &str, lo: i64, hi: i64) -> Result<Option<i64>, ApiError> {
+        match self.opt_i64(name)? {
+            Some(v) if v < lo || v > hi => {
+                let bound = if v < lo {
+                    format!("greater than or equal to {lo}")
+                } else {
+                    format!("less than or equal to {hi}")
+                };
+                Err(ApiError::validation(format!(
+                    "1 validation error detected: Value '{v}' at '{path}' failed to satisfy constraint: Member must have value {bound}"
+                )))
+            }
+            v => Ok(v),
+        }
+    }
+
     pub fn bool(&self, name: &str) -> Result<bool, ApiError> {
         match self.get(name) {
             None => Ok(false),
@@ -142,4 +159,26 @@ pub fn b64(bytes: &[u8]) -> String {
 /// Epoch seconds as AWS JSON timestamps carry them.
 pub fn epoch(ms: i64) -> Value {
     serde_json::json!(ms as f64 / 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_integers_name_the_bound_they_miss() {
+        let v = serde_json::json!({"Limit": 0, "Big": 101, "Ok": 5});
+        let i = Input(&v);
+        let message = |r: Result<Option<i64>, ApiError>| r.unwrap_err().message;
+        assert_eq!(
+            message(i.opt_i64_between("Limit", "limit", 1, 100)),
+            "1 validation error detected: Value '0' at 'limit' failed to satisfy constraint: Member must have value greater than or equal to 1"
+        );
+        assert_eq!(
+            message(i.opt_i64_between("Big", "limit", 1, 100)),
+            "1 validation error detected: Value '101' at 'limit' failed to satisfy constraint: Member must have value less than or equal to 100"
+        );
+        assert_eq!(i.opt_i64_between("Ok", "limit", 1, 100).unwrap(), Some(5));
+        assert_eq!(i.opt_i64_between("Absent", "limit", 1, 100).unwrap(), None);
+    }
 }

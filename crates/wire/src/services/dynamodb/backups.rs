@@ -72,21 +72,19 @@ pub async fn dispatch(app: &App, c: &Caller, op: &str, i: &Input<'_>) -> Result<
                 Some(Value::Bool(b)) => *b,
                 _ => return Err(crate::services::input::missing("PointInTimeRecoveryEnabled")),
             };
-            let period = match spec.opt_i64("RecoveryPeriodInDays")? {
-                None => None,
-                Some(_) if !enable => {
-                    return Err(ApiError::validation(
-                        "Invalid Request: Cannot specify RecoveryPeriodInDays when disabling point-in-time recovery.",
-                    ))
-                }
-                Some(d) if (1..=35).contains(&d) => Some(d as u32),
-                Some(d) => {
-                    return Err(ApiError::validation(format!(
-                        "1 validation error detected: Value '{d}' at 'pointInTimeRecoverySpecification.recoveryPeriodInDays' failed to satisfy constraint: Member must have value {}",
-                        if d < 1 { "greater than or equal to 1" } else { "less than or equal to 35" }
-                    )))
-                }
-            };
+            if !enable && spec.opt_i64("RecoveryPeriodInDays")?.is_some() {
+                return Err(ApiError::validation(
+                    "Invalid Request: Cannot specify RecoveryPeriodInDays when disabling point-in-time recovery.",
+                ));
+            }
+            let period = spec
+                .opt_i64_between(
+                    "RecoveryPeriodInDays",
+                    "pointInTimeRecoverySpecification.recoveryPeriodInDays",
+                    1,
+                    35,
+                )?
+                .map(|d| d as u32);
             let record = app
                 .tables
                 .update_pitr(c.account(), &c.region, name, enable, period, &app.table_keys(c))
@@ -299,16 +297,9 @@ fn list_backups(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError>
     let resource = format!("arn:aws:dynamodb:{}:{}:table/*", c.region, c.account());
     app.iam
         .authorize(&c.entry, "dynamodb:ListBackups", &resource, &Default::default())?;
-    let limit = match i.opt_i64("Limit")? {
-        None => usize::MAX,
-        Some(l) if (1..=100).contains(&l) => l as usize,
-        Some(l) => {
-            return Err(ApiError::validation(format!(
-                "1 validation error detected: Value '{l}' at 'limit' failed to satisfy constraint: Member must have value {}",
-                if l < 1 { "greater than or equal to 1" } else { "less than or equal to 100" }
-            )))
-        }
-    };
+    let limit = i
+        .opt_i64_between("Limit", "limit", 1, 100)?
+        .map_or(usize::MAX, |l| l as usize);
     let seconds = |member: &str| -> Result<Option<f64>, ApiError> {
         match i.0.get(member) {
             None | Some(Value::Null) => Ok(None),

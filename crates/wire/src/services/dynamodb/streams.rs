@@ -71,6 +71,17 @@ fn resolve(app: &App, c: &Caller, arn: &str) -> Result<(std::sync::Arc<Table>, S
     Ok((table, stream))
 }
 
+/// Each stream has one shard: any other id names nothing.
+fn check_shard(s: &StreamInfo, shard: &str) -> Result<(), ApiError> {
+    if shard != s.shard_id {
+        return Err(DynamoError::ResourceNotFound(format!(
+            "Requested resource not found: Shard does not exist: {shard}"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 fn authorize(app: &App, c: &Caller, action: &str, arn: &str) -> Result<(), ApiError> {
     app.iam.authorize(&c.entry, action, arn, &Default::default())?;
     Ok(())
@@ -90,16 +101,7 @@ pub async fn dispatch(app: &App, c: &Caller, op: &str, input: &Value) -> Result<
 fn list_streams(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
     let resource = format!("arn:aws:dynamodb:{}:{}:table/*/stream/*", c.region, c.account());
     authorize(app, c, "dynamodb:ListStreams", &resource)?;
-    let limit = match i.opt_i64("Limit")? {
-        None => 100,
-        Some(l) if (1..=100).contains(&l) => l as usize,
-        Some(l) => {
-            return Err(ApiError::validation(format!(
-                "1 validation error detected: Value '{l}' at 'limit' failed to satisfy constraint: Member must have value {} 100",
-                if l < 1 { "greater than or equal to 1" } else { "less than or equal to" }
-            )))
-        }
-    };
+    let limit = i.opt_i64_between("Limit", "limit", 1, 100)?.unwrap_or(100) as usize;
     let only = i.opt_str("TableName")?;
     let after = i.opt_str("ExclusiveStartStreamArn")?;
     let mut streams = Vec::new();
@@ -189,12 +191,7 @@ fn shard_iterator(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiErro
     authorize(app, c, "dynamodb:GetShardIterator", arn)?;
     let (table, s) = resolve(app, c, arn)?;
     let shard = i.str("ShardId")?;
-    if shard != s.shard_id {
-        return Err(DynamoError::ResourceNotFound(format!(
-            "Requested resource not found: Shard does not exist: {shard}"
-        ))
-        .into());
-    }
+    check_shard(&s, shard)?;
     let seq = i.opt_str("SequenceNumber")?;
     let number = |need: &str| -> Result<u64, ApiError> {
         let text = seq.ok_or_else(|| {
@@ -226,16 +223,7 @@ fn get_records(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> 
     let (arn, shard, position, issued) =
         decode_iterator(text).ok_or_else(|| ApiError::validation("Invalid ShardIterator"))?;
     authorize(app, c, "dynamodb:GetRecords", &arn)?;
-    let limit = match i.opt_i64("Limit")? {
-        None => 1000,
-        Some(l) if (1..=1000).contains(&l) => l as usize,
-        Some(l) => {
-            return Err(ApiError::validation(format!(
-                "1 validation error detected: Value '{l}' at 'limit' failed to satisfy constraint: Member must have value {}",
-                if l < 1 { "greater than or equal to 1" } else { "less than or equal to 1000" }
-            )))
-        }
-    };
+    let limit = i.opt_i64_between("Limit", "limit", 1, 1000)?.unwrap_or(1000) as usize;
     let now = app.clock.now_millis();
     if now - issued > ITERATOR_LIFETIME_MS {
         return Err(DynamoError::ExpiredIterator(format!(
@@ -246,12 +234,7 @@ fn get_records(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> 
         .into());
     }
     let (table, s) = resolve(app, c, &arn)?;
-    if shard != s.shard_id {
-        return Err(DynamoError::ResourceNotFound(format!(
-            "Requested resource not found: Shard does not exist: {shard}"
-        ))
-        .into());
-    }
+    check_shard(&s, &shard)?;
     let page = table.read_stream(&s, position, limit, &app.table_keys(c))?;
     let region = &table.record.region;
     let records: Vec<Value> = page
