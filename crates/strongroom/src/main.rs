@@ -106,6 +106,13 @@ fn trail_verify(args: config::DataArgs) -> anyhow::Result<()> {
 
 /// Runs `work` every `period` until the process ends; failures are logged, never fatal. The work runs on
 /// the blocking pool: it may fsync, and a request worker stalled for an fsync shows up in every tail latency.
+/// A tick every `period`; a late tick delays the next ones rather than bunching them.
+fn ticker(period: std::time::Duration) -> tokio::time::Interval {
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick
+}
+
 fn run_every(
     period: std::time::Duration,
     name: &'static str,
@@ -113,8 +120,7 @@ fn run_every(
 ) {
     let work = std::sync::Arc::new(work);
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(period);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut tick = ticker(period);
         loop {
             tick.tick().await;
             let work = work.clone();
@@ -239,8 +245,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             let sweeper = app.clone();
             let period = args.ttl_sweep_interval.0;
             tokio::spawn(async move {
-                let mut tick = tokio::time::interval(period);
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                let mut tick = ticker(period);
                 loop {
                     tick.tick().await;
                     let n = sweeper.sweep_expired().await;
@@ -252,8 +257,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             let builder = app.clone();
             let pitr_interval = args.pitr_base_interval.0;
             tokio::spawn(async move {
-                let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
-                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                let mut tick = ticker(std::time::Duration::from_millis(250));
                 loop {
                     tick.tick().await;
                     let n = builder.backfill_indexes().await;

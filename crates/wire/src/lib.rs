@@ -205,6 +205,14 @@ impl App {
         }
     }
 
+    /// DynamoDB's own key service, for the work it does with no caller (sweeps, backfills, recovery).
+    fn service_keys(&self) -> table_keys::ServiceKeys<'_> {
+        table_keys::ServiceKeys {
+            kms: &self.kms,
+            owned: &self.owned_keys,
+        }
+    }
+
     /// DynamoDB's background key-health check of every table under a customer's KMS key.
     pub fn check_table_keys(&self) {
         self.tables
@@ -213,29 +221,20 @@ impl App {
 
     /// One round of the TTL sweeper (as DynamoDB itself); returns how many expired items it deleted.
     pub async fn sweep_expired(&self) -> usize {
-        let keys = table_keys::ServiceKeys {
-            kms: &self.kms,
-            owned: &self.owned_keys,
-        };
+        let keys = self.service_keys();
         self.tables.sweep_expired(self.clock.now_millis() / 1000, &keys).await
     }
 
     /// One round of the index builder (as DynamoDB itself): backfills the global secondary indexes being
     /// created; returns how many became ACTIVE.
     pub async fn backfill_indexes(&self) -> usize {
-        let keys = table_keys::ServiceKeys {
-            kms: &self.kms,
-            owned: &self.owned_keys,
-        };
+        let keys = self.service_keys();
         self.tables.backfill_pending(&keys).await
     }
 
     /// Point-in-time recovery's upkeep: a new base copy every `interval`, old bases and log dropped.
     pub async fn maintain_pitr(&self, interval: std::time::Duration) {
-        let keys = table_keys::ServiceKeys {
-            kms: &self.kms,
-            owned: &self.owned_keys,
-        };
+        let keys = self.service_keys();
         self.tables
             .maintain_pitr(self.clock.now_millis(), interval, &keys)
             .await;
@@ -249,29 +248,20 @@ impl App {
     /// Trims stream records older than a day and forgets streams disabled longer ago than that; returns
     /// how many records went.
     pub fn trim_streams(&self) -> usize {
-        let keys = table_keys::ServiceKeys {
-            kms: &self.kms,
-            owned: &self.owned_keys,
-        };
+        let keys = self.service_keys();
         self.tables.trim_streams(self.clock.now_millis(), &keys)
     }
 
     /// At start: tables whose restore a stop interrupted are removed (they hold part of their items).
     pub fn drop_interrupted_restores(&self) {
-        let keys = table_keys::ServiceKeys {
-            kms: &self.kms,
-            owned: &self.owned_keys,
-        };
+        let keys = self.service_keys();
         self.tables.drop_interrupted_restores(&keys);
     }
 
     /// Finishes transactions across tables that a crash or a failure left committed but not applied
     /// everywhere; returns how many.
     pub async fn finish_transactions(&self) -> usize {
-        let keys = table_keys::ServiceKeys {
-            kms: &self.kms,
-            owned: &self.owned_keys,
-        };
+        let keys = self.service_keys();
         self.tables.finish_transactions(&keys).await
     }
 
