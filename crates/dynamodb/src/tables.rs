@@ -974,8 +974,7 @@ impl Tables {
             let Some(ttl) = t.record.ttl.clone().filter(|t| t.enabled) else {
                 continue;
             };
-            let open = t.shared.engine.lock().unwrap_or_else(|p| p.into_inner()).is_some();
-            if !open || t.inaccessible_since_ms().is_some() {
+            if !t.in_use() {
                 continue;
             }
             match t.sweep(&ttl.attribute, now_secs, keys).await {
@@ -1424,6 +1423,13 @@ impl Table {
             .write_item(&key, keys, |_| Ok(Decision::Put(item.clone())))
             .await?
             .old)
+    }
+
+    /// Whether periodic upkeep (TTL sweeps, stream trimming, recovery bases) may touch the table: it is open
+    /// (someone used it since the start) and KMS does not refuse its key. Upkeep leaves other tables alone.
+    fn in_use(&self) -> bool {
+        let open = self.shared.engine.lock().unwrap_or_else(|p| p.into_inner()).is_some();
+        open && self.inaccessible_since_ms().is_none()
     }
 
     /// Since when (epoch ms) KMS has refused the table's key, if it does now.

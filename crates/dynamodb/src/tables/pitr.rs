@@ -170,8 +170,7 @@ impl Tables {
             if !base_due && keep_from == 0 {
                 continue;
             }
-            let open = table.shared.engine.lock().unwrap_or_else(|e| e.into_inner()).is_some();
-            if !open || table.inaccessible_since_ms().is_some() {
+            if !table.in_use() {
                 continue;
             }
             let Ok(engine) = table.engine(keys) else {

@@ -380,8 +380,7 @@ impl Tables {
     pub fn trim_streams(&self, now_ms: i64, keys: &dyn super::KeyService) -> usize {
         let mut trimmed = 0;
         for t in self.all() {
-            let open = t.shared.engine.lock().unwrap_or_else(|p| p.into_inner()).is_some();
-            if !open || t.record.streams.is_empty() || t.inaccessible_since_ms().is_some() {
+            if t.record.streams.is_empty() || !t.in_use() {
                 continue;
             }
             match t.trim_streams(now_ms, keys) {
