@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
     BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType, ScalarAttributeType,
-    SseSpecification, SseType, TableStatus, TransactWriteItem, Update,
+    TableStatus, TransactWriteItem, Update,
 };
 use common::*;
 
@@ -73,13 +73,7 @@ async fn table(db: &aws_sdk_dynamodb::Client, name: &str, key: Option<&str>) {
                 .unwrap(),
         );
     if let Some(k) = key {
-        req = req.sse_specification(
-            SseSpecification::builder()
-                .enabled(true)
-                .sse_type(SseType::Kms)
-                .kms_master_key_id(k)
-                .build(),
-        );
+        req = req.sse_specification(kms_sse(k));
     }
     req.send().await.unwrap();
 }
@@ -204,26 +198,8 @@ async fn backups_keep_their_key_and_restore_under_another() {
     let srv = Server::start_with(&["--table-key-cache-ttl", "200ms"]);
     let db = srv.dynamodb(srv.root());
     let kms = srv.kms(srv.root());
-    let key_a = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .arn()
-        .unwrap()
-        .to_owned();
-    let key_b = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .arn()
-        .unwrap()
-        .to_owned();
+    let key_a = new_key_arn(&kms).await;
+    let key_b = new_key_arn(&kms).await;
     table(&db, "Secrets", Some(&key_a)).await;
     for i in 0..30 {
         db.put_item()
@@ -264,13 +240,7 @@ async fn backups_keep_their_key_and_restore_under_another() {
     db.restore_table_from_backup()
         .target_table_name("SecretsB")
         .backup_arn(&arn)
-        .sse_specification_override(
-            SseSpecification::builder()
-                .enabled(true)
-                .sse_type(SseType::Kms)
-                .kms_master_key_id(&key_b)
-                .build(),
-        )
+        .sse_specification_override(kms_sse(&key_b))
         .set_global_secondary_index_override(Some(vec![]))
         .send()
         .await
@@ -639,16 +609,7 @@ async fn a_table_whose_key_stays_unusable_is_archived_and_restores_once_the_key_
     ]);
     let db = srv.dynamodb(srv.root());
     let kms = srv.kms(srv.root());
-    let key = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .arn()
-        .unwrap()
-        .to_owned();
+    let key = new_key_arn(&kms).await;
     table(&db, "Vault", Some(&key)).await;
     for i in 0..20 {
         db.put_item()

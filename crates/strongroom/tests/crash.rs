@@ -12,7 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::{
-    BillingMode, GlobalSecondaryIndex, Projection, ProjectionType, Put, ScalarAttributeType, SseSpecification, SseType,
+    BillingMode, GlobalSecondaryIndex, Projection, ProjectionType, Put, ScalarAttributeType, SseSpecification,
     StreamSpecification, StreamViewType, TransactWriteItem,
 };
 use aws_sdk_dynamodbstreams::types::{AttributeValue as SAttr, ShardIteratorType};
@@ -158,8 +158,7 @@ async fn kills_under_mixed_load_lose_nothing_acknowledged_and_half_apply_nothing
     let mut srv = Server::start();
     let db = srv.dynamodb(srv.root());
     let arn = setup(&db).await;
-    let key = srv.kms(srv.root()).create_key().send().await.unwrap();
-    let key_id = key.key_metadata().unwrap().key_id().to_owned();
+    let key_id = new_key_arn(&srv.kms(srv.root())).await;
     // What each key held when the round began.
     let mut state: HashMap<String, Option<String>> = HashMap::new();
     let mut records_seen = 0;
@@ -171,11 +170,7 @@ async fn kills_under_mixed_load_lose_nothing_acknowledged_and_half_apply_nothing
         // Now and then the table's key is switched while the writes go on.
         if round % 4 == 0 || round % 4 == 2 {
             let sse = if round % 4 == 0 {
-                SseSpecification::builder()
-                    .enabled(true)
-                    .sse_type(SseType::Kms)
-                    .kms_master_key_id(&key_id)
-                    .build()
+                kms_sse(&key_id)
             } else {
                 SseSpecification::builder().enabled(false).build()
             };
@@ -324,20 +319,13 @@ async fn a_stop_between_a_key_switchs_rewrap_and_its_record_leaves_the_table_und
         .send()
         .await
         .unwrap();
-    let key = srv.kms(srv.root()).create_key().send().await.unwrap();
-    let arn = key.key_metadata().unwrap().arn().unwrap().to_owned();
+    let arn = new_key_arn(&srv.kms(srv.root())).await;
     srv.restart_with_env(&[("STRONGROOM_TEST_CRASH_POINT", "after-rewrap")]);
     let db = srv.dynamodb(srv.root());
     let r = db
         .update_table()
         .table_name("Switching")
-        .sse_specification(
-            SseSpecification::builder()
-                .enabled(true)
-                .sse_type(SseType::Kms)
-                .kms_master_key_id(&arn)
-                .build(),
-        )
+        .sse_specification(kms_sse(&arn))
         .send()
         .await;
     assert!(r.is_err(), "the server stops in the middle of the switch");

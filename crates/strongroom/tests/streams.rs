@@ -474,16 +474,10 @@ async fn records_outlive_a_restart_and_a_key_switch() {
             .await
             .unwrap();
     }
-    let key = srv.kms(srv.root()).create_key().send().await.unwrap();
+    let key = new_key_arn(&srv.kms(srv.root())).await;
     db.update_table()
         .table_name("Lasting")
-        .sse_specification(
-            aws_sdk_dynamodb::types::SseSpecification::builder()
-                .enabled(true)
-                .sse_type(aws_sdk_dynamodb::types::SseType::Kms)
-                .kms_master_key_id(key.key_metadata().unwrap().key_id())
-                .build(),
-        )
+        .sse_specification(kms_sse(&key))
         .send()
         .await
         .unwrap();

@@ -6,7 +6,7 @@
 mod common;
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-use aws_sdk_dynamodb::types::{ScalarAttributeType, SseSpecification, SseType, TimeToLiveSpecification};
+use aws_sdk_dynamodb::types::{ScalarAttributeType, TimeToLiveSpecification};
 use common::*;
 
 fn ttl(enabled: bool, attribute: &str) -> TimeToLiveSpecification {
@@ -17,13 +17,22 @@ fn ttl(enabled: bool, attribute: &str) -> TimeToLiveSpecification {
         .unwrap()
 }
 
+/// DescribeTimeToLive: the status and the attribute.
+async fn ttl_status(db: &aws_sdk_dynamodb::Client, table: &str) -> (Option<String>, Option<String>) {
+    let d = db.describe_time_to_live().table_name(table).send().await.unwrap();
+    let d = d.time_to_live_description().unwrap();
+    (
+        d.time_to_live_status().map(|s| s.as_str().to_owned()),
+        d.attribute_name().map(str::to_owned),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn expired_items_are_swept_and_only_they() {
     let srv = Server::start_with(&["--ttl-sweep-interval", "200ms", "--ttl-change-cooldown", "0s"]);
     let db = srv.dynamodb(srv.root());
     let kms = srv.kms(srv.root());
-    let key = kms.create_key().send().await.unwrap();
-    let arn = key.key_metadata().unwrap().arn().unwrap().to_owned();
+    let arn = new_key_arn(&kms).await;
     create_table(&db, "Sessions", ("id", ScalarAttributeType::S), None).await;
     db.create_table()
         .table_name("Guarded")
@@ -42,25 +51,12 @@ async fn expired_items_are_swept_and_only_they() {
                 .unwrap(),
         )
         .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
-        .sse_specification(
-            SseSpecification::builder()
-                .enabled(true)
-                .sse_type(SseType::Kms)
-                .kms_master_key_id(&arn)
-                .build(),
-        )
+        .sse_specification(kms_sse(&arn))
         .send()
         .await
         .unwrap();
 
-    let d = db.describe_time_to_live().table_name("Sessions").send().await.unwrap();
-    assert_eq!(
-        d.time_to_live_description()
-            .unwrap()
-            .time_to_live_status()
-            .map(|s| s.as_str()),
-        Some("DISABLED")
-    );
+    assert_eq!(ttl_status(&db, "Sessions").await.0.as_deref(), Some("DISABLED"));
     let err = db
         .update_time_to_live()
         .table_name("Sessions")
@@ -90,10 +86,9 @@ async fn expired_items_are_swept_and_only_they() {
         err.message(),
         Some("TimeToLive is active on a different AttributeName: current AttributeName is expires")
     );
-    let d = db.describe_time_to_live().table_name("Sessions").send().await.unwrap();
-    let d = d.time_to_live_description().unwrap();
-    assert_eq!(d.time_to_live_status().map(|s| s.as_str()), Some("ENABLED"));
-    assert_eq!(d.attribute_name(), Some("expires"));
+    let (status, attribute) = ttl_status(&db, "Sessions").await;
+    assert_eq!(status.as_deref(), Some("ENABLED"));
+    assert_eq!(attribute.as_deref(), Some("expires"));
 
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -143,14 +138,7 @@ async fn expired_items_are_swept_and_only_they() {
         .send()
         .await
         .unwrap();
-    let d = db.describe_time_to_live().table_name("Sessions").send().await.unwrap();
-    assert_eq!(
-        d.time_to_live_description()
-            .unwrap()
-            .time_to_live_status()
-            .map(|s| s.as_str()),
-        Some("DISABLED")
-    );
+    assert_eq!(ttl_status(&db, "Sessions").await.0.as_deref(), Some("DISABLED"));
 }
 
 #[tokio::test(flavor = "multi_thread")]

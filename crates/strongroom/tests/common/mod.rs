@@ -403,6 +403,24 @@ pub async fn create_table(
     req.send().await.expect("CreateTable")
 }
 
+/// A new symmetric KMS key; its ARN.
+pub async fn new_key_arn(kms: &aws_sdk_kms::Client) -> String {
+    let key = kms.create_key().send().await.expect("CreateKey");
+    key.key_metadata()
+        .and_then(|m| m.arn())
+        .expect("the key's ARN")
+        .to_owned()
+}
+
+/// SSESpecification for a table under the customer managed key `key`.
+pub fn kms_sse(key: &str) -> aws_sdk_dynamodb::types::SseSpecification {
+    aws_sdk_dynamodb::types::SseSpecification::builder()
+        .enabled(true)
+        .sse_type(aws_sdk_dynamodb::types::SseType::Kms)
+        .kms_master_key_id(key)
+        .build()
+}
+
 /// An S attribute definition (for key schemas).
 pub fn string_def(name: &str) -> aws_sdk_dynamodb::types::AttributeDefinition {
     aws_sdk_dynamodb::types::AttributeDefinition::builder()
