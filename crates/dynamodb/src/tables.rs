@@ -233,6 +233,10 @@ struct Shared {
     key_cache_ttl: Duration,
     /// Serializes key switches of the table.
     switching: Mutex<()>,
+    /// The KMS key the engine's key registry is under now. A handle's definition may predate a key
+    /// switch; whoever pairs the registry's table-key blob with a KMS key takes it from here, under this
+    /// lock, which a switch holds while it re-wraps the registry.
+    registry_key: Mutex<Option<SseKey>>,
     /// Since when (epoch ms) KMS has refused the table's key: the table is then
     /// `INACCESSIBLE_ENCRYPTION_CREDENTIALS` until a use or a health check of the key succeeds again.
     inaccessible_since_ms: Mutex<Option<i64>>,
@@ -339,6 +343,7 @@ impl Shared {
             validated: Mutex::new(validated),
             key_cache_ttl,
             switching: Mutex::new(()),
+            registry_key: Mutex::new(record.sse.clone()),
             inaccessible_since_ms: Mutex::new(None),
             indexes: RwLock::new(Arc::new(IndexDef::all(&record.spec))),
             index_usage: Mutex::new(HashMap::new()),
@@ -567,6 +572,7 @@ fn settle(
 struct Provider<'a> {
     keys: &'a dyn KeyService,
     record: &'a TableRecord,
+    sse: Option<&'a SseKey>,
     failure: Mutex<Option<DynamoError>>,
 }
 
@@ -577,13 +583,11 @@ impl TableKeyProvider for Provider<'_> {
             region: &self.record.region,
             table_name: &self.record.spec.name,
         };
-        self.keys
-            .decrypt_table_key(ctx, self.record.sse.as_ref(), blob)
-            .map_err(|e| {
-                let text = e.to_string();
-                *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-                text
-            })
+        self.keys.decrypt_table_key(ctx, self.sse, blob).map_err(|e| {
+            let text = e.to_string();
+            *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+            text
+        })
     }
 }
 
@@ -601,16 +605,18 @@ impl OpenFailure {
 }
 
 /// Opens the engine in `dir` (a table's, a backup's, a recovery base's) with its table key decrypted for
-/// `record` through `keys`.
+/// `record` through `keys`, under the KMS key `sse` (the owned key if none).
 fn open_engine_in(
     dir: &Path,
     record: &TableRecord,
+    sse: Option<&SseKey>,
     keys: &dyn KeyService,
     options: Options,
 ) -> Result<Engine, OpenFailure> {
     let provider = Provider {
         keys,
         record,
+        sse,
         failure: Mutex::new(None),
     };
     Engine::open(dir, storage::fs::local(), &provider, options).map_err(|storage| OpenFailure {
@@ -1037,15 +1043,17 @@ impl Tables {
     pub fn check_keys(&self, check: impl Fn(TableKeyContext<'_>, &SseKey, &[u8]) -> Result<(), DynamoError>) {
         let tables = self.all();
         for t in tables {
-            let Some(sse) = &t.record.sse else { continue };
             if t.record.archived.is_some() {
                 continue;
             }
-            let verdict = t.key_blob().and_then(|blob| check(t.record.key_context(), sse, &blob));
-            if let Err(e) = &verdict {
-                tracing::info!(table = %t.record.spec.name, error = %e, "a table's KMS key is not usable");
-            }
-            t.shared.key_usable(verdict.is_ok());
+            t.under_current_key(|sse| {
+                let Some(sse) = sse else { return };
+                let verdict = t.key_blob().and_then(|blob| check(t.record.key_context(), sse, &blob));
+                if let Err(e) = &verdict {
+                    tracing::info!(table = %t.record.spec.name, error = %e, "a table's KMS key is not usable");
+                }
+                t.shared.key_usable(verdict.is_ok());
+            });
         }
     }
 
@@ -1115,7 +1123,9 @@ impl Tables {
             release_new(&new_key.sse);
             return Err(e);
         }
+        let mut registry_key = table.shared.registry_key.lock().unwrap_or_else(|p| p.into_inner());
         if let Err(e) = engine.rewrap(new_key.blob, &new_key.key) {
+            drop(registry_key);
             release_new(&new_key.sse);
             let _ = self.update(account, region, name, |r| {
                 r.pending_switch = None;
@@ -1123,6 +1133,8 @@ impl Tables {
             });
             return Err(storage_error(e));
         }
+        *registry_key = new_key.sse.clone();
+        drop(registry_key);
         txn::crash_point("after-rewrap");
         let before = table.record.clone();
         let new_sse = new_key.sse.clone();
@@ -1223,9 +1235,9 @@ impl Table {
     /// key pending deletion, a revoked grant or a changed policy takes effect. The owned key is the
     /// service's own and needs no confirmation.
     fn revalidate(&self, engine: &Engine, keys: &dyn KeyService) -> Result<(), DynamoError> {
-        let Some(sse) = &self.record.sse else {
+        if self.under_current_key(|sse| sse.is_none()) {
             return Ok(());
-        };
+        }
         let principal = keys.principal();
         let ttl = self.shared.key_cache_ttl;
         let mut validated = self.shared.validated.lock().unwrap_or_else(|p| p.into_inner());
@@ -1234,9 +1246,7 @@ impl Table {
             return Ok(());
         }
         self.shared.key_cache.1.fetch_add(1, Ordering::Relaxed);
-        let confirmed = keys.decrypt_table_key(self.record.key_context(), Some(sse), &engine.table_key_blob());
-        self.note_key_use(confirmed.as_ref().map(|_| ()));
-        confirmed?;
+        self.confirm_key(engine, keys)?;
         if validated.len() >= 1024 {
             validated.retain(|_, at| at.elapsed() < ttl);
         }
@@ -1244,13 +1254,35 @@ impl Table {
         Ok(())
     }
 
+    /// Decrypts the table key as the caller now, whatever the table-key cache says, and records what KMS
+    /// said of its use.
+    pub(super) fn confirm_key(&self, engine: &Engine, keys: &dyn KeyService) -> Result<(), DynamoError> {
+        self.under_current_key(|sse| {
+            let Some(sse) = sse else {
+                return Ok(());
+            };
+            let confirmed = keys
+                .decrypt_table_key(self.record.key_context(), Some(sse), &engine.table_key_blob())
+                .map(|_| ());
+            self.note_key_use(confirmed.as_ref().map(|_| ()), true);
+            confirmed
+        })
+    }
+
+    /// Runs `f` with the KMS key the table's key registry is under now (see [`Shared::registry_key`]);
+    /// no key switch re-wraps the registry meanwhile.
+    pub(super) fn under_current_key<R>(&self, f: impl FnOnce(Option<&SseKey>) -> R) -> R {
+        let current = self.shared.registry_key.lock().unwrap_or_else(|p| p.into_inner());
+        f(current.as_ref())
+    }
+
     /// Records what KMS said of the table key's use just now. One principal being refused says nothing
     /// of the key; a refused key of the customer's makes the table inaccessible.
-    fn note_key_use(&self, outcome: Result<(), &DynamoError>) {
+    fn note_key_use(&self, outcome: Result<(), &DynamoError>, customer_key: bool) {
         match outcome {
             Ok(()) => self.shared.key_usable(true),
             Err(DynamoError::AccessDenied(_)) => {}
-            Err(_) if self.record.sse.is_some() => self.shared.key_usable(false),
+            Err(_) if customer_key => self.shared.key_usable(false),
             Err(_) => {}
         }
     }
@@ -1260,11 +1292,15 @@ impl Table {
         if let Some(e) = slot.as_ref() {
             return Ok(e.clone());
         }
-        let engine = match open_engine_in(&self.shared.dir, &self.record, keys, self.shared.options.clone()) {
+        let opened = self.under_current_key(|sse| {
+            open_engine_in(&self.shared.dir, &self.record, sse, keys, self.shared.options.clone())
+                .map_err(|failure| (failure, sse.is_some()))
+        });
+        let engine = match opened {
             Ok(e) => Arc::new(e),
-            Err(OpenFailure { storage, key }) => {
+            Err((OpenFailure { storage, key }, customer_key)) => {
                 if let Some(refused) = &key {
-                    self.note_key_use(Err(refused));
+                    self.note_key_use(Err(refused), customer_key);
                 }
                 return Err(key.unwrap_or_else(|| storage_error(storage)));
             }
@@ -1751,7 +1787,8 @@ mod tests {
     use serde_json::json;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// A stand-in for KMS: the "blob" is the key itself, reversed, and every call is counted.
+    /// A stand-in for KMS: the "blob" names the KMS key it is under (as KMS's own blobs do) and holds the
+    /// key itself, reversed; a blob decrypted under another KMS key is refused. Every call is counted.
     #[derive(Default)]
     struct FakeKms {
         calls: AtomicUsize,
@@ -1776,9 +1813,12 @@ mod tests {
                     grant_id: "g-2".into(),
                 }),
             };
+            let mut blob = fake_kms_key(sse.as_ref()).into_bytes();
+            blob.push(0);
+            blob.extend(key.iter().rev());
             Ok(NewTableKey {
                 sse,
-                blob: key.iter().rev().copied().collect(),
+                blob,
                 key: SecretBytes::new(key),
             })
         }
@@ -1786,14 +1826,18 @@ mod tests {
         fn decrypt_table_key(
             &self,
             _: TableKeyContext<'_>,
-            _: Option<&SseKey>,
+            sse: Option<&SseKey>,
             blob: &[u8],
         ) -> Result<SecretBytes, DynamoError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             if self.refuse.load(Ordering::SeqCst) {
                 return Err(DynamoError::Validation("key disabled".into()));
             }
-            Ok(SecretBytes::new(blob.iter().rev().copied().collect()))
+            let split = blob.iter().position(|b| *b == 0).unwrap_or(blob.len());
+            if blob[..split] != *fake_kms_key(sse).as_bytes() {
+                return Err(DynamoError::Validation("IncorrectKeyException".into()));
+            }
+            Ok(SecretBytes::new(blob[split + 1..].iter().rev().copied().collect()))
         }
 
         fn release_table_key(&self, _: TableKeyContext<'_>, _: &SseKey) -> Result<(), DynamoError> {
@@ -1804,6 +1848,10 @@ mod tests {
         fn principal(&self) -> String {
             "arn:aws:iam::111122223333:root".into()
         }
+    }
+
+    fn fake_kms_key(sse: Option<&SseKey>) -> String {
+        sse.map_or_else(|| "owned".to_owned(), |s| s.key_arn.clone())
     }
 
     fn spec(name: &str) -> TableSpec {
@@ -1989,6 +2037,51 @@ mod tests {
         assert_eq!(t.record.sse.as_ref().map(|s| s.grant_id.as_str()), Some("g-2"));
         tables.delete("111122223333", "us-east-1", "cmk", &kms).unwrap();
         assert_eq!(kms.released.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_handle_from_before_a_key_switch_uses_the_key_the_registry_is_under() {
+        let dir = tempfile::tempdir().unwrap();
+        let kms = FakeKms::default();
+        let ttl = Duration::from_millis(50);
+        let tables = Arc::new(Tables::open_with(dir.path(), root(), Options::default(), ttl).unwrap());
+        let first = KeyChoice::Customer("arn:aws:kms:us-east-1:111122223333:key/first".into());
+        let second = KeyChoice::Customer("arn:aws:kms:us-east-1:111122223333:key/second".into());
+        let (a, r) = ("111122223333", "us-east-1");
+        let before_all = tables
+            .create(a, r, spec("switching"), "t-sw".into(), 0, &first, &kms)
+            .unwrap();
+        let item = item_from_json(&json!({"id": {"S": "x"}, "v": {"S": "1"}})).unwrap();
+        before_all.put(&item, &kms).await.unwrap();
+        let key = item_from_json(&json!({"id": {"S": "x"}})).unwrap();
+        for (i, choice) in [&second, &KeyChoice::Owned, &first].into_iter().enumerate() {
+            let stale = tables.get(a, r, "switching").unwrap();
+            tables.switch_key(a, r, "switching", choice, &kms).unwrap();
+            std::thread::sleep(ttl);
+            assert_eq!(
+                stale.get(&key, &kms).unwrap(),
+                Some(item.clone()),
+                "after switching to {choice:?}"
+            );
+            std::thread::sleep(ttl);
+            assert_eq!(before_all.get(&key, &kms).unwrap(), Some(item.clone()));
+            // A backup names the key its copy is under, and restores from it.
+            let backup = tables.create_backup(a, r, "switching", "b", &kms).await.unwrap();
+            let expected = match choice {
+                KeyChoice::Customer(arn) => Some(arn.clone()),
+                _ => None,
+            };
+            assert_eq!(backup.table.sse.as_ref().map(|s| s.key_arn.clone()), expected);
+            tables
+                .restore_from_backup(
+                    &format!("restored-{i}"),
+                    &backup,
+                    Default::default(),
+                    &kms,
+                    Arc::new(|_| {}),
+                )
+                .unwrap();
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

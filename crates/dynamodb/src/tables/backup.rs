@@ -129,7 +129,12 @@ impl Tables {
         let created_ms = now_ms();
         let backup_id = new_backup_id(created_ms)?;
         let dir = self.backup_dir(&backup_id);
-        blocking(|| engine.checkpoint(&dir)).map_err(storage_error)?;
+        // The copy and the KMS key its registry is under, with no key switch in between.
+        let sse = table.under_current_key(|sse| {
+            blocking(|| engine.checkpoint(&dir))
+                .map(|_| sse.cloned())
+                .map_err(storage_error)
+        })?;
         let (item_count, size_bytes) = table.usage();
         let record = BackupRecord {
             arn: format!("{}/backup/{backup_id}", table.record.arn()),
@@ -138,7 +143,10 @@ impl Tables {
             created_ms,
             size_bytes,
             item_count,
-            table: table.record.clone(),
+            table: TableRecord {
+                sse,
+                ..table.record.clone()
+            },
             system: false,
         };
         self.add_backup(record, &dir)
@@ -252,8 +260,14 @@ impl Tables {
         let source = &backup.table;
         self.target_free(&source.account, &source.region, target)?;
         // The backup's table key, decrypted as the caller under the key the table had then.
-        let from = open_engine_in(&self.backup_dir(&backup.backup_id), source, keys, self.options.clone())
-            .map_err(OpenFailure::into_error)?;
+        let from = open_engine_in(
+            &self.backup_dir(&backup.backup_id),
+            source,
+            source.sse.as_ref(),
+            keys,
+            self.options.clone(),
+        )
+        .map_err(OpenFailure::into_error)?;
         let restore = RestoreInfo {
             source_backup_arn: Some(backup.arn.clone()),
             source_table_arn: source.arn(),
@@ -352,17 +366,6 @@ impl Tables {
 }
 
 impl Table {
-    /// Decrypts the table key as the caller now, whatever the table-key cache says.
-    pub(super) fn confirm_key(&self, engine: &Engine, keys: &dyn super::KeyService) -> Result<(), DynamoError> {
-        let confirmed = keys.decrypt_table_key(
-            self.record.key_context(),
-            self.record.sse.as_ref(),
-            &engine.table_key_blob(),
-        );
-        self.note_key_use(confirmed.as_ref().map(|_| ()));
-        confirmed.map(|_| ())
-    }
-
     /// The engine of a table just created (open, no key service needed).
     fn engine_if_open(&self) -> Result<Arc<Engine>, DynamoError> {
         self.shared

@@ -133,12 +133,17 @@ impl Tables {
         let id = format!("{}-{started}", table.record.table_id);
         let dir = self.pitr_dir(&id);
         std::fs::create_dir_all(self.dir.join("pitr")).map_err(|e| DynamoError::Storage(e.to_string()))?;
-        blocking(|| engine.checkpoint(&dir)).map_err(storage_error)?;
+        // The copy and the KMS key its registry is under, with no key switch in between.
+        let sse = table.under_current_key(|sse| {
+            blocking(|| engine.checkpoint(&dir))
+                .map(|_| sse.cloned())
+                .map_err(storage_error)
+        })?;
         let base = PitrBase {
             id,
             taken_ms: now_ms(),
             first_seq,
-            sse: table.record.sse.clone(),
+            sse,
         };
         let r = &table.record;
         let added = self.update(&r.account, &r.region, &r.spec.name, |r| match r.pitr.as_mut() {
@@ -266,12 +271,14 @@ impl Tables {
         // The source's key now (its log) and the base's key then, both as the caller.
         let live = source.engine(keys)?;
         source.confirm_key(&live, keys)?;
-        let base_record = TableRecord {
-            sse: chosen.sse.clone(),
-            ..source.record.clone()
-        };
-        let base = open_engine_in(&self.pitr_dir(&chosen.id), &base_record, keys, self.options.clone())
-            .map_err(OpenFailure::into_error)?;
+        let base = open_engine_in(
+            &self.pitr_dir(&chosen.id),
+            &source.record,
+            chosen.sse.as_ref(),
+            keys,
+            self.options.clone(),
+        )
+        .map_err(OpenFailure::into_error)?;
         // Changes made before now are all in the log once the numbers handed out so far have landed.
         let handed_out = source.shared.streams.next_seq();
         let restore = RestoreInfo {
