@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Strongroom beside the servers users run today, loaded the same way in one run: moto's server (PyPI) and
 # dynalite (npm), each on a free loopback port with a fresh store. For each server: a table of ITEMS items of
-# about 1 KB is loaded with BatchWriteItem, then PutItem, GetItem and Query (one 10-item partition) run for
-# SECONDS each on CONNECTIONS keep-alive connections, and ListTables (a trivial authenticated request: the
-# protocol ceiling). Prints a table of requests/s and p99 with Strongroom's ratio to each peer, and each
-# server's peak RSS.
+# about 1 KB is loaded with BatchWriteItem, then YCSB's core workloads A-F (bench/src/ycsb.rs), PutItem,
+# GetItem and Query (one 10-item partition) run for SECONDS each on CONNECTIONS keep-alive connections, and
+# ListTables (a trivial authenticated request: the protocol ceiling). Prints a table of requests/s and p99
+# with Strongroom's ratio to each peer, and each server's peak RSS.
 # Usage: scripts/bench-peers.sh [ITEMS] [SECONDS] [CONNECTIONS] [SERVER ...]
 #        (default: 100000 10 64 strongroom moto dynalite)
 # WORKLOADS="put-item get-item" limits the workloads (moto's Query reads its whole table: 93 s a Query at
-# 100,000 items).
+# 100,000 items, so query and ycsb-e are left out for moto unless WORKLOADS names them).
 # The peers are installed on first use under target/peers (a Python venv and an npm prefix).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,7 +55,9 @@ start() {
 echo "# $(nproc) cores, $items items of ~1 KB, $conns connections, ${secs}s per workload; load generator on the same machine"
 for server in "${servers[@]}"; do
   start "$server"
-  for w in ${WORKLOADS:-put-item get-item query list-tables}; do
+  all="ycsb-a ycsb-b ycsb-c ycsb-d ycsb-e ycsb-f put-item get-item query list-tables"
+  [ "$server" = moto ] && all="ycsb-a ycsb-b ycsb-c ycsb-d ycsb-f put-item get-item list-tables"
+  for w in ${WORKLOADS:-$all}; do
     out=$(./target/release/strongroom-bench --url "$url" --connections "$conns" --seconds "$secs" \
             --workload "$w" --items "$items" --json)
     echo "$server $out" | tee -a "$results"
@@ -77,7 +79,7 @@ servers = list(dict.fromkeys(s for w in rows.values() for s in w))
 peers = [s for s in servers if s != "strongroom"]
 head = "| workload | " + " | ".join(f"{s} req/s (p99 ms)" for s in servers) + "".join(f" | x {p}" for p in peers) + " |"
 print(); print(head); print("|" + "---|" * (head.count("|") - 1))
-for w in ["put-item", "get-item", "query", "list-tables"]:
+for w in ["ycsb-a", "ycsb-b", "ycsb-c", "ycsb-d", "ycsb-e", "ycsb-f", "put-item", "get-item", "query", "list-tables"]:
     r = rows.get(w, {})
     cells = [f"{r[s]['rps']:.0f} ({r[s]['p99_ms']:.1f})" if s in r else "-" for s in servers]
     ratios = [f"{r['strongroom']['rps'] / r[p]['rps']:.1f}" if "strongroom" in r and p in r and r[p]['rps'] else "-" for p in peers]

@@ -4,6 +4,7 @@
 mod conn;
 mod sign;
 mod workload;
+mod ycsb;
 
 use std::time::{Duration, Instant};
 
@@ -21,8 +22,8 @@ struct Args {
     /// Seconds of measurement (after one second of warm-up).
     #[arg(long, default_value_t = 10)]
     seconds: u64,
-    /// health | list-tables | put-item | get-item | query | transact-write | kms-encrypt | kms-decrypt |
-    /// kms-generate-data-key
+    /// health | list-tables | put-item | get-item | query | transact-write | ycsb-a ... ycsb-f (YCSB's core
+    /// workloads) | stream-read | kms-encrypt | kms-decrypt | kms-generate-data-key | kms (the three in turn)
     #[arg(long, default_value = "list-tables")]
     workload: String,
     /// Items in the DynamoDB workloads' table (loaded first unless it is already there).

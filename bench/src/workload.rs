@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 
 use crate::conn::Conn;
 use crate::sign::Signer;
+use crate::ycsb::{Mix, Op, Ycsb};
 use crate::Args;
 
 const DYNAMODB_JSON: &str = "application/x-amz-json-1.0";
@@ -40,6 +41,10 @@ pub enum Workload {
         table: String,
         items: u64,
     },
+    /// KMS calls in turn: Encrypt, Decrypt, GenerateDataKey (the `kms` workload), as (target, body).
+    KmsMix(Vec<(String, Vec<u8>)>),
+    /// One of YCSB's core workloads (see [`crate::ycsb`]).
+    Ycsb { ycsb: Ycsb, table: String },
 }
 
 #[derive(Clone, Copy)]
@@ -101,6 +106,14 @@ impl Workload {
                     items: args.items,
                 }
             }
+            name if Mix::parse(name).is_some() => {
+                ensure_table(args, &signer, &authority).await?;
+                let mix = Mix::parse(name).ok_or_else(|| anyhow::anyhow!("unknown workload {name}"))?;
+                Workload::Ycsb {
+                    ycsb: Ycsb::new(mix, args.items),
+                    table: args.table.clone(),
+                }
+            }
             "stream-read" => {
                 ensure_table(args, &signer, &authority).await?;
                 let d = call(
@@ -129,39 +142,24 @@ impl Workload {
                     .to_owned();
                 Workload::StreamRead { arn, shard }
             }
-            "kms-encrypt" | "kms-decrypt" | "kms-generate-data-key" => {
-                let created = call(&signer, &authority, "kms", "TrentService.CreateKey", json!({})).await?;
-                let key_id = created["KeyMetadata"]["KeyId"].as_str().unwrap_or_default().to_owned();
-                let context = json!({"aws:dynamodb:tableName": "bench", "aws:dynamodb:subscriberId": "000000000000"});
-                let (op, body) = match args.workload.as_str() {
-                    "kms-encrypt" => (
-                        "Encrypt",
-                        json!({"KeyId": key_id, "Plaintext": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "EncryptionContext": context}),
-                    ),
-                    "kms-generate-data-key" => (
-                        "GenerateDataKey",
-                        json!({"KeyId": key_id, "KeySpec": "AES_256", "EncryptionContext": context}),
-                    ),
-                    _ => {
-                        let dk = call(
-                            &signer,
-                            &authority,
-                            "kms",
-                            "TrentService.GenerateDataKey",
-                            json!({"KeyId": key_id, "KeySpec": "AES_256", "EncryptionContext": context}),
-                        )
-                        .await?;
-                        (
-                            "Decrypt",
-                            json!({"CiphertextBlob": dk["CiphertextBlob"], "EncryptionContext": context}),
-                        )
-                    }
+            "kms-encrypt" | "kms-decrypt" | "kms-generate-data-key" | "kms" => {
+                let mut calls = kms_calls(&signer, &authority).await?;
+                let op = match args.workload.as_str() {
+                    "kms-encrypt" => "Encrypt",
+                    "kms-decrypt" => "Decrypt",
+                    "kms-generate-data-key" => "GenerateDataKey",
+                    _ => return Ok(Workload::KmsMix(calls)),
                 };
+                let at = calls
+                    .iter()
+                    .position(|(target, _)| target.ends_with(op))
+                    .ok_or_else(|| anyhow::anyhow!("no {op} call"))?;
+                let (target, body) = calls.swap_remove(at);
                 Workload::Json {
                     service: "kms",
                     content_type: KMS_JSON,
-                    target: format!("TrentService.{op}"),
-                    body: serde_json::to_vec(&body)?,
+                    target,
+                    body,
                 }
             }
             other => anyhow::bail!("unknown workload {other}"),
@@ -191,10 +189,7 @@ impl Workload {
                             .collect();
                         ("TransactWriteItems", json!({"TransactItems": puts}))
                     }
-                    ItemOp::Get => (
-                        "GetItem",
-                        json!({"TableName": table, "Key": {"pk": {"S": partition(i)}, "sk": {"N": (i % 10).to_string()}}}),
-                    ),
+                    ItemOp::Get => ("GetItem", json!({"TableName": table, "Key": key_of(i)})),
                     ItemOp::Query => (
                         "Query",
                         json!({"TableName": table, "KeyConditionExpression": "pk = :p",
@@ -210,7 +205,75 @@ impl Workload {
                     serde_json::to_vec(&body)?,
                 )?
             }
+            Workload::KmsMix(calls) => {
+                let (target, body) = &calls[(n % calls.len() as u64) as usize];
+                signed(signer, authority, "kms", KMS_JSON, target, body.clone())?
+            }
+            Workload::Ycsb { ycsb, table } => {
+                let random = |n: u64, salt: u64| (mix(mix(conn << 40 ^ n) ^ salt) >> 11) as f64 / (1u64 << 53) as f64;
+                let (target, body) = ycsb_request(table, ycsb.op(conn, n, random), n);
+                signed(
+                    signer,
+                    authority,
+                    "dynamodb",
+                    DYNAMODB_JSON,
+                    &format!("DynamoDB_20120810.{target}"),
+                    serde_json::to_vec(&body)?,
+                )?
+            }
         })
+    }
+}
+
+/// A new symmetric key and the KMS workloads' three calls on it, with a table's encryption context (as
+/// DynamoDB's own calls carry): Encrypt of 32 bytes, Decrypt of a data key, GenerateDataKey AES_256.
+async fn kms_calls(signer: &Signer, authority: &str) -> anyhow::Result<Vec<(String, Vec<u8>)>> {
+    let created = call(signer, authority, "kms", "TrentService.CreateKey", json!({})).await?;
+    let key_id = created["KeyMetadata"]["KeyId"].as_str().unwrap_or_default().to_owned();
+    let context = json!({"aws:dynamodb:tableName": "bench", "aws:dynamodb:subscriberId": "000000000000"});
+    let generate = json!({"KeyId": key_id, "KeySpec": "AES_256", "EncryptionContext": context});
+    let dk = call(signer, authority, "kms", "TrentService.GenerateDataKey", generate.clone()).await?;
+    [
+        (
+            "Encrypt",
+            json!({"KeyId": key_id, "Plaintext": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "EncryptionContext": context}),
+        ),
+        (
+            "Decrypt",
+            json!({"CiphertextBlob": dk["CiphertextBlob"], "EncryptionContext": context}),
+        ),
+        ("GenerateDataKey", generate),
+    ]
+    .into_iter()
+    .map(|(op, body)| Ok((format!("TrentService.{op}"), serde_json::to_vec(&body)?)))
+    .collect()
+}
+
+fn key_of(i: u64) -> Value {
+    json!({"pk": {"S": partition(i)}, "sk": {"N": (i % 10).to_string()}})
+}
+
+/// A YCSB operation as a DynamoDB call: its operation name and body. Updates replace the 1 KB payload.
+fn ycsb_request(table: &str, op: Op, n: u64) -> (&'static str, Value) {
+    let update = |i: u64, condition: Option<&str>| {
+        let payload: String = std::iter::repeat_n(char::from(b'a' + (n % 26) as u8), 1000).collect();
+        let mut body = json!({"TableName": table, "Key": key_of(i), "UpdateExpression": "SET #p = :v",
+            "ExpressionAttributeNames": {"#p": "payload"}, "ExpressionAttributeValues": {":v": {"S": payload}}});
+        if let Some(c) = condition {
+            body["ConditionExpression"] = json!(c);
+        }
+        ("UpdateItem", body)
+    };
+    match op {
+        Op::Read(i) => ("GetItem", json!({"TableName": table, "Key": key_of(i)})),
+        Op::Update(i) => update(i, None),
+        Op::ConditionalUpdate(i) => update(i, Some("attribute_exists(pk)")),
+        Op::Insert(i) => ("PutItem", json!({"TableName": table, "Item": item(i, 0)})),
+        Op::Scan(i, len) => (
+            "Query",
+            json!({"TableName": table, "KeyConditionExpression": "pk = :p AND sk >= :s", "Limit": len,
+                   "ExpressionAttributeValues": {":p": {"S": partition(i)}, ":s": {"N": (i % 10).to_string()}}}),
+        ),
     }
 }
 
