@@ -44,7 +44,10 @@ pub enum Workload {
     /// KMS calls in turn: Encrypt, Decrypt, GenerateDataKey (the `kms` workload), as (target, body).
     KmsMix(Vec<(String, Vec<u8>)>),
     /// One of YCSB's core workloads (see [`crate::ycsb`]).
-    Ycsb { ycsb: Ycsb, table: String },
+    Ycsb {
+        ycsb: Ycsb,
+        table: String,
+    },
 }
 
 #[derive(Clone, Copy)]
@@ -232,7 +235,14 @@ async fn kms_calls(signer: &Signer, authority: &str) -> anyhow::Result<Vec<(Stri
     let key_id = created["KeyMetadata"]["KeyId"].as_str().unwrap_or_default().to_owned();
     let context = json!({"aws:dynamodb:tableName": "bench", "aws:dynamodb:subscriberId": "000000000000"});
     let generate = json!({"KeyId": key_id, "KeySpec": "AES_256", "EncryptionContext": context});
-    let dk = call(signer, authority, "kms", "TrentService.GenerateDataKey", generate.clone()).await?;
+    let dk = call(
+        signer,
+        authority,
+        "kms",
+        "TrentService.GenerateDataKey",
+        generate.clone(),
+    )
+    .await?;
     [
         (
             "Encrypt",

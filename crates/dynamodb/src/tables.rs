@@ -16,9 +16,10 @@ use serde::{Deserialize, Serialize};
 use storage::{Engine, Options, TableKeyProvider, WriteBatch};
 
 use crate::attr::{decode_item, encode_item, item_size, Item};
+use crate::capacity::Bucket;
 use crate::index::IndexDef;
 use crate::key::KeyCondition;
-use crate::table::TableSpec;
+use crate::table::{Billing, TableSpec};
 use crate::DynamoError;
 
 mod backfill;
@@ -253,6 +254,8 @@ struct Shared {
     key_cache: (std::sync::atomic::AtomicU64, std::sync::atomic::AtomicU64),
     /// Where the commit records of transactions across tables are (see [`txn`]).
     txn_dir: PathBuf,
+    /// The read and write capacity of a PROVISIONED table, for a server that enforces it.
+    throughput: Mutex<(Bucket, Bucket)>,
 }
 
 /// The table's item count and size (DescribeTable's ItemCount and TableSizeBytes). Kept in memory: every
@@ -351,6 +354,10 @@ impl Shared {
             key_cache: Default::default(),
             streams: streams::StreamState::new(record),
             txn_dir,
+            throughput: Mutex::new({
+                let (read, write) = provisioned(&record.spec.billing);
+                (Bucket::new(read, Instant::now()), Bucket::new(write, Instant::now()))
+            }),
         })
     }
 
@@ -1207,7 +1214,54 @@ impl Tables {
     }
 }
 
+/// A table's provisioned read and write units per second (none for on-demand tables).
+fn provisioned(billing: &Billing) -> (i64, i64) {
+    match billing {
+        Billing::Provisioned { read, write } => (*read, *write),
+        Billing::PayPerRequest => (0, 0),
+    }
+}
+
 impl Table {
+    /// Whether a read (or a write) may start now under the table's provisioned throughput, for a server
+    /// that enforces it; on-demand tables always may.
+    pub fn throughput_admits(&self, write: bool) -> Result<(), DynamoError> {
+        if self.record.spec.billing == Billing::PayPerRequest {
+            return Ok(());
+        }
+        let rates = provisioned(&self.record.spec.billing);
+        let mut buckets = self.shared.throughput.lock().unwrap_or_else(|p| p.into_inner());
+        let (bucket, rate) = if write {
+            (&mut buckets.1, rates.1)
+        } else {
+            (&mut buckets.0, rates.0)
+        };
+        let least = if write { 1.0 } else { 0.5 };
+        if bucket.admits(rate, least, Instant::now()) {
+            Ok(())
+        } else {
+            Err(DynamoError::Named(
+                "ProvisionedThroughputExceededException",
+                "The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.".into(),
+            ))
+        }
+    }
+
+    /// Pays the capacity units a request consumed (see [`Table::throughput_admits`]).
+    pub fn throughput_pay(&self, write: bool, units: f64) {
+        if self.record.spec.billing == Billing::PayPerRequest {
+            return;
+        }
+        let rates = provisioned(&self.record.spec.billing);
+        let mut buckets = self.shared.throughput.lock().unwrap_or_else(|p| p.into_inner());
+        let (bucket, rate) = if write {
+            (&mut buckets.1, rates.1)
+        } else {
+            (&mut buckets.0, rates.0)
+        };
+        bucket.pay(rate, units, Instant::now());
+    }
+
     /// The engine, opened (its table key decrypted through `keys`) on first use. A table still being
     /// restored cannot be used yet.
     fn engine(&self, keys: &dyn KeyService) -> Result<Arc<Engine>, DynamoError> {

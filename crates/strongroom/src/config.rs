@@ -140,6 +140,11 @@ pub struct ServeArgs {
     /// bytes on disk). Off unless asked for.
     #[arg(long, env = "STRONGROOM_METRICS")]
     pub metrics: bool,
+    /// Enforce PROVISIONED tables' read and write capacity as DynamoDB does
+    /// (ProvisionedThroughputExceededException past it, with up to 300 seconds of unused capacity kept
+    /// for bursts). Off by default: most users want an emulator that never throttles.
+    #[arg(long, env = "STRONGROOM_ENFORCE_PROVISIONED_THROUGHPUT")]
+    pub enforce_provisioned_throughput: bool,
     /// The region `GET /` reports.
     #[arg(long, env = "STRONGROOM_REGION", default_value = "us-east-1")]
     pub region: String,

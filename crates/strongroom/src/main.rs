@@ -215,7 +215,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 clock,
                 args.region.clone(),
             )
-            .with_metrics(args.metrics),
+            .with_metrics(args.metrics)
+            .with_limits(wire::Limits {
+                enforce_provisioned_throughput: args.enforce_provisioned_throughput,
+            }),
         );
         app.drop_interrupted_restores();
         {

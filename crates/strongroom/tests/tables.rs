@@ -538,3 +538,96 @@ async fn scans_page_by_limit_and_size_and_split_into_segments() {
     );
     assert!(page.last_evaluated_key().is_some());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn provisioned_throughput_is_enforced_when_asked_for() {
+    use aws_sdk_dynamodb::types::ProvisionedThroughput;
+    let srv = Server::start_with(&["--enforce-provisioned-throughput"]);
+    let db = srv.dynamodb(srv.root());
+    let throughput = |units: i64| {
+        ProvisionedThroughput::builder()
+            .read_capacity_units(units)
+            .write_capacity_units(units)
+            .build()
+            .unwrap()
+    };
+    db.create_table()
+        .table_name("Provisioned")
+        .attribute_definitions(string_def("id"))
+        .key_schema(hash_key("id"))
+        .billing_mode(BillingMode::Provisioned)
+        .provisioned_throughput(throughput(1))
+        .send()
+        .await
+        .unwrap();
+    let put = |id: &str| db.put_item().table_name("Provisioned").item("id", s(id)).send();
+    let pause = |ms: u64| tokio::time::sleep(std::time::Duration::from_millis(ms));
+    // One second's capacity to start with: one 1 KB write, then the table is throttled.
+    put("a").await.unwrap();
+    let err = put("b").await.unwrap_err();
+    assert_eq!(err.code(), Some("ProvisionedThroughputExceededException"));
+    assert_eq!(
+        err.message(),
+        Some("The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.")
+    );
+    // A larger write pays for what it wrote: 3 KB leaves the bucket two units short.
+    pause(1100).await;
+    db.put_item()
+        .table_name("Provisioned")
+        .item("id", s("big"))
+        .item("v", s(&"x".repeat(3000)))
+        .send()
+        .await
+        .unwrap();
+    pause(1100).await;
+    assert!(put("c").await.is_err(), "still paying for the 3 KB write");
+    // Reads have a bucket of their own; once refilled, writes go on.
+    db.get_item()
+        .table_name("Provisioned")
+        .key("id", s("a"))
+        .send()
+        .await
+        .unwrap();
+    pause(2100).await;
+    put("d").await.unwrap();
+    // An on-demand table is never throttled.
+    create_table(&db, "OnDemand", ("id", ScalarAttributeType::S), None).await;
+    for i in 0..50 {
+        db.put_item()
+            .table_name("OnDemand")
+            .item("id", s(&i.to_string()))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn provisioned_throughput_is_not_enforced_by_default() {
+    use aws_sdk_dynamodb::types::ProvisionedThroughput;
+    let srv = Server::start();
+    let db = srv.dynamodb(srv.root());
+    db.create_table()
+        .table_name("Provisioned")
+        .attribute_definitions(string_def("id"))
+        .key_schema(hash_key("id"))
+        .billing_mode(BillingMode::Provisioned)
+        .provisioned_throughput(
+            ProvisionedThroughput::builder()
+                .read_capacity_units(1)
+                .write_capacity_units(1)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    for i in 0..20 {
+        db.put_item()
+            .table_name("Provisioned")
+            .item("id", s(&i.to_string()))
+            .send()
+            .await
+            .unwrap();
+    }
+}

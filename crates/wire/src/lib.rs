@@ -47,6 +47,14 @@ pub struct App {
     pub metrics: metrics::Metrics,
     /// Whether `GET /metrics` answers (`--metrics`).
     metrics_served: bool,
+    pub limits: Limits,
+}
+
+/// The quotas the server enforces; all off by default, as an emulator's users expect.
+#[derive(Debug, Clone, Default)]
+pub struct Limits {
+    /// PROVISIONED tables' read and write capacity (`ProvisionedThroughputExceededException`).
+    pub enforce_provisioned_throughput: bool,
 }
 
 /// (account, ClientRequestToken) -> (digest of the actions, first seen at, epoch ms).
@@ -147,7 +155,13 @@ impl App {
             transaction_tokens: Default::default(),
             metrics: metrics::Metrics::default(),
             metrics_served: false,
+            limits: Limits::default(),
         }
+    }
+
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
     }
 
     /// Serves `GET /metrics` (Prometheus' text format).

@@ -12,7 +12,9 @@ use dynamodb::DynamoError;
 use serde_json::{json, Map, Value};
 
 use super::exprs;
-use super::{add_capacity, authorize, capacity_wanted, item_not_found, table_name, Capacity};
+use super::{
+    add_capacity, authorize, capacity_wanted, item_not_found, table_name, throughput_admits, throughput_pay, Capacity,
+};
 use crate::services::input::Input;
 use crate::{ApiError, App, Caller, Reply};
 
@@ -167,9 +169,11 @@ pub async fn put_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, Api
     let item = item_member(i, "Item")?;
     let e = exprs::read(i, &[Kind::Condition])?;
     let table = app.tables.get(c.account(), &c.region, name).map_err(item_not_found)?;
+    throughput_admits(app, &table, true)?;
     let w = items::put_item(&table, item, e.condition.as_ref(), &app.table_keys(c))
         .await
         .map_err(|e| condition_failed(e, on_failure))?;
+    throughput_pay(app, &table, true, write_units(w.charged_bytes()));
     let metrics = item_collection_metrics(metrics, &table, &w, &app.table_keys(c))?;
     Ok(write_reply(&w, returns, &[], capacity, &table, metrics))
 }
@@ -184,9 +188,11 @@ pub async fn delete_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, 
     let key = item_member(i, "Key")?;
     let e = exprs::read(i, &[Kind::Condition])?;
     let table = app.tables.get(c.account(), &c.region, name).map_err(item_not_found)?;
+    throughput_admits(app, &table, true)?;
     let w = items::delete_item(&table, &key, e.condition.as_ref(), &app.table_keys(c))
         .await
         .map_err(|e| condition_failed(e, on_failure))?;
+    throughput_pay(app, &table, true, write_units(w.charged_bytes()));
     let metrics = item_collection_metrics(metrics, &table, &w, &app.table_keys(c))?;
     Ok(write_reply(&w, returns, &[], capacity, &table, metrics))
 }
@@ -201,6 +207,7 @@ pub async fn update_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, 
     let key = item_member(i, "Key")?;
     let e = exprs::read(i, &[Kind::Update, Kind::Condition])?;
     let table = app.tables.get(c.account(), &c.region, name).map_err(item_not_found)?;
+    throughput_admits(app, &table, true)?;
     let w = items::update_item(
         &table,
         &key,
@@ -211,6 +218,7 @@ pub async fn update_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, 
     .await
     .map_err(|e| condition_failed(e, on_failure))?;
     let paths: Vec<&Path> = e.update.as_ref().map(|u| u.paths().collect()).unwrap_or_default();
+    throughput_pay(app, &table, true, write_units(w.charged_bytes()));
     let metrics = item_collection_metrics(metrics, &table, &w, &app.table_keys(c))?;
     Ok(write_reply(&w, returns, &paths, capacity, &table, metrics))
 }
@@ -223,10 +231,12 @@ pub fn get_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError>
     let key = item_member(i, "Key")?;
     let e = exprs::read(i, &[Kind::Projection])?;
     let table = app.tables.get(c.account(), &c.region, name).map_err(item_not_found)?;
+    throughput_admits(app, &table, false)?;
     let mut body = Map::new();
     let found = table.get(&key, &app.table_keys(c))?;
     // Capacity counts the whole item read, whatever the projection keeps.
     let bytes = found.as_ref().map_or(0, item_size);
+    throughput_pay(app, &table, false, read_units(bytes, consistent));
     if let Some(item) = found {
         let item = match &e.projection {
             Some(paths) => project(&item, paths),
@@ -270,6 +280,7 @@ pub async fn batch_write(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, 
             .ok_or_else(|| ApiError::serialization("Expected list or null".to_owned()))?;
         authorize(app, c, "dynamodb:BatchWriteItem", name)?;
         let table = app.tables.get(c.account(), &c.region, name).map_err(item_not_found)?;
+        throughput_admits(app, &table, true)?;
         let mut seen = std::collections::HashSet::new();
         let mut writes = Vec::new();
         for r in requests {
@@ -308,6 +319,7 @@ pub async fn batch_write(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, 
             };
             units += write_units(written.charged_bytes());
         }
+        throughput_pay(app, &table, true, units);
         consumed.push((name, units));
     }
     let mut body = Map::new();
@@ -351,6 +363,7 @@ pub fn batch_get(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError
         let e = exprs::read(&spec, &[Kind::Projection])?;
         authorize(app, c, "dynamodb:BatchGetItem", name)?;
         let table = app.tables.get(c.account(), &c.region, name).map_err(item_not_found)?;
+        throughput_admits(app, &table, false)?;
         let mut seen = std::collections::HashSet::new();
         let mut parsed = Vec::new();
         for k in keys {
@@ -383,6 +396,7 @@ pub fn batch_get(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError
                 found.push(item_to_json(&item));
             }
         }
+        throughput_pay(app, &table, false, units);
         consumed.push((name.clone(), units));
         responses.insert(name, Value::Array(found));
     }

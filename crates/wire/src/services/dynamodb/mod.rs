@@ -352,6 +352,21 @@ pub(super) enum Capacity {
     Indexes,
 }
 
+/// Whether a read (or write) of `table` may start, when the server enforces provisioned throughput.
+pub(super) fn throughput_admits(app: &App, table: &dynamodb::tables::Table, write: bool) -> Result<(), ApiError> {
+    if app.limits.enforce_provisioned_throughput {
+        table.throughput_admits(write)?;
+    }
+    Ok(())
+}
+
+/// Pays what a request consumed of `table`'s provisioned throughput, when the server enforces it.
+pub(super) fn throughput_pay(app: &App, table: &dynamodb::tables::Table, write: bool, units: f64) {
+    if app.limits.enforce_provisioned_throughput {
+        table.throughput_pay(write, units);
+    }
+}
+
 pub(super) fn capacity_wanted(i: &Input<'_>) -> Result<Capacity, ApiError> {
     match i.opt_str("ReturnConsumedCapacity")? {
         None | Some("NONE") => Ok(Capacity::None),

@@ -12,7 +12,7 @@ use dynamodb::tables::{ScanPage, Table};
 use serde_json::{json, Map, Value};
 
 use super::exprs::{self, Expressions};
-use super::{add_capacity, authorize, capacity_wanted, table_name};
+use super::{add_capacity, authorize, capacity_wanted, table_name, throughput_admits, throughput_pay};
 use crate::services::input::Input;
 use crate::{ApiError, App, Caller, Reply};
 
@@ -226,6 +226,7 @@ pub fn scan(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
     };
     let start = start_key(i)?;
     let table = app.tables.get(c.account(), &c.region, name)?;
+    throughput_admits(app, &table, false)?;
     let index = index_read(i, &table, consistent)?;
     let select = select(i, &e, "Scanning", index.as_ref())?;
     let keys = app.table_keys(c);
@@ -236,6 +237,10 @@ pub fn scan(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
         }
         None => table.scan(start.as_ref(), segment, limit, PAGE_BYTES, &keys)?,
     };
+    // A global index has its own throughput; a local one shares the table's.
+    if index.as_ref().is_none_or(|x| x.local) {
+        throughput_pay(app, &table, false, read_units(page.bytes, consistent));
+    }
     Ok(page_reply(
         &table,
         index.as_ref(),
@@ -258,6 +263,7 @@ pub fn query(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
     let e = exprs::read(i, &[Kind::KeyCondition, Kind::Filter, Kind::Projection])?;
     let start = start_key(i)?;
     let table = app.tables.get(c.account(), &c.region, name)?;
+    throughput_admits(app, &table, false)?;
     let index = index_read(i, &table, consistent)?;
     let select = select(i, &e, "Querying", index.as_ref())?;
     let schema = index.as_ref().map_or(&table.record.spec.schema, |x| &x.schema);
@@ -296,6 +302,10 @@ pub fn query(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
             table.query(&key_condition, forward, start.as_ref(), limit, PAGE_BYTES, &keys)?
         }
     };
+    // A global index has its own throughput; a local one shares the table's.
+    if index.as_ref().is_none_or(|x| x.local) {
+        throughput_pay(app, &table, false, read_units(page.bytes, consistent));
+    }
     Ok(page_reply(
         &table,
         index.as_ref(),
