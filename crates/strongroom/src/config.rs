@@ -151,6 +151,10 @@ pub struct ServeArgs {
     /// Log filter (tracing EnvFilter syntax).
     #[arg(long, env = "STRONGROOM_LOG", default_value = "info")]
     pub log: String,
+    /// `text` for people, `json` (one object a line, with the request's id and operation) for log
+    /// collectors.
+    #[arg(long, env = "STRONGROOM_LOG_FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
 }
 
 #[derive(Args, Debug)]

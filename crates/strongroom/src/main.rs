@@ -64,11 +64,15 @@ fn inspect_keys(args: config::DataArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init_logging(filter: &str) {
-    let _ = tracing_subscriber::fmt()
+fn init_logging(filter: &str, json: bool) {
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().with_current_span(true).with_span_list(false).try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 fn open_root_key(args: &config::DataArgs) -> anyhow::Result<Arc<RootKey>> {
@@ -160,7 +164,7 @@ fn root_credentials(args: config::RootCredentialsArgs) -> anyhow::Result<()> {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    init_logging(&args.log);
+    init_logging(&args.log, args.log_format == "json");
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let root_key = open_root_key(&args.data)?;

@@ -114,3 +114,39 @@ fn aws_cli_dynamodb_walkthrough() {
     let deleted = run(&["dynamodb", "delete-table", "--table-name", "Music"]);
     assert_eq!(deleted["TableDescription"]["TableStatus"], "DELETING");
 }
+
+#[test]
+fn json_logs_carry_each_requests_id_and_operation() {
+    let logs = tempfile::tempdir().unwrap();
+    let log = logs.path().join("server.log");
+    let s = Server::start_logging(&["--log-format", "json", "--log", "wire=debug"], Some(&log));
+    let (ok, out, err) = aws(&s, &["dynamodb", "list-tables", "--debug"]);
+    assert!(ok, "{out} {err}");
+    // The CLI's debug output shows the response headers, the request id among them.
+    let id = err
+        .split(['\'', '"', ',', ' ', '\n'])
+        .skip_while(|w| !w.eq_ignore_ascii_case("x-amzn-RequestId"))
+        .find(|w| w.len() == 52)
+        .unwrap_or_else(|| panic!("no request id in {err}"))
+        .to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap();
+        let answered = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .find(|v| v["span"]["id"] == id.as_str());
+        if let Some(v) = answered {
+            assert_eq!(v["span"]["op"], "ListTables");
+            assert_eq!(v["fields"]["message"], "answered");
+            assert_eq!(v["fields"]["status"], 200);
+            assert_eq!(v["level"], "DEBUG");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no JSON line for {id} in:\n{text}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

@@ -324,10 +324,21 @@ impl App {
             Route::Json(api, op) => {
                 let started = std::time::Instant::now();
                 let rid = request_id(Some(api));
-                let result = self.json_request(api, &op, &req, &rid).await;
+                // What the request logs carries its id, as the caller sees it in x-amzn-RequestId.
+                let span = tracing::info_span!("request", id = %rid, op = %op);
+                let result =
+                    tracing::Instrument::instrument(self.json_request(api, &op, &req, &rid), span.clone()).await;
                 let failed = result.is_err();
                 let response = render(api, result, &rid);
-                self.metrics.record(api.signing_name(), &op, started.elapsed(), failed);
+                let elapsed = started.elapsed();
+                self.metrics.record(api.signing_name(), &op, elapsed, failed);
+                span.in_scope(|| {
+                    tracing::debug!(
+                        status = response.status().as_u16(),
+                        micros = elapsed.as_micros() as u64,
+                        "answered"
+                    )
+                });
                 response
             }
             Route::Query => {

@@ -22,6 +22,8 @@ pub struct Server {
     _tmp: Option<tempfile::TempDir>,
     extra_args: Vec<String>,
     env: Vec<(String, String)>,
+    /// Where the server's standard error goes, if not to the test's.
+    log_file: Option<PathBuf>,
 }
 
 impl Server {
@@ -30,10 +32,15 @@ impl Server {
     }
 
     pub fn start_with(extra: &[&str]) -> Server {
+        Self::start_logging(extra, None)
+    }
+
+    /// Starts the server with its standard error written to `log_file` (if given).
+    pub fn start_logging(extra: &[&str], log_file: Option<&Path>) -> Server {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().to_path_buf();
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
-        let (child, url) = spawn(&dir, &extra, &[]);
+        let (child, url) = spawn(&dir, &extra, &[], log_file);
         Server {
             child,
             url,
@@ -41,6 +48,7 @@ impl Server {
             _tmp: Some(tmp),
             extra_args: extra,
             env: Vec::new(),
+            log_file: log_file.map(Path::to_path_buf),
         }
     }
 
@@ -60,7 +68,7 @@ impl Server {
 
     /// Starts the server again on the same data after it stopped by itself.
     pub fn start_again(&mut self) {
-        let (child, url) = spawn(&self.data_dir, &self.extra_args, &self.env);
+        let (child, url) = spawn(&self.data_dir, &self.extra_args, &self.env, self.log_file.as_deref());
         self.child = child;
         self.url = url;
     }
@@ -74,7 +82,7 @@ impl Server {
     pub fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let (child, url) = spawn(&self.data_dir, &self.extra_args, &self.env);
+        let (child, url) = spawn(&self.data_dir, &self.extra_args, &self.env, self.log_file.as_deref());
         self.child = child;
         self.url = url;
     }
@@ -217,7 +225,11 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
-fn spawn(dir: &Path, extra: &[String], env: &[(String, String)]) -> (Child, String) {
+fn spawn(dir: &Path, extra: &[String], env: &[(String, String)], log_file: Option<&Path>) -> (Child, String) {
+    let stderr = match log_file {
+        Some(path) => Stdio::from(std::fs::File::create(path).expect("the server's log file")),
+        None => Stdio::inherit(),
+    };
     let mut child = Command::new(env!("CARGO_BIN_EXE_strongroom"))
         .arg("serve")
         .arg("--listen")
@@ -234,7 +246,7 @@ fn spawn(dir: &Path, extra: &[String], env: &[(String, String)]) -> (Child, Stri
         .env("STRONGROOM_LOG", "warn")
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .expect("start strongroom");
     let stdout = child.stdout.take().expect("stdout");
