@@ -199,14 +199,7 @@ impl Workload {
                                "ExpressionAttributeValues": {":p": {"S": partition(i)}}}),
                     ),
                 };
-                signed(
-                    signer,
-                    authority,
-                    "dynamodb",
-                    DYNAMODB_JSON,
-                    &format!("DynamoDB_20120810.{target}"),
-                    serde_json::to_vec(&body)?,
-                )?
+                dynamodb_request(signer, authority, target, &body)?
             }
             Workload::KmsMix(calls) => {
                 let (target, body) = &calls[(n % calls.len() as u64) as usize];
@@ -215,14 +208,7 @@ impl Workload {
             Workload::Ycsb { ycsb, table } => {
                 let random = |n: u64, salt: u64| (mix(mix(conn << 40 ^ n) ^ salt) >> 11) as f64 / (1u64 << 53) as f64;
                 let (target, body) = ycsb_request(table, ycsb.op(conn, n, random), n);
-                signed(
-                    signer,
-                    authority,
-                    "dynamodb",
-                    DYNAMODB_JSON,
-                    &format!("DynamoDB_20120810.{target}"),
-                    serde_json::to_vec(&body)?,
-                )?
+                dynamodb_request(signer, authority, target, &body)?
             }
         })
     }
@@ -289,6 +275,18 @@ fn ycsb_request(table: &str, op: Op, n: u64) -> (&'static str, Value) {
 
 pub fn authority(url: &str) -> String {
     url.trim_start_matches("http://").trim_end_matches('/').to_owned()
+}
+
+/// A signed DynamoDB call of operation `op`.
+fn dynamodb_request(signer: &Signer, authority: &str, op: &str, body: &Value) -> anyhow::Result<Request<Full<Bytes>>> {
+    signed(
+        signer,
+        authority,
+        "dynamodb",
+        DYNAMODB_JSON,
+        &format!("DynamoDB_20120810.{op}"),
+        serde_json::to_vec(body)?,
+    )
 }
 
 fn signed(

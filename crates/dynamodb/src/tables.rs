@@ -1226,18 +1226,8 @@ impl Table {
     /// Whether a read (or a write) may start now under the table's provisioned throughput, for a server
     /// that enforces it; on-demand tables always may.
     pub fn throughput_admits(&self, write: bool) -> Result<(), DynamoError> {
-        if self.record.spec.billing == Billing::PayPerRequest {
-            return Ok(());
-        }
-        let rates = provisioned(&self.record.spec.billing);
-        let mut buckets = self.shared.throughput.lock().unwrap_or_else(|p| p.into_inner());
-        let (bucket, rate) = if write {
-            (&mut buckets.1, rates.1)
-        } else {
-            (&mut buckets.0, rates.0)
-        };
         let least = if write { 1.0 } else { 0.5 };
-        if bucket.admits(rate, least, Instant::now()) {
+        if self.with_bucket(write, |bucket, rate| bucket.admits(rate, least, Instant::now())) != Some(false) {
             Ok(())
         } else {
             Err(DynamoError::Named(
@@ -1249,17 +1239,21 @@ impl Table {
 
     /// Pays the capacity units a request consumed (see [`Table::throughput_admits`]).
     pub fn throughput_pay(&self, write: bool, units: f64) {
-        if self.record.spec.billing == Billing::PayPerRequest {
-            return;
-        }
-        let rates = provisioned(&self.record.spec.billing);
-        let mut buckets = self.shared.throughput.lock().unwrap_or_else(|p| p.into_inner());
-        let (bucket, rate) = if write {
-            (&mut buckets.1, rates.1)
-        } else {
-            (&mut buckets.0, rates.0)
+        self.with_bucket(write, |bucket, rate| bucket.pay(rate, units, Instant::now()));
+    }
+
+    /// `f` on the write (or read) bucket of a PROVISIONED table and its units per second; none for an
+    /// on-demand table.
+    fn with_bucket<R>(&self, write: bool, f: impl FnOnce(&mut Bucket, i64) -> R) -> Option<R> {
+        let Billing::Provisioned { read, write: w } = self.record.spec.billing else {
+            return None;
         };
-        bucket.pay(rate, units, Instant::now());
+        let mut buckets = self.shared.throughput.lock().unwrap_or_else(|p| p.into_inner());
+        Some(if write {
+            f(&mut buckets.1, w)
+        } else {
+            f(&mut buckets.0, read)
+        })
     }
 
     /// The engine, opened (its table key decrypted through `keys`) on first use. A table still being
