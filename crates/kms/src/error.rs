@@ -52,6 +52,9 @@ pub enum KmsError {
     IncorrectKeyMaterial(String),
     #[error("{0}")]
     Conflict(String),
+    /// A request quota of the account was exceeded (see [`crate::quota`]).
+    #[error("{0}")]
+    Throttling(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -84,6 +87,7 @@ impl KmsError {
             KmsError::ExpiredImportToken(_) => "ExpiredImportTokenException",
             KmsError::IncorrectKeyMaterial(_) => "IncorrectKeyMaterialException",
             KmsError::Conflict(_) => "ConflictException",
+            KmsError::Throttling(_) => "ThrottlingException",
             KmsError::Internal(_) => "KMSInternalException",
         }
     }

@@ -12,6 +12,7 @@ mod ops_import;
 mod ops_keys;
 mod ops_manage;
 mod ops_managed;
+pub mod quota;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -172,7 +173,12 @@ pub struct Kms {
     clock: Arc<dyn Clock>,
     iam: Arc<Iam>,
     trail: Arc<Trail>,
+    /// Calls so far by (caller's ARN, key ARN or empty), for the operator's metrics.
+    calls: Mutex<std::collections::HashMap<(String, String), u64>>,
 }
+
+/// Past this many (caller, key) pairs, further pairs are counted together as `other`.
+const CALL_COUNT_PAIRS: usize = 10_000;
 
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -207,7 +213,33 @@ impl Kms {
             clock,
             iam,
             trail,
+            calls: Mutex::new(std::collections::HashMap::new()),
         })
+    }
+
+    /// KMS calls so far (each one audited, allowed or refused) by caller's ARN and key ARN (empty for
+    /// calls on no key, such as ListKeys).
+    pub fn call_counts(&self) -> Vec<((String, String), u64)> {
+        let calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<_> = calls.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        out.sort();
+        out
+    }
+
+    fn count_call(&self, caller: &KmsCaller, resources: &[(String, String)]) {
+        let who = caller.principal.arn();
+        let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
+        let keys: Vec<String> = match resources {
+            [] => vec![String::new()],
+            r => r.iter().map(|(arn, _)| arn.clone()).collect(),
+        };
+        for key in keys {
+            let mut pair = (who.clone(), key);
+            if calls.len() >= CALL_COUNT_PAIRS && !calls.contains_key(&pair) {
+                pair = ("other".into(), "other".into());
+            }
+            *calls.entry(pair).or_insert(0) += 1;
+        }
     }
 
     pub fn now_ms(&self) -> i64 {
@@ -423,6 +455,7 @@ impl Kms {
             message: e.to_string(),
         });
         let recipient = audit.recipient.clone().unwrap_or_else(|| caller.account().to_owned());
+        self.count_call(caller, &audit.resources);
         let event = AuditEvent {
             time_ms: self.clock.now_millis(),
             event_source: "kms.amazonaws.com".into(),

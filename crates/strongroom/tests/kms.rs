@@ -905,3 +905,33 @@ async fn key_material_survives_a_restart_sealed() {
     assert_eq!(back.plaintext().unwrap().as_ref(), b"persisted");
     s.assert_not_at_rest(&key);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn request_quotas_throttle_when_configured() {
+    let s = Server::start_with(&["--kms-quotas", "cryptographic=5,CreateKey=100"]);
+    let kms = s.kms(s.root());
+    let key = new_key(&kms).await;
+    let encrypt = || kms.encrypt().key_id(&key).plaintext(Blob::new("quota")).send();
+    // Twenty cryptographic calls at once: at most five a second get through.
+    let mut calls = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let (kms, key) = (kms.clone(), key.clone());
+        calls.spawn(async move { kms.encrypt().key_id(&key).plaintext(Blob::new("quota")).send().await });
+    }
+    let outcomes = calls.join_all().await;
+    let (passed, throttled): (Vec<_>, Vec<_>) = outcomes.into_iter().partition(|r| r.is_ok());
+    assert!((5..=10).contains(&passed.len()), "{} passed", passed.len());
+    let e = throttled[0].as_ref().unwrap_err();
+    assert_eq!(e.code(), Some("ThrottlingException"));
+    assert_eq!(
+        e.message(),
+        Some("You have exceeded the rate at which you may call KMS. Reduce the frequency of your calls.")
+    );
+    // Decrypt shares the quota; DescribeKey has none of its own configured.
+    for _ in 0..10 {
+        kms.describe_key().key_id(&key).send().await.unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let blob = encrypt().await.unwrap().ciphertext_blob().unwrap().clone();
+    kms.decrypt().ciphertext_blob(blob).send().await.unwrap();
+}

@@ -116,6 +116,9 @@ fn tags(i: &Input<'_>) -> Result<Vec<(String, String)>, ApiError> {
 
 pub fn dispatch(app: &App, c: &Caller, op: &str, input: &Value) -> Result<Reply, ApiError> {
     let kms = &app.kms;
+    app.limits
+        .kms_quotas
+        .admit(c.account(), &c.region, op, app.clock.now_millis())?;
     let who = caller(c);
     let i = Input(input);
     let tokens = i.str_list("GrantTokens")?;
