@@ -681,6 +681,7 @@ impl Core {
         }
         *self.version.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(version);
         *self.imm.write().unwrap_or_else(|p| p.into_inner()) = None;
+        crate::stats::flushed();
         self.notify_progress();
         self.drop_files(old_wals.iter().map(|id| wal::path(&self.dir, *id)).collect())
     }
@@ -792,6 +793,7 @@ impl Core {
         for t in &task.inputs {
             self.cache.forget_file(t.file_id);
         }
+        crate::stats::compacted();
         self.notify_progress();
         self.drop_files(task.inputs.iter().map(|t| sst::path(&self.dir, t.file_id)).collect())
     }

@@ -73,11 +73,74 @@ struct LocalFile {
 
 impl AppendFile for LocalFile {
     fn append(&mut self, data: &[u8]) -> Result<()> {
+        faults::before_append(data.len()).map_err(StorageError::io(&self.path))?;
         self.file.write_all(data).map_err(StorageError::io(&self.path))
     }
 
     fn sync(&mut self) -> Result<()> {
+        faults::before_sync().map_err(StorageError::io(&self.path))?;
         self.file.sync_data().map_err(StorageError::io(&self.path))
+    }
+}
+
+/// Faults the local file system can be told to inject, process-wide, so the server's own tests can show
+/// what a full disk or a failing fsync does to requests (`STRONGROOM_TEST_FAULTS`). Nothing is injected
+/// unless [`faults::inject`] was called.
+pub mod faults {
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    /// Bytes that may still be appended before appends fail with ENOSPC (negative: no limit).
+    static DISK_LEFT: AtomicI64 = AtomicI64::new(-1);
+    /// Fsyncs that may still succeed before they fail with EIO (negative: no limit).
+    static SYNCS_LEFT: AtomicI64 = AtomicI64::new(-1);
+
+    /// Reads `disk-full-after-bytes=N` or `fsync-fails-after=N` (comma separated) and arms them.
+    pub fn inject(spec: &str) -> Result<(), String> {
+        for part in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, n) = part
+                .split_once('=')
+                .ok_or_else(|| format!("a fault is NAME=N, not '{part}'"))?;
+            let n: i64 = n.parse().map_err(|_| format!("'{n}' is not a count"))?;
+            match name {
+                "disk-full-after-bytes" => DISK_LEFT.store(n.max(0), Ordering::SeqCst),
+                "fsync-fails-after" => SYNCS_LEFT.store(n.max(0), Ordering::SeqCst),
+                other => return Err(format!("unknown fault '{other}'")),
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes `n` from `budget`: always granted while unarmed (negative), refused once too little is left.
+    fn take(budget: &AtomicI64, n: i64) -> bool {
+        let mut left = budget.load(Ordering::SeqCst);
+        loop {
+            if left < 0 {
+                return true;
+            }
+            if left < n {
+                return false;
+            }
+            match budget.compare_exchange(left, left - n, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => return true,
+                Err(now) => left = now,
+            }
+        }
+    }
+
+    pub(super) fn before_append(len: usize) -> std::io::Result<()> {
+        if take(&DISK_LEFT, len as i64) {
+            Ok(())
+        } else {
+            Err(std::io::Error::from_raw_os_error(28)) // ENOSPC
+        }
+    }
+
+    pub(super) fn before_sync() -> std::io::Result<()> {
+        if take(&SYNCS_LEFT, 1) {
+            Ok(())
+        } else {
+            Err(std::io::Error::from_raw_os_error(5)) // EIO
+        }
     }
 }
 

@@ -29,6 +29,7 @@ pub mod memtable;
 mod merge;
 pub mod seal;
 pub mod sst;
+pub mod stats;
 mod version;
 pub mod wal;
 

@@ -75,7 +75,9 @@ impl AppendFileSegment for Segment {
             buf.extend_from_slice(&self.frame(p));
         }
         self.file.append(&buf)?;
-        self.file.sync()
+        self.file.sync()?;
+        crate::stats::wal_synced();
+        Ok(())
     }
 
     fn file_id(&self) -> u64 {
