@@ -140,11 +140,20 @@ pub struct ServeArgs {
     /// bytes on disk). Off unless asked for.
     #[arg(long, env = "STRONGROOM_METRICS")]
     pub metrics: bool,
+    /// Connections served at once; past it, new ones wait in the listen backlog until one closes.
+    #[arg(long, env = "STRONGROOM_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
     /// Enforce PROVISIONED tables' read and write capacity as DynamoDB does
     /// (ProvisionedThroughputExceededException past it, with up to 300 seconds of unused capacity kept
     /// for bursts). Off by default: most users want an emulator that never throttles.
     #[arg(long, env = "STRONGROOM_ENFORCE_PROVISIONED_THROUGHPUT")]
     pub enforce_provisioned_throughput: bool,
+    /// KMS request quotas per account and region, in requests a second: `cryptographic=N` for the
+    /// cryptographic operations together, `OPERATION=N` for another operation (`CreateKey=5`), comma
+    /// separated. Past a quota, KMS answers ThrottlingException for the rest of that second. None by
+    /// default.
+    #[arg(long, env = "STRONGROOM_KMS_QUOTAS", default_value = "")]
+    pub kms_quotas: String,
     /// The region `GET /` reports.
     #[arg(long, env = "STRONGROOM_REGION", default_value = "us-east-1")]
     pub region: String,

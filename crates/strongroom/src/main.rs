@@ -164,6 +164,10 @@ fn root_credentials(args: config::RootCredentialsArgs) -> anyhow::Result<()> {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    // For the server's fault tests only: a full disk or failing fsyncs after a budget.
+    if let Ok(spec) = std::env::var("STRONGROOM_TEST_FAULTS") {
+        storage::fs::faults::inject(&spec).map_err(anyhow::Error::msg)?;
+    }
     init_logging(&args.log, args.log_format == "json");
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
@@ -221,7 +225,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             )
             .with_metrics(args.metrics)
             .with_limits(wire::Limits {
+                max_connections: args.max_connections as usize,
                 enforce_provisioned_throughput: args.enforce_provisioned_throughput,
+                kms_quotas: Arc::new(kms::quota::Quotas::parse(&args.kms_quotas).map_err(anyhow::Error::msg)?),
             }),
         );
         app.drop_interrupted_restores();

@@ -687,4 +687,91 @@ async fn metrics_are_served_only_when_asked_for() {
     assert!(text.contains("strongroom_request_duration_seconds_count{api=\"dynamodb\",operation=\"PutItem\"} 3"));
     assert!(text.contains("strongroom_disk_bytes{part=\"dynamodb/tables\"}"));
     assert!(text.contains("# TYPE strongroom_table_key_cache_hits_total counter"));
+    // Every put was one group commit of the table's log at least.
+    let wal_fsyncs: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("strongroom_wal_fsyncs_total "))
+        .unwrap_or_else(|| panic!("{text}"))
+        .parse()
+        .unwrap();
+    assert!(wal_fsyncs >= 3.0, "{wal_fsyncs}");
+    assert!(text.contains("# TYPE strongroom_storage_compactions_total counter"));
+    assert!(text.contains("# TYPE strongroom_storage_flushes_total counter"));
+    // KMS calls by caller and key: the root's CreateKey and Encrypt on the key.
+    let kms = srv.kms(srv.root());
+    let key = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata()
+        .unwrap()
+        .arn()
+        .unwrap()
+        .to_owned();
+    kms.encrypt()
+        .key_id(&key)
+        .plaintext(aws_sdk_kms::primitives::Blob::new("x"))
+        .send()
+        .await
+        .unwrap();
+    let text = reqwest::get(format!("{}/metrics", srv.url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let root = format!("arn:aws:iam::{ACCOUNT}:root");
+    assert!(
+        text.contains(&format!(
+            "strongroom_kms_calls_total{{caller=\"{root}\",key=\"{key}\"}} 2"
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn connections_past_the_bound_wait_until_one_closes() {
+    use std::io::{Read, Write};
+    let s = Server::start_with(&["--max-connections", "2", "--metrics"]);
+    let addr = s.url.trim_start_matches("http://").to_owned();
+    let health = b"GET /health HTTP/1.1\r\nhost: strongroom\r\n\r\n";
+    // Reads one answer's head (the health answer is small and arrives whole).
+    let answer = |c: &mut std::net::TcpStream| -> Option<String> {
+        let mut buf = [0u8; 1024];
+        match c.read(&mut buf) {
+            Ok(n) if n > 0 => Some(String::from_utf8_lossy(&buf[..n]).into_owned()),
+            _ => None,
+        }
+    };
+    let open = || {
+        let c = std::net::TcpStream::connect(&addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_millis(700))).unwrap();
+        c
+    };
+    let mut first = open();
+    let mut second = open();
+    for c in [&mut first, &mut second] {
+        c.write_all(health).unwrap();
+        assert!(answer(c).unwrap().starts_with("HTTP/1.1 200"));
+    }
+    // Both kept alive: a third connection is queued, not served and not refused.
+    let mut third = open();
+    third.write_all(health).unwrap();
+    assert_eq!(answer(&mut third), None, "served past the bound");
+    drop(first);
+    third.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    assert!(answer(&mut third).unwrap().starts_with("HTTP/1.1 200"));
+    // The metrics page counts what is open (second and third).
+    second
+        .write_all(b"GET /metrics HTTP/1.1\r\nhost: strongroom\r\n\r\n")
+        .unwrap();
+    second.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut page = String::new();
+    while !page.contains("strongroom_connections_open 2") {
+        match answer(&mut second) {
+            Some(more) => page.push_str(&more),
+            None => panic!("no open-connection count of 2 in {page}"),
+        }
+    }
 }

@@ -50,11 +50,26 @@ pub struct App {
     pub limits: Limits,
 }
 
-/// The quotas the server enforces; all off by default, as an emulator's users expect.
-#[derive(Debug, Clone, Default)]
+/// The quotas the server enforces. The AWS quotas are off by default, as an emulator's users expect; the
+/// connection bound protects the server itself.
+#[derive(Debug, Clone)]
 pub struct Limits {
+    /// Connections served at once; past it, new ones wait in the listen backlog until one closes.
+    pub max_connections: usize,
     /// PROVISIONED tables' read and write capacity (`ProvisionedThroughputExceededException`).
     pub enforce_provisioned_throughput: bool,
+    /// KMS request quotas per account and region (`ThrottlingException`).
+    pub kms_quotas: Arc<kms::quota::Quotas>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 4096,
+            enforce_provisioned_throughput: false,
+            kms_quotas: Arc::default(),
+        }
+    }
 }
 
 /// (account, ClientRequestToken) -> (digest of the actions, first seen at, epoch ms).
@@ -180,6 +195,22 @@ impl App {
             .into_iter()
             .map(|(part, b)| (format!("part=\"dynamodb/{part}\""), b as f64))
             .collect();
+        let kms_calls = self
+            .kms
+            .call_counts()
+            .into_iter()
+            .map(|((caller, key), n)| {
+                (
+                    format!(
+                        "caller=\"{}\",key=\"{}\"",
+                        metrics::label(&caller),
+                        metrics::label(&key)
+                    ),
+                    n as f64,
+                )
+            })
+            .collect();
+        let storage = storage::stats::counts();
         self.metrics.render(&[
             (
                 "strongroom_table_key_cache_hits_total",
@@ -207,6 +238,31 @@ impl App {
                 one(block_misses),
             ),
             ("strongroom_disk_bytes", "Bytes on disk.", disk),
+            (
+                "strongroom_connections_open",
+                "Client connections open now.",
+                one(self.metrics.connections_open()),
+            ),
+            (
+                "strongroom_kms_calls_total",
+                "KMS calls (allowed or refused, each in the trail) by caller and key.",
+                kms_calls,
+            ),
+            (
+                "strongroom_storage_flushes_total",
+                "Memtables written to level-0 tables, over every table.",
+                one(storage.flushes),
+            ),
+            (
+                "strongroom_storage_compactions_total",
+                "Compactions run, over every table.",
+                one(storage.compactions),
+            ),
+            (
+                "strongroom_wal_fsyncs_total",
+                "Write-ahead log fsyncs (each one a group commit), over every table.",
+                one(storage.wal_syncs),
+            ),
         ])
     }
 

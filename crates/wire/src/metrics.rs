@@ -20,15 +20,39 @@ struct OpStats {
     sum_us: AtomicU64,
 }
 
+/// A label value in Prometheus' text format: backslash, double quote and newline escaped.
+pub fn label(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
 /// A metric family from elsewhere: name (`_total` for counters), help, and samples (labels, value).
 pub type Family<'a> = (&'a str, &'a str, Vec<(String, f64)>);
 
 #[derive(Default)]
 pub struct Metrics {
     ops: RwLock<BTreeMap<(&'static str, String), Arc<OpStats>>>,
+    connections: Arc<AtomicU64>,
+}
+
+/// An open client connection, counted until dropped.
+pub struct OpenConnection(Arc<AtomicU64>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Metrics {
+    pub fn connection_opened(&self) -> OpenConnection {
+        self.connections.fetch_add(1, Ordering::Relaxed);
+        OpenConnection(self.connections.clone())
+    }
+
+    pub fn connections_open(&self) -> u64 {
+        self.connections.load(Ordering::Relaxed)
+    }
+
     /// One request of `op` on `api` (the signing name) that took `elapsed`.
     pub fn record(&self, api: &'static str, op: &str, elapsed: Duration, error: bool) {
         // Operation names come from requests: only name characters reach the labels.

@@ -88,11 +88,21 @@ async fn handle(
 const DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Serves until `shutdown` resolves, then stops accepting, lets every request in flight finish (up to
-/// [`DRAIN`]) and closes idle keep-alive connections.
+/// [`DRAIN`]) and closes idle keep-alive connections. At most `app.limits.max_connections` connections are
+/// served at once: past that the server accepts no more until one closes, and new clients wait in the
+/// listen backlog (backpressure, not refusal).
 pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let slots = Arc::new(tokio::sync::Semaphore::new(app.limits.max_connections.max(1)));
     loop {
+        let slot = tokio::select! {
+            _ = &mut shutdown => break,
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+        };
         tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => {
@@ -105,6 +115,7 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
                     }
                 };
                 let _ = stream.set_nodelay(true);
+                let open = app.metrics.connection_opened();
                 let app = app.clone();
                 let svc = service_fn(move |req| handle(app.clone(), peer, req));
                 let conn = hyper::server::conn::http1::Builder::new()
@@ -115,6 +126,7 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
                     if let Err(e) = conn.await {
                         tracing::debug!(error = %e, "connection ended with an error");
                     }
+                    drop((slot, open));
                 });
             }
         }
