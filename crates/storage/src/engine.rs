@@ -21,7 +21,7 @@ use crate::fs::FileSystem;
 use crate::keys::{Registry, TableKeyProvider};
 use crate::manifest::{self, Manifest};
 use crate::memtable::{internal_key, Memtable};
-use crate::merge::{retain_versions, MemRange, Merge, Source};
+use crate::merge::{retain_sorted, retain_versions, MemRange, Merge, Source};
 use crate::sst::{self, Entry, Table};
 use crate::version::{Shape, Task, Version};
 use crate::wal::{self, Log};
@@ -592,9 +592,9 @@ impl Core {
             return Ok(Vec::new());
         }
         let (mem, imm, version) = self.sources();
-        let mut sources: Vec<Source> = vec![Source::Mem(MemRange::new(mem, &start, &end, range.reverse))];
+        let mut sources: Vec<Source> = vec![Source::Mem(MemRange::new(mem, &start, &end, range.reverse, seq))];
         if let Some(m) = imm {
-            sources.push(Source::Mem(MemRange::new(m, &start, &end, range.reverse)));
+            sources.push(Source::Mem(MemRange::new(m, &start, &end, range.reverse, seq)));
         }
         for t in version.all().filter(|t| t.overlaps(&start, &end)) {
             sources.push(Source::Table(t.range(&start, &end, range.reverse)));
@@ -663,7 +663,9 @@ impl Core {
         let Some(frozen) = self.imm.read().unwrap_or_else(|p| p.into_inner()).clone() else {
             return Ok(());
         };
-        let entries = frozen.mem.entries();
+        // Versions no snapshot can read again need not reach the disk: a key overwritten a thousand
+        // times between two flushes is written once. Deletions stay: older tables may hold the key.
+        let entries = retain_sorted(frozen.mem.entries(), self.oldest_snapshot(), false);
         let mut version = (*self.current()).clone();
         if !entries.is_empty() {
             let table = self.write_table(&entries)?;

@@ -17,13 +17,15 @@ pub enum Source {
     Scan(sst::TableScan),
 }
 
-/// A memtable's part of a range, copied out a chunk at a time, so a short scan of a large range copies a
-/// little of the memtable, not all of it, and holds its lock only briefly.
+/// A memtable's part of a range as seen at a snapshot (one version a key, the visible one), copied out a
+/// chunk at a time, so a short scan of a large range copies a little of the memtable, not all of it, and
+/// holds its lock only briefly.
 pub struct MemRange {
     mem: Arc<Memtable>,
     start: Vec<u8>,
     end: Vec<u8>,
     reverse: bool,
+    snapshot: u64,
     cursor: Option<Vec<u8>>,
     buffer: std::vec::IntoIter<Entry>,
     done: bool,
@@ -32,12 +34,13 @@ pub struct MemRange {
 impl MemRange {
     const CHUNK: usize = 256;
 
-    pub fn new(mem: Arc<Memtable>, start: &[u8], end: &[u8], reverse: bool) -> MemRange {
+    pub fn new(mem: Arc<Memtable>, start: &[u8], end: &[u8], reverse: bool, snapshot: u64) -> MemRange {
         MemRange {
             mem,
             start: start.to_vec(),
             end: end.to_vec(),
             reverse,
+            snapshot,
             cursor: None,
             buffer: Vec::new().into_iter(),
             done: false,
@@ -52,16 +55,15 @@ impl MemRange {
             if self.done {
                 return None;
             }
-            let chunk = self.mem.chunk(
+            let (chunk, exhausted) = self.mem.chunk(
                 &self.start,
                 &self.end,
                 self.cursor.as_deref(),
                 self.reverse,
+                self.snapshot,
                 Self::CHUNK,
             );
-            if chunk.len() < Self::CHUNK {
-                self.done = true;
-            }
+            self.done = exhausted;
             match chunk.last() {
                 Some(last) => self.cursor = Some(last.0.clone()),
                 None => return None,
@@ -167,13 +169,30 @@ pub fn retain_versions(versions: &mut Vec<Entry>, oldest_snapshot: u64, drop_del
     });
 }
 
+/// [`retain_versions`] over sorted entries (each key's versions together, newest first).
+pub fn retain_sorted(entries: Vec<Entry>, oldest_snapshot: u64, drop_deletions: bool) -> Vec<Entry> {
+    let mut out = Vec::with_capacity(entries.len());
+    let mut group: Vec<Entry> = Vec::new();
+    for e in entries {
+        if group.first().is_some_and(|g| g.0 != e.0) {
+            retain_versions(&mut group, oldest_snapshot, drop_deletions);
+            out.append(&mut group);
+        }
+        group.push(e);
+    }
+    retain_versions(&mut group, oldest_snapshot, drop_deletions);
+    out.append(&mut group);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::batch::WriteBatch;
 
-    /// Chunked memtable ranges give exactly the versions, in exactly the order, of one sorted copy, in
-    /// both directions, across many chunk boundaries and with keys of several versions.
+    /// Chunked memtable ranges give exactly the version of each key visible at the snapshot, in key order
+    /// both ways, across many chunk boundaries, with keys of several versions, deletions, and keys whose
+    /// every version is newer than the snapshot.
     #[test]
     fn memtable_chunks_match_a_sorted_copy() {
         let mem = Arc::new(Memtable::default());
@@ -194,20 +213,28 @@ mod tests {
             }
         }
         let all = mem.entries();
-        for (lo, hi) in [(0u32, 700u32), (10, 650), (300, 301), (5, 5)] {
-            let start = crate::memtable::internal_key(1, &lo.to_be_bytes());
-            let end = crate::memtable::internal_key(1, &hi.to_be_bytes());
-            let mut want: Vec<Entry> = all.iter().filter(|e| e.0 >= start && e.0 < end).cloned().collect();
-            for reverse in [false, true] {
-                if reverse {
-                    want.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
+        for snapshot in [seq, seq / 2, 300, 0] {
+            for (lo, hi) in [(0u32, 700u32), (10, 650), (300, 301), (5, 5)] {
+                let start = crate::memtable::internal_key(1, &lo.to_be_bytes());
+                let end = crate::memtable::internal_key(1, &hi.to_be_bytes());
+                // The sorted copy, newest first per key: the first version at or below the snapshot.
+                let mut want: Vec<Entry> = Vec::new();
+                for e in all.iter().filter(|e| e.0 >= start && e.0 < end && e.1 <= snapshot) {
+                    if want.last().is_none_or(|w| w.0 != e.0) {
+                        want.push(e.clone());
+                    }
                 }
-                let mut r = MemRange::new(mem.clone(), &start, &end, reverse);
-                let mut got = Vec::new();
-                while let Some(e) = r.next() {
-                    got.push(e);
+                for reverse in [false, true] {
+                    if reverse {
+                        want.reverse();
+                    }
+                    let mut r = MemRange::new(mem.clone(), &start, &end, reverse, snapshot);
+                    let mut got = Vec::new();
+                    while let Some(e) = r.next() {
+                        got.push(e);
+                    }
+                    assert_eq!(got, want, "{lo}..{hi} reverse={reverse} snapshot={snapshot}");
                 }
-                assert_eq!(got, want, "{lo}..{hi} reverse={reverse}");
             }
         }
     }
