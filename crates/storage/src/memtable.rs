@@ -21,8 +21,6 @@ pub type Version = (u64, Option<Vec<u8>>);
 /// `(internal key, sequence)` ordered key ascending, sequence descending, to the value (`None` = deleted).
 type Versions = BTreeMap<(Vec<u8>, Reverse<u64>), Option<Vec<u8>>>;
 
-/// One item of [`Versions`], borrowed.
-type VersionRef<'a> = (&'a (Vec<u8>, Reverse<u64>), &'a Option<Vec<u8>>);
 
 #[derive(Default)]
 pub struct Memtable {
@@ -70,9 +68,9 @@ impl Memtable {
         reverse: bool,
         snapshot: u64,
         n: usize,
-    ) -> (Vec<(Vec<u8>, u64, Option<Vec<u8>>)>, bool) {
+    ) -> (Vec<crate::sst::Entry>, bool) {
         let map = self.map.read().unwrap_or_else(|p| p.into_inner());
-        let mut out: Vec<(Vec<u8>, u64, Option<Vec<u8>>)> = Vec::new();
+        let mut out: Vec<crate::sst::Entry> = Vec::new();
         // The version of `key` visible at the snapshot, if any.
         let visible = |key: &Vec<u8>| {
             map.range((
