@@ -21,7 +21,6 @@ pub type Version = (u64, Option<Vec<u8>>);
 /// `(internal key, sequence)` ordered key ascending, sequence descending, to the value (`None` = deleted).
 type Versions = BTreeMap<(Vec<u8>, Reverse<u64>), Option<Vec<u8>>>;
 
-
 #[derive(Default)]
 pub struct Memtable {
     map: RwLock<Versions>,

@@ -12,16 +12,7 @@ use serde_json::Value;
 async fn kms_calls_are_recorded_and_looked_up() {
     let s = Server::start();
     let kms = s.kms(s.root());
-    let key = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .arn()
-        .unwrap()
-        .to_owned();
+    let key = new_key_arn(&kms).await;
     let eve = s.user("eve", None).await;
     kms.encrypt()
         .key_id(&key)

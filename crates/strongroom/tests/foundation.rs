@@ -646,6 +646,15 @@ async fn generated_root_credentials_are_printed_once_kept_sealed_and_printed_aga
     }
 }
 
+async fn metrics_page(srv: &Server) -> String {
+    reqwest::get(format!("{}/metrics", srv.url))
+        .await
+        .expect("GET /metrics")
+        .text()
+        .await
+        .expect("the metrics page")
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn metrics_are_served_only_when_asked_for() {
     let plain = Server::start();
@@ -670,12 +679,7 @@ async fn metrics_are_served_only_when_asked_for() {
             .unwrap();
     }
     let _ = db.get_item().table_name("Nope").key("id", s("k")).send().await;
-    let text = reqwest::get(format!("{}/metrics", srv.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_page(&srv).await;
     assert!(
         text.contains("strongroom_requests_total{api=\"dynamodb\",operation=\"PutItem\"} 3"),
         "{text}"
@@ -699,28 +703,14 @@ async fn metrics_are_served_only_when_asked_for() {
     assert!(text.contains("# TYPE strongroom_storage_flushes_total counter"));
     // KMS calls by caller and key: the root's CreateKey and Encrypt on the key.
     let kms = srv.kms(srv.root());
-    let key = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .arn()
-        .unwrap()
-        .to_owned();
+    let key = new_key_arn(&kms).await;
     kms.encrypt()
         .key_id(&key)
         .plaintext(aws_sdk_kms::primitives::Blob::new("x"))
         .send()
         .await
         .unwrap();
-    let text = reqwest::get(format!("{}/metrics", srv.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = metrics_page(&srv).await;
     let root = format!("arn:aws:iam::{ACCOUNT}:root");
     assert!(
         text.contains(&format!(

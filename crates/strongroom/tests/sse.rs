@@ -617,26 +617,8 @@ async fn key_switches_are_limited_except_to_the_owned_key() {
     let srv = Server::start();
     let kms = srv.kms(srv.root());
     let db = srv.dynamodb(srv.root());
-    let a = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .arn()
-        .unwrap()
-        .to_owned();
-    let b = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata()
-        .unwrap()
-        .arn()
-        .unwrap()
-        .to_owned();
+    let a = new_key_arn(&kms).await;
+    let b = new_key_arn(&kms).await;
     create(&db, "Limited", None).await.unwrap();
     let switch = |sse: SseSpecification| db.update_table().table_name("Limited").sse_specification(sse).send();
     for key in [&a, &b, &a, &b] {
