@@ -5,7 +5,8 @@ cargo build --release -q -p strongroom -p strongroom-bench
 export AWS_ACCESS_KEY_ID=AKIABENCHROOT0000001 AWS_SECRET_ACCESS_KEY=bench-secret-0123456789 AWS_DEFAULT_REGION=us-east-1
 export STRONGROOM_ROOT_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID STRONGROOM_ROOT_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY
 data=$(mktemp -d); log=$(mktemp)
-./target/release/strongroom serve --listen 127.0.0.1:0 --data-dir "$data" --log warn >"$log" 2>&1 &
+# SERVER_ARGS adds flags (the soak script asks for --metrics).
+./target/release/strongroom serve --listen 127.0.0.1:0 --data-dir "$data" --log warn ${SERVER_ARGS:-} >"$log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null; wait $pid 2>/dev/null; rm -rf "$data" "$log"' EXIT
 for _ in $(seq 100); do grep -q "listening on" "$log" && break; sleep 0.1; done
