@@ -236,8 +236,9 @@ struct Shared {
     switching: Mutex<()>,
     /// The KMS key the engine's key registry is under now. A handle's definition may predate a key
     /// switch; whoever pairs the registry's table-key blob with a KMS key takes it from here, under this
-    /// lock, which a switch holds while it re-wraps the registry.
-    registry_key: Mutex<Option<SseKey>>,
+    /// lock's read side, while a switch holds its write side as it re-wraps the registry. (A read lock:
+    /// every request looks, and a table-key confirmation holds it through a KMS call.)
+    registry_key: RwLock<Option<SseKey>>,
     /// Since when (epoch ms) KMS has refused the table's key: the table is then
     /// `INACCESSIBLE_ENCRYPTION_CREDENTIALS` until a use or a health check of the key succeeds again.
     inaccessible_since_ms: Mutex<Option<i64>>,
@@ -346,7 +347,7 @@ impl Shared {
             validated: Mutex::new(validated),
             key_cache_ttl,
             switching: Mutex::new(()),
-            registry_key: Mutex::new(record.sse.clone()),
+            registry_key: RwLock::new(record.sse.clone()),
             inaccessible_since_ms: Mutex::new(None),
             indexes: RwLock::new(Arc::new(IndexDef::all(&record.spec))),
             index_usage: Mutex::new(HashMap::new()),
@@ -1130,7 +1131,7 @@ impl Tables {
             release_new(&new_key.sse);
             return Err(e);
         }
-        let mut registry_key = table.shared.registry_key.lock().unwrap_or_else(|p| p.into_inner());
+        let mut registry_key = table.shared.registry_key.write().unwrap_or_else(|p| p.into_inner());
         if let Err(e) = engine.rewrap(new_key.blob, &new_key.key) {
             drop(registry_key);
             release_new(&new_key.sse);
@@ -1227,7 +1228,8 @@ impl Table {
     /// that enforces it; on-demand tables always may.
     pub fn throughput_admits(&self, write: bool) -> Result<(), DynamoError> {
         let least = if write { 1.0 } else { 0.5 };
-        if self.with_bucket(write, |bucket, rate| bucket.admits(rate, least, Instant::now())) != Some(false) {
+        let admitted = self.with_bucket(write, |bucket, rate| bucket.admits(rate, least, Instant::now()));
+        if admitted.unwrap_or(true) {
             Ok(())
         } else {
             Err(DynamoError::Named(
@@ -1320,8 +1322,18 @@ impl Table {
     /// Runs `f` with the KMS key the table's key registry is under now (see [`Shared::registry_key`]);
     /// no key switch re-wraps the registry meanwhile.
     pub(super) fn under_current_key<R>(&self, f: impl FnOnce(Option<&SseKey>) -> R) -> R {
-        let current = self.shared.registry_key.lock().unwrap_or_else(|p| p.into_inner());
+        let current = self.shared.registry_key.read().unwrap_or_else(|p| p.into_inner());
         f(current.as_ref())
+    }
+
+    /// A copy of the table's engine in `dir` (a backup, a recovery base) and the KMS key the copy's
+    /// registry is under, with no key switch in between.
+    fn checkpoint_under_key(&self, engine: &Engine, dir: &Path) -> Result<Option<SseKey>, DynamoError> {
+        self.under_current_key(|sse| {
+            blocking(|| engine.checkpoint(dir))
+                .map(|_| sse.cloned())
+                .map_err(storage_error)
+        })
     }
 
     /// Records what KMS said of the table key's use just now. One principal being refused says nothing

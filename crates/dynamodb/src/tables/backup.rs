@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use storage::{Engine, WriteBatch};
 
 use super::{
-    blocking, commit_blocking, now_ms, open_engine_in, storage_error, Cause, Derived, KeyChoice, OpenFailure, Table,
-    TableRecord, Tables, Written, BASE,
+    commit_blocking, now_ms, open_engine_in, storage_error, Cause, Derived, KeyChoice, OpenFailure, Table, TableRecord,
+    Tables, Written, BASE,
 };
 use crate::attr::{decode_item, encode_item, Item};
 use crate::table::Billing;
@@ -129,12 +129,7 @@ impl Tables {
         let created_ms = now_ms();
         let backup_id = new_backup_id(created_ms)?;
         let dir = self.backup_dir(&backup_id);
-        // The copy and the KMS key its registry is under, with no key switch in between.
-        let sse = table.under_current_key(|sse| {
-            blocking(|| engine.checkpoint(&dir))
-                .map(|_| sse.cloned())
-                .map_err(storage_error)
-        })?;
+        let sse = table.checkpoint_under_key(&engine, &dir)?;
         let (item_count, size_bytes) = table.usage();
         let record = BackupRecord {
             arn: format!("{}/backup/{backup_id}", table.record.arn()),

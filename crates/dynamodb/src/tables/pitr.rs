@@ -18,8 +18,8 @@ use storage::{Engine, WriteBatch};
 
 use super::backup::{Fill, RestoreInfo, RestoreOverrides};
 use super::{
-    blocking, commit_blocking, now_ms, open_engine_in, read_item, storage_error, Cause, OpenFailure, SseKey, Table,
-    TableRecord, Tables, Written,
+    commit_blocking, now_ms, open_engine_in, read_item, storage_error, Cause, OpenFailure, SseKey, Table, TableRecord,
+    Tables, Written,
 };
 use crate::attr::{encode_item, Item};
 use crate::stream::ChangeRecord;
@@ -133,12 +133,7 @@ impl Tables {
         let id = format!("{}-{started}", table.record.table_id);
         let dir = self.pitr_dir(&id);
         std::fs::create_dir_all(self.dir.join("pitr")).map_err(|e| DynamoError::Storage(e.to_string()))?;
-        // The copy and the KMS key its registry is under, with no key switch in between.
-        let sse = table.under_current_key(|sse| {
-            blocking(|| engine.checkpoint(&dir))
-                .map(|_| sse.cloned())
-                .map_err(storage_error)
-        })?;
+        let sse = table.checkpoint_under_key(engine, &dir)?;
         let base = PitrBase {
             id,
             taken_ms: now_ms(),
