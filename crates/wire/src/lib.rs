@@ -400,13 +400,13 @@ impl App {
             Route::Query => {
                 // The API is named by the scope; before authentication has read it, errors speak STS.
                 let started = std::time::Instant::now();
-                let (api, result) = self.query_request(&req).await;
+                let params = services::query::Params::parse(&req.body, &req.query);
+                let (api, result) = self.query_request(&req, &params).await;
                 let failed = result.is_err();
                 let rid = request_id(Some(api));
                 let response = render(api, result, &rid);
-                let params = services::query::Params::parse(&req.body, &req.query);
-                let op = params.get("Action").unwrap_or("unknown").to_owned();
-                self.metrics.record(api.signing_name(), &op, started.elapsed(), failed);
+                let op = params.get("Action").unwrap_or("unknown");
+                self.metrics.record(api.signing_name(), op, started.elapsed(), failed);
                 response
             }
             Route::Unroutable => plain(
@@ -485,7 +485,7 @@ impl App {
         }
     }
 
-    async fn query_request(&self, req: &Incoming) -> (Api, Result<Reply, ApiError>) {
+    async fn query_request(&self, req: &Incoming, params: &services::query::Params) -> (Api, Result<Reply, ApiError>) {
         let scope_api = sigv4::parse(&req.headers, &req.query, None, self.clock.now())
             .ok()
             .and_then(|p| match p.service.as_str() {
@@ -498,12 +498,11 @@ impl App {
             Ok(v) => v,
             Err(e) => return (api, Err(e)),
         };
-        let params = services::query::Params::parse(&req.body, &req.query);
         let caller = self.caller(req, parsed, entry, "");
-        let action = params.get("Action").unwrap_or_default().to_owned();
+        let action = params.get("Action").unwrap_or_default();
         let result = match api {
-            Api::Sts => services::sts::dispatch(self, &caller, &action, &params),
-            _ => services::iam::dispatch(self, &caller, &action, &params),
+            Api::Sts => services::sts::dispatch(self, &caller, action, params),
+            _ => services::iam::dispatch(self, &caller, action, params),
         };
         (api, result)
     }

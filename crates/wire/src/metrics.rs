@@ -20,6 +20,9 @@ struct OpStats {
     sum_us: AtomicU64,
 }
 
+/// One of an operation's counters, read from its stats.
+type Counter = fn(&OpStats) -> u64;
+
 /// A label value in Prometheus' text format: backslash, double quote and newline escaped.
 pub fn label(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
@@ -100,29 +103,24 @@ impl Metrics {
     pub fn render(&self, extra: &[Family<'_>]) -> String {
         let mut out = String::new();
         let ops = self.ops.read().unwrap_or_else(|p| p.into_inner());
-        let _ = writeln!(
-            out,
-            "# HELP strongroom_requests_total Requests answered, by API and operation."
-        );
-        let _ = writeln!(out, "# TYPE strongroom_requests_total counter");
-        for ((api, op), s) in ops.iter() {
-            let _ = writeln!(
-                out,
-                "strongroom_requests_total{{api=\"{api}\",operation=\"{op}\"}} {}",
-                s.requests.load(Ordering::Relaxed)
-            );
-        }
-        let _ = writeln!(
-            out,
-            "# HELP strongroom_request_errors_total Requests answered with an error."
-        );
-        let _ = writeln!(out, "# TYPE strongroom_request_errors_total counter");
-        for ((api, op), s) in ops.iter() {
-            let _ = writeln!(
-                out,
-                "strongroom_request_errors_total{{api=\"{api}\",operation=\"{op}\"}} {}",
-                s.errors.load(Ordering::Relaxed)
-            );
+        let counters: [(&str, &str, Counter); 2] = [
+            (
+                "strongroom_requests_total",
+                "Requests answered, by API and operation.",
+                |s| s.requests.load(Ordering::Relaxed),
+            ),
+            (
+                "strongroom_request_errors_total",
+                "Requests answered with an error.",
+                |s| s.errors.load(Ordering::Relaxed),
+            ),
+        ];
+        for (name, help, value) in counters {
+            let _ = writeln!(out, "# HELP {name} {help}");
+            let _ = writeln!(out, "# TYPE {name} counter");
+            for ((api, op), s) in ops.iter() {
+                let _ = writeln!(out, "{name}{{api=\"{api}\",operation=\"{op}\"}} {}", value(s));
+            }
         }
         let _ = writeln!(
             out,
