@@ -173,12 +173,41 @@ pub struct Kms {
     clock: Arc<dyn Clock>,
     iam: Arc<Iam>,
     trail: Arc<Trail>,
-    /// Calls so far by (caller's ARN, key ARN or empty), for the operator's metrics.
-    calls: Mutex<std::collections::HashMap<(String, String), u64>>,
+    /// Calls so far by caller's ARN and key ARN, for the operator's metrics.
+    calls: Mutex<CallCounts>,
 }
 
 /// Past this many (caller, key) pairs, further pairs are counted together as `other`.
 const CALL_COUNT_PAIRS: usize = 10_000;
+
+/// KMS calls by caller's ARN, then key ARN (empty for calls on no key). Nested so that counting a pair
+/// seen before allocates nothing: this runs on every KMS call.
+#[derive(Default)]
+struct CallCounts {
+    by_caller: std::collections::HashMap<String, std::collections::HashMap<String, u64>>,
+    pairs: usize,
+}
+
+impl CallCounts {
+    fn add(&mut self, caller: &str, key: &str) {
+        if let Some(n) = self.by_caller.get_mut(caller).and_then(|keys| keys.get_mut(key)) {
+            *n += 1;
+            return;
+        }
+        let (caller, key) = if self.pairs >= CALL_COUNT_PAIRS {
+            ("other", "other")
+        } else {
+            self.pairs += 1;
+            (caller, key)
+        };
+        *self
+            .by_caller
+            .entry(caller.to_owned())
+            .or_default()
+            .entry(key.to_owned())
+            .or_insert(0) += 1;
+    }
+}
 
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -213,7 +242,7 @@ impl Kms {
             clock,
             iam,
             trail,
-            calls: Mutex::new(std::collections::HashMap::new()),
+            calls: Mutex::new(CallCounts::default()),
         })
     }
 
@@ -221,7 +250,11 @@ impl Kms {
     /// calls on no key, such as ListKeys).
     pub fn call_counts(&self) -> Vec<((String, String), u64)> {
         let calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out: Vec<_> = calls.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        let mut out: Vec<_> = calls
+            .by_caller
+            .iter()
+            .flat_map(|(caller, keys)| keys.iter().map(move |(key, n)| ((caller.clone(), key.clone()), *n)))
+            .collect();
         out.sort();
         out
     }
@@ -229,16 +262,11 @@ impl Kms {
     fn count_call(&self, caller: &KmsCaller, resources: &[(String, String)]) {
         let who = caller.principal.arn();
         let mut calls = self.calls.lock().unwrap_or_else(|p| p.into_inner());
-        let keys: Vec<String> = match resources {
-            [] => vec![String::new()],
-            r => r.iter().map(|(arn, _)| arn.clone()).collect(),
-        };
-        for key in keys {
-            let mut pair = (who.clone(), key);
-            if calls.len() >= CALL_COUNT_PAIRS && !calls.contains_key(&pair) {
-                pair = ("other".into(), "other".into());
-            }
-            *calls.entry(pair).or_insert(0) += 1;
+        if resources.is_empty() {
+            calls.add(&who, "");
+        }
+        for (key, _) in resources {
+            calls.add(&who, key);
         }
     }
 
