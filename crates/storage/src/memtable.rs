@@ -88,11 +88,17 @@ impl Memtable {
                 None => floor,
             };
             while out.len() < n {
-                let Some(((key, _), _)) = map.range((lo, ceiling.clone())).next() else {
+                let Some(((key, Reverse(seq)), value)) = map.range((lo, ceiling.clone())).next() else {
                     return (out, true);
                 };
                 let key = key.clone();
-                out.extend(visible(&key));
+                // Forward, a key's newest version comes first: it is the visible one unless it is newer
+                // than the snapshot.
+                if *seq <= snapshot {
+                    out.push((key.clone(), *seq, value.clone()));
+                } else {
+                    out.extend(visible(&key));
+                }
                 lo = Bound::Excluded((key, Reverse(0)));
             }
         } else {
