@@ -108,8 +108,6 @@ fn trail_verify(args: config::DataArgs) -> anyhow::Result<()> {
     }
 }
 
-/// Runs `work` every `period` until the process ends; failures are logged, never fatal. The work runs on
-/// the blocking pool: it may fsync, and a request worker stalled for an fsync shows up in every tail latency.
 /// A tick every `period`; a late tick delays the next ones rather than bunching them.
 fn ticker(period: std::time::Duration) -> tokio::time::Interval {
     let mut tick = tokio::time::interval(period);
@@ -117,6 +115,8 @@ fn ticker(period: std::time::Duration) -> tokio::time::Interval {
     tick
 }
 
+/// Runs `work` every `period` until the process ends; failures are logged, never fatal. The work runs on
+/// the blocking pool: it may fsync, and a request worker stalled for an fsync shows up in every tail latency.
 fn run_every(
     period: std::time::Duration,
     name: &'static str,

@@ -83,11 +83,10 @@ async fn handle(
     Ok(Response::from_parts(parts, Full::new(body)))
 }
 
-/// Serves `app` on `listener` until `shutdown` resolves.
 /// How long a shutdown waits for requests in flight to finish.
 const DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Serves until `shutdown` resolves, then stops accepting, lets every request in flight finish (up to
+/// Serves `app` on `listener` until `shutdown` resolves, then stops accepting, lets every request in flight finish (up to
 /// [`DRAIN`]) and closes idle keep-alive connections. At most `app.limits.max_connections` connections are
 /// served at once: past that the server accepts no more until one closes, and new clients wait in the
 /// listen backlog (backpressure, not refusal).
@@ -126,7 +125,9 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: impl Future<O
                     if let Err(e) = conn.await {
                         tracing::debug!(error = %e, "connection ended with an error");
                     }
-                    drop((slot, open));
+                    // Uncounted before the slot frees, so the gauge never shows more than the bound.
+                    drop(open);
+                    drop(slot);
                 });
             }
         }
