@@ -539,27 +539,30 @@ async fn scans_page_by_limit_and_size_and_split_into_segments() {
     assert!(page.last_evaluated_key().is_some());
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn provisioned_throughput_is_enforced_when_asked_for() {
+/// A PROVISIONED table keyed by `id` with `units` read and write capacity units.
+async fn create_provisioned(db: &aws_sdk_dynamodb::Client, name: &str, units: i64) {
     use aws_sdk_dynamodb::types::ProvisionedThroughput;
-    let srv = Server::start_with(&["--enforce-provisioned-throughput"]);
-    let db = srv.dynamodb(srv.root());
-    let throughput = |units: i64| {
-        ProvisionedThroughput::builder()
-            .read_capacity_units(units)
-            .write_capacity_units(units)
-            .build()
-            .unwrap()
-    };
+    let throughput = ProvisionedThroughput::builder()
+        .read_capacity_units(units)
+        .write_capacity_units(units)
+        .build()
+        .unwrap();
     db.create_table()
-        .table_name("Provisioned")
+        .table_name(name)
         .attribute_definitions(string_def("id"))
         .key_schema(hash_key("id"))
         .billing_mode(BillingMode::Provisioned)
-        .provisioned_throughput(throughput(1))
+        .provisioned_throughput(throughput)
         .send()
         .await
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn provisioned_throughput_is_enforced_when_asked_for() {
+    let srv = Server::start_with(&["--enforce-provisioned-throughput"]);
+    let db = srv.dynamodb(srv.root());
+    create_provisioned(&db, "Provisioned", 1).await;
     let put = |id: &str| db.put_item().table_name("Provisioned").item("id", s(id)).send();
     let pause = |ms: u64| tokio::time::sleep(std::time::Duration::from_millis(ms));
     // One second's capacity to start with: one 1 KB write, then the table is throttled.
@@ -604,24 +607,9 @@ async fn provisioned_throughput_is_enforced_when_asked_for() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn provisioned_throughput_is_not_enforced_by_default() {
-    use aws_sdk_dynamodb::types::ProvisionedThroughput;
     let srv = Server::start();
     let db = srv.dynamodb(srv.root());
-    db.create_table()
-        .table_name("Provisioned")
-        .attribute_definitions(string_def("id"))
-        .key_schema(hash_key("id"))
-        .billing_mode(BillingMode::Provisioned)
-        .provisioned_throughput(
-            ProvisionedThroughput::builder()
-                .read_capacity_units(1)
-                .write_capacity_units(1)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    create_provisioned(&db, "Provisioned", 1).await;
     for i in 0..20 {
         db.put_item()
             .table_name("Provisioned")
