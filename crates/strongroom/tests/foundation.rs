@@ -761,7 +761,13 @@ fn connections_past_the_bound_wait_until_one_closes() {
     while !page.contains("strongroom_connections_open 2") {
         match answer(&mut second) {
             Some(more) => page.push_str(&more),
-            None => panic!("no open-connection count of 2 in {}", page.lines().filter(|l| l.contains("connections_open")).collect::<Vec<_>>().join(" / ")),
+            None => panic!(
+                "no open-connection count of 2 in {}",
+                page.lines()
+                    .filter(|l| l.contains("connections_open"))
+                    .collect::<Vec<_>>()
+                    .join(" / ")
+            ),
         }
     }
 }
