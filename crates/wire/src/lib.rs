@@ -426,7 +426,7 @@ impl App {
         let parsed = sigv4::parse(&req.headers, &req.query, expected_service, self.clock.now())?;
         let entry = self
             .iam
-            .lookup(&parsed.access_key_id)
+            .lookup(parsed.access_key_id())
             .ok_or(sigv4::AuthError::UnrecognizedClient)?;
         let sent_token = header(&req.headers, "x-amz-security-token");
         match (&entry.session_token, sent_token) {
@@ -455,7 +455,7 @@ impl App {
     fn caller(&self, req: &Incoming, parsed: sigv4::ParsedAuth, entry: Arc<AuthEntry>, rid: &str) -> Caller {
         Caller {
             entry,
-            region: parsed.region,
+            region: parsed.region().to_owned(),
             request_id: rid.to_owned(),
             source_ip: req.peer.ip().to_string(),
             user_agent: header(&req.headers, "user-agent").unwrap_or_default().to_owned(),
@@ -488,7 +488,7 @@ impl App {
     async fn query_request(&self, req: &Incoming, params: &services::query::Params) -> (Api, Result<Reply, ApiError>) {
         let scope_api = sigv4::parse(&req.headers, &req.query, None, self.clock.now())
             .ok()
-            .and_then(|p| match p.service.as_str() {
+            .and_then(|p| match p.service() {
                 "iam" => Some(Api::Iam),
                 "sts" => Some(Api::Sts),
                 _ => None,

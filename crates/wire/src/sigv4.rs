@@ -25,13 +25,34 @@ pub enum AuthError {
 
 #[derive(Debug, Clone)]
 pub struct ParsedAuth {
-    pub access_key_id: String,
-    pub date: String,
-    pub region: String,
-    pub service: String,
+    /// `access key id/date/region/service`, none of them holding a `/`: the credential without its
+    /// terminator, and what a derived signing key depends on, so the key cache borrows it.
+    scope: String,
     pub signed_headers: Vec<String>,
     pub signature: String,
     pub amz_date: String,
+}
+
+impl ParsedAuth {
+    fn scope_part(&self, i: usize) -> &str {
+        self.scope.split('/').nth(i).unwrap_or_default()
+    }
+
+    pub fn access_key_id(&self) -> &str {
+        self.scope_part(0)
+    }
+
+    pub fn date(&self) -> &str {
+        self.scope_part(1)
+    }
+
+    pub fn region(&self) -> &str {
+        self.scope_part(2)
+    }
+
+    pub fn service(&self) -> &str {
+        self.scope_part(3)
+    }
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -81,16 +102,18 @@ pub fn parse(
         _ => return Err(AuthError::MissingToken),
     };
     let (algorithm, rest) = auth.split_once(' ').unwrap_or((auth, ""));
-    let mut fields: HashMap<&str, &str> = HashMap::new();
+    // A header has three fields: a small list is cheaper than a hash map; the last of a repeated field wins.
+    let mut fields: Vec<(&str, &str)> = Vec::with_capacity(3);
     for part in rest.split(',') {
         if let Some((k, v)) = part.trim().split_once('=') {
-            fields.insert(k.trim(), v.trim());
+            fields.push((k.trim(), v.trim()));
         }
     }
+    let field = |name: &str| fields.iter().rev().find(|(k, _)| *k == name).map(|(_, v)| *v);
     let amz_date = header(headers, "x-amz-date");
     let mut missing = String::new();
     for name in ["Credential", "Signature", "SignedHeaders"] {
-        if !fields.contains_key(name) {
+        if field(name).is_none() {
             missing.push_str(&format!("Authorization header requires '{name}' parameter. "));
         }
     }
@@ -121,7 +144,8 @@ pub fn parse(
             fmt_basic(now)
         )));
     }
-    let signed_headers: Vec<String> = fields["SignedHeaders"]
+    let signed_headers: Vec<String> = field("SignedHeaders")
+        .unwrap_or_default()
         .split(';')
         .map(|h| h.to_ascii_lowercase())
         .collect();
@@ -135,7 +159,7 @@ pub fn parse(
             "Unsupported AWS 'algorithm': '{algorithm}' (only AWS4-HMAC-SHA256 for now). "
         )));
     }
-    let credential = fields["Credential"];
+    let credential = field("Credential").unwrap_or_default();
     let parts: Vec<&str> = credential.split('/').collect();
     if parts.len() != 5 {
         return Err(AuthError::Incomplete(format!(
@@ -167,28 +191,31 @@ pub fn parse(
         )));
     }
     Ok(ParsedAuth {
-        access_key_id: akid.to_owned(),
-        date: date.to_owned(),
-        region: region.to_owned(),
-        service: service.to_owned(),
+        scope: format!("{akid}/{date}/{region}/{service}"),
         signed_headers,
-        signature: fields["Signature"].to_owned(),
+        signature: field("Signature").unwrap_or_default().to_owned(),
         amz_date: amz_date.to_owned(),
     })
 }
 
-fn canonical_uri(path: &str) -> String {
+fn canonical_uri(path: &str, out: &mut String) {
     if path.is_empty() || path == "/" {
-        return "/".to_owned();
+        out.push('/');
+        return;
     }
     // Every service but S3 encodes the (already encoded) path once more.
-    path.split('/')
-        .map(|seg| utf8_percent_encode(seg, UNRESERVED).to_string())
-        .collect::<Vec<_>>()
-        .join("/")
+    for (i, seg) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        out.extend(utf8_percent_encode(seg, UNRESERVED));
+    }
 }
 
-fn canonical_query(query: &str) -> String {
+fn canonical_query(query: &str, out: &mut String) {
+    if query.is_empty() {
+        return;
+    }
     let mut pairs: Vec<(String, String)> = query
         .split('&')
         .filter(|kv| !kv.is_empty())
@@ -206,27 +233,46 @@ fn canonical_query(query: &str) -> String {
         })
         .collect();
     pairs.sort();
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join("&")
+    for (i, (k, v)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push('&');
+        }
+        out.push_str(k);
+        out.push('=');
+        out.push_str(v);
+    }
 }
 
-fn canonical_header_value(headers: &HeaderMap, name: &str) -> String {
-    headers
-        .get_all(name)
-        .iter()
-        .map(|v| {
-            let s = String::from_utf8_lossy(v.as_bytes());
-            s.split_whitespace().collect::<Vec<_>>().join(" ")
-        })
-        .collect::<Vec<_>>()
-        .join(",")
+/// A header's values joined by commas, each trimmed and with runs of whitespace folded to one space.
+fn canonical_header_value(headers: &HeaderMap, name: &str, out: &mut String) {
+    for (i, v) in headers.get_all(name).iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let s = String::from_utf8_lossy(v.as_bytes());
+        for (j, word) in s.split_whitespace().enumerate() {
+            if j > 0 {
+                out.push(' ');
+            }
+            out.push_str(word);
+        }
+    }
+}
+
+/// Lower-case hex of `bytes`, appended to `out` without an intermediate string.
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0xf)] as char);
+    }
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
-    hex::encode(digest::digest(&digest::SHA256, data))
+    let mut out = String::with_capacity(64);
+    push_hex(&mut out, digest::digest(&digest::SHA256, data).as_ref());
+    out
 }
 
 /// The canonical request and the string to sign, for a parsed header and the request as received.
@@ -238,31 +284,40 @@ pub fn string_to_sign(
     headers: &HeaderMap,
     body: &[u8],
 ) -> String {
-    let mut canonical_headers = String::new();
+    let mut canonical = String::with_capacity(512);
+    canonical.push_str(method);
+    canonical.push('\n');
+    canonical_uri(path, &mut canonical);
+    canonical.push('\n');
+    canonical_query(query, &mut canonical);
+    canonical.push('\n');
     for h in &p.signed_headers {
-        canonical_headers.push_str(h);
-        canonical_headers.push(':');
-        canonical_headers.push_str(&canonical_header_value(headers, h));
-        canonical_headers.push('\n');
+        canonical.push_str(h);
+        canonical.push(':');
+        canonical_header_value(headers, h, &mut canonical);
+        canonical.push('\n');
     }
-    let payload_hash = match header(headers, "x-amz-content-sha256") {
-        Some(v) if v == "UNSIGNED-PAYLOAD" => v.to_owned(),
-        _ => sha256_hex(body),
-    };
-    let canonical = format!(
-        "{method}\n{}\n{}\n{canonical_headers}\n{}\n{payload_hash}",
-        canonical_uri(path),
-        canonical_query(query),
-        p.signed_headers.join(";")
-    );
-    format!(
-        "AWS4-HMAC-SHA256\n{}\n{}/{}/{}/aws4_request\n{}",
-        p.amz_date,
-        p.date,
-        p.region,
-        p.service,
-        sha256_hex(canonical.as_bytes())
-    )
+    canonical.push('\n');
+    for (i, h) in p.signed_headers.iter().enumerate() {
+        if i > 0 {
+            canonical.push(';');
+        }
+        canonical.push_str(h);
+    }
+    canonical.push('\n');
+    match header(headers, "x-amz-content-sha256") {
+        Some(v) if v == "UNSIGNED-PAYLOAD" => canonical.push_str(v),
+        _ => push_hex(&mut canonical, digest::digest(&digest::SHA256, body).as_ref()),
+    }
+    let mut sts = String::with_capacity(160);
+    sts.push_str("AWS4-HMAC-SHA256\n");
+    sts.push_str(&p.amz_date);
+    sts.push('\n');
+    // The credential scope: the parsed scope without the access key id, then the terminator.
+    sts.push_str(p.scope.split_once('/').map_or("", |(_, rest)| rest));
+    sts.push_str("/aws4_request\n");
+    push_hex(&mut sts, digest::digest(&digest::SHA256, canonical.as_bytes()).as_ref());
+    sts
 }
 
 fn hmac_sign(key: &[u8], data: &[u8]) -> Vec<u8> {
@@ -285,30 +340,25 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// Derived signing keys per (access key, date, region, service): a request then costs one HMAC.
 #[derive(Default)]
 pub struct SigningKeyCache {
-    keys: RwLock<HashMap<(String, String, String, String), hmac::Key>>,
+    /// Keyed by [`ParsedAuth::scope`], so a lookup borrows and allocates nothing.
+    keys: RwLock<HashMap<String, hmac::Key>>,
 }
 
 impl SigningKeyCache {
     const MAX: usize = 4096;
 
     fn key(&self, secret: &str, p: &ParsedAuth) -> hmac::Key {
-        let id = (
-            p.access_key_id.clone(),
-            p.date.clone(),
-            p.region.clone(),
-            p.service.clone(),
-        );
-        if let Some(k) = self.keys.read().unwrap_or_else(|e| e.into_inner()).get(&id) {
+        if let Some(k) = self.keys.read().unwrap_or_else(|e| e.into_inner()).get(&p.scope) {
             return k.clone();
         }
         let mut map = self.keys.write().unwrap_or_else(|e| e.into_inner());
         if map.len() >= Self::MAX {
             map.clear();
         }
-        let mut raw = signing_key(secret, &p.date, &p.region, &p.service);
+        let mut raw = signing_key(secret, p.date(), p.region(), p.service());
         let k = hmac::Key::new(hmac::HMAC_SHA256, &raw);
         zeroize::Zeroize::zeroize(&mut raw);
-        map.insert(id, k.clone());
+        map.insert(p.scope.clone(), k.clone());
         k
     }
 
@@ -317,13 +367,14 @@ impl SigningKeyCache {
         self.keys
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .retain(|k, _| k.0 != access_key_id);
+            .retain(|scope, _| scope.split('/').next() != Some(access_key_id));
     }
 
     /// Step 11: the signature must be the one the secret gives.
     pub fn verify(&self, secret: &str, p: &ParsedAuth, string_to_sign: &str) -> Result<(), AuthError> {
         let key = self.key(secret, p);
-        let expected = hex::encode(hmac::sign(&key, string_to_sign.as_bytes()));
+        let mut expected = String::with_capacity(64);
+        push_hex(&mut expected, hmac::sign(&key, string_to_sign.as_bytes()).as_ref());
         if constant_time_eq(expected.as_bytes(), p.signature.as_bytes()) {
             Ok(())
         } else {
@@ -359,10 +410,7 @@ mod tests {
         );
         headers.insert("x-amz-date", "20150830T123600Z".parse().unwrap());
         let p = ParsedAuth {
-            access_key_id: "AKIDEXAMPLE".into(),
-            date: "20150830".into(),
-            region: "us-east-1".into(),
-            service: "iam".into(),
+            scope: "AKIDEXAMPLE/20150830/us-east-1/iam".into(),
             signed_headers: vec!["content-type".into(), "host".into(), "x-amz-date".into()],
             signature: "5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7".into(),
             amz_date: "20150830T123600Z".into(),
@@ -380,7 +428,7 @@ mod tests {
             .verify(
                 "wrong",
                 &ParsedAuth {
-                    access_key_id: "other".into(),
+                    scope: "other/20150830/us-east-1/iam".into(),
                     ..p.clone()
                 },
                 &sts
@@ -405,7 +453,11 @@ mod tests {
     fn parse_checks_in_order_with_aws_texts() {
         let now = at("20261201T120000Z");
         let ok = parse(&headers(GOOD, "20261201T120000Z"), "", Some("dynamodb"), now).unwrap();
-        assert_eq!(ok.region, "us-east-1");
+        assert_eq!(
+            (ok.access_key_id(), ok.date(), ok.region(), ok.service()),
+            ("AKID", "20261201", "us-east-1", "dynamodb")
+        );
+        assert_eq!(ok.signature, "abc");
         assert_eq!(
             parse(&HeaderMap::new(), "", None, now).unwrap_err(),
             AuthError::MissingToken
@@ -469,11 +521,44 @@ mod tests {
         }
     }
 
+    fn written(f: impl FnOnce(&mut String)) -> String {
+        let mut out = String::new();
+        f(&mut out);
+        out
+    }
+
     #[test]
     fn canonical_forms() {
-        assert_eq!(canonical_uri("/"), "/");
-        assert_eq!(canonical_uri("/a b/%2F"), "/a%20b/%252F");
-        assert_eq!(canonical_query("b=2&a=1&a=0"), "a=0&a=1&b=2");
-        assert_eq!(canonical_query("k=a%20b"), "k=a%20b");
+        assert_eq!(written(|o| canonical_uri("/", o)), "/");
+        assert_eq!(written(|o| canonical_uri("", o)), "/");
+        assert_eq!(written(|o| canonical_uri("/a b/%2F", o)), "/a%20b/%252F");
+        assert_eq!(written(|o| canonical_query("b=2&a=1&a=0", o)), "a=0&a=1&b=2");
+        assert_eq!(written(|o| canonical_query("k=a%20b", o)), "k=a%20b");
+        assert_eq!(written(|o| canonical_query("", o)), "");
+        let mut headers = HeaderMap::new();
+        headers.append("x-a", "  one   two ".parse().unwrap());
+        headers.append("x-a", "three".parse().unwrap());
+        assert_eq!(written(|o| canonical_header_value(&headers, "x-a", o)), "one two,three");
+        assert_eq!(written(|o| push_hex(o, &[0x00, 0x9f, 0xff])), "009fff");
+        assert_eq!(
+            sha256_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    #[test]
+    fn forgetting_an_access_key_drops_only_its_signing_keys() {
+        let cache = SigningKeyCache::default();
+        let parsed = |akid: &str| ParsedAuth {
+            scope: format!("{akid}/20150830/us-east-1/iam"),
+            signed_headers: vec!["host".into()],
+            signature: String::new(),
+            amz_date: "20150830T123600Z".into(),
+        };
+        cache.key("secret", &parsed("AKIDA"));
+        cache.key("secret", &parsed("AKIDAB"));
+        cache.forget("AKIDA");
+        let keys = cache.keys.read().unwrap();
+        assert_eq!(keys.keys().collect::<Vec<_>>(), ["AKIDAB/20150830/us-east-1/iam"]);
     }
 }
