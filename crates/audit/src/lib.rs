@@ -11,6 +11,7 @@
 
 mod event;
 mod index;
+mod json_out;
 mod lookup;
 mod store;
 
