@@ -188,7 +188,9 @@ pub(crate) fn index_entry(seq: u64, frame: &FrameRecord) -> StoredEvent {
     }
 }
 
-/// The index entry of an event as appended.
+/// The index entry of an event as appended. The strings are copies made on this thread, not moved from the
+/// event: an event is allocated on a request worker, and keeping its memory alive in the index for
+/// thousands of events measured slower (KMS Encrypt 45k -> 42k req/s) than freeing it at once.
 fn stored_event(seq: u64, event: &AuditEvent) -> StoredEvent {
     StoredEvent {
         seq,
@@ -578,11 +580,11 @@ impl Writer {
             if i > 0 {
                 json.push(',');
             }
-            json.push_str(&format!(
-                "{{\"account\":{},\"region\":{},\"record\":",
-                Value::String(e.account.clone()),
-                Value::String(e.region.clone())
-            ));
+            json.push_str("{\"account\":");
+            crate::json_out::push_str(&mut json, &e.account);
+            json.push_str(",\"region\":");
+            crate::json_out::push_str(&mut json, &e.region);
+            json.push_str(",\"record\":");
             json.push_str(&e.record_json);
             json.push('}');
         }
