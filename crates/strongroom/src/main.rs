@@ -1,6 +1,7 @@
 //! `strongroom`: a DynamoDB-compatible database and an AWS-KMS-compatible key service in one binary.
 
 mod config;
+mod lock;
 mod progress;
 mod remote;
 
@@ -172,6 +173,8 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         let root_key = open_root_key(&args.data)?;
+        // Before anything is opened: a second server on this directory stops here.
+        let _lock = lock::acquire(&args.data.data_dir)?;
         let clock: Arc<dyn base::Clock> = Arc::new(SystemClock);
         let iam = Arc::new(iam::Iam::open(&args.data.data_dir, root_key.clone(), clock.clone())?);
         let trail = Arc::new(audit::Trail::open(&args.data.data_dir.join("trail"), root_key.clone())?);

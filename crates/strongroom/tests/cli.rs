@@ -150,3 +150,19 @@ fn json_logs_carry_each_requests_id_and_operation() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+#[test]
+fn a_second_server_on_the_same_data_directory_is_refused() {
+    let s = Server::start();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_strongroom"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&s.data_dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is in use by another strongroom process"), "{err}");
+    // The first server is untouched.
+    let (ok, out, err) = aws(&s, &["dynamodb", "list-tables"]);
+    assert!(ok, "{out} {err}");
+}
