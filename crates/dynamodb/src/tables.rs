@@ -651,6 +651,9 @@ pub struct TableKeysReport {
     pub record: TableRecord,
     /// The table key's KMS blob and the ids of the data keys wrapped under it.
     pub registry: Result<(Vec<u8>, Vec<u64>), String>,
+    /// Each file with the data key sealing it and the structures it holds; `None` when not asked for
+    /// (which files hold which structure is sealed under the table key, so showing it opens the table).
+    pub files: Option<Result<Vec<storage::FileReport>, String>>,
 }
 
 impl TableKeysReport {
@@ -920,13 +923,39 @@ impl Tables {
     /// The key hierarchy of every table, for operators (`strongroom inspect keys`): which KMS key, the
     /// table key's blob and the data keys under it, by id. Reads only plaintext headers; opens nothing.
     pub fn inspect(&self) -> Vec<TableKeysReport> {
-        let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        open.values()
+        self.inspect_with(None)
+    }
+
+    /// As [`Tables::inspect`], with each table's files: its engine is opened with the table key from
+    /// `keys`, as on a table's first request, so a KMS key that refuses (disabled, pending deletion, grant
+    /// revoked) shows as that refusal instead of the files.
+    pub fn inspect_files(&self, keys: &dyn KeyService) -> Vec<TableKeysReport> {
+        self.inspect_with(Some(keys))
+    }
+
+    fn inspect_with(&self, keys: Option<&dyn KeyService>) -> Vec<TableKeysReport> {
+        let tables: Vec<Arc<Table>> = self
+            .open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        tables
+            .iter()
             .map(|t| {
-                let registry = Engine::registry_in(storage::fs::local().as_ref(), &t.shared.dir);
+                // Files first: opening the engine starts a log segment under a new data key, which the
+                // registry read after it then lists.
+                let files = keys.map(|keys| {
+                    t.engine(keys)
+                        .and_then(|e| e.files().map_err(storage_error))
+                        .map_err(|e| e.to_string())
+                });
                 TableKeysReport {
                     record: t.record.clone(),
-                    registry: registry.map_err(|e| e.to_string()),
+                    registry: Engine::registry_in(storage::fs::local().as_ref(), &t.shared.dir)
+                        .map_err(|e| e.to_string()),
+                    files,
                 }
             })
             .collect()

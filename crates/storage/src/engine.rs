@@ -104,6 +104,26 @@ impl Range<'_> {
     }
 }
 
+/// One file of a table as an operator may see it (`strongroom inspect keys`): its name, the id of the data
+/// key that seals it and what it holds, by structure name. Never key material or contents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileReport {
+    pub name: String,
+    pub data_key: u64,
+    pub role: FileRole,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileRole {
+    /// The live manifest: the structures' names and which files make up the table.
+    Manifest,
+    /// A write-ahead log segment: recent writes of any structure, not yet in a sorted table.
+    Log,
+    /// A sorted table at `level`, with entries of these structures (a name absent from the manifest, for a
+    /// dropped structure whose tombstones compaction has not yet removed, shows as `#id`).
+    Sorted { level: usize, structures: Vec<String> },
+}
+
 struct Files {
     manifest: Manifest,
     manifest_file: (u64, u64),
@@ -365,6 +385,53 @@ impl Core {
             self.registry.remove(&unused)?;
         }
         Ok(())
+    }
+
+    fn files(&self) -> Result<Vec<FileReport>> {
+        let (manifest, (manifest_id, manifest_key)) = {
+            let files = self.files.lock().unwrap_or_else(|p| p.into_inner());
+            (files.manifest.clone(), files.manifest_file)
+        };
+        let names: BTreeMap<u32, &str> = manifest
+            .structures
+            .iter()
+            .map(|(name, id)| (*id, name.as_str()))
+            .collect();
+        let mut out = vec![FileReport {
+            name: manifest::file_name(manifest_id),
+            data_key: manifest_key,
+            role: FileRole::Manifest,
+        }];
+        let listed = self.fs.list(&self.dir)?;
+        let mut logs = self.log_file_ids(&manifest, &listed);
+        logs.sort_unstable();
+        logs.dedup();
+        for id in logs {
+            let name = wal::file_name(id);
+            let header = self.fs.read_at(&wal::path(&self.dir, id), 0, crate::seal::HEADER_LEN)?;
+            let (_, data_key) = crate::seal::parse_header(&header, wal::MAGIC, &name)?;
+            out.push(FileReport {
+                name,
+                data_key,
+                role: FileRole::Log,
+            });
+        }
+        let version = self.current();
+        for (level, tables) in version.levels.iter().enumerate() {
+            for t in tables {
+                let structures = t
+                    .structures()?
+                    .into_iter()
+                    .map(|id| names.get(&id).map_or_else(|| format!("#{id}"), |n| (*n).to_owned()))
+                    .collect();
+                out.push(FileReport {
+                    name: sst::file_name(t.file_id),
+                    data_key: t.key_id,
+                    role: FileRole::Sorted { level, structures },
+                });
+            }
+        }
+        Ok(out)
     }
 
     fn log_file_ids(&self, m: &Manifest, names: &[String]) -> Vec<u64> {
@@ -1001,6 +1068,11 @@ impl Engine {
         let raw = fs.read_all(&crate::keys::Registry::path_in(dir))?;
         let parsed = crate::keys::parse(&raw)?;
         Ok((parsed.blob, parsed.wrapped.keys().copied().collect()))
+    }
+
+    /// Every live file of the table with its data key and contents by structure, for `inspect keys`.
+    pub fn files(&self) -> Result<Vec<FileReport>> {
+        self.core.files()
     }
 
     pub fn dir(&self) -> &Path {

@@ -34,7 +34,7 @@ mod version;
 pub mod wal;
 
 pub use batch::WriteBatch;
-pub use engine::{Engine, Options, Range, Snapshot};
+pub use engine::{Engine, FileReport, FileRole, Options, Range, Snapshot};
 pub use error::{Result, StorageError};
 pub use fs::{FileSystem, LocalFs};
 pub use keys::TableKeyProvider;

@@ -241,6 +241,32 @@ impl Table {
         self.index.last().map_or(&[][..], |ie| ie.last_key.as_slice())
     }
 
+    /// The ids of the structures with entries (live or tombstones) in this table, ascending: one seek
+    /// from the start of each structure found to the start of the next, so a block per structure is read.
+    pub fn structures(self: &Arc<Self>) -> Result<Vec<u32>> {
+        let mut end = self.last_key().to_vec();
+        end.push(0);
+        let mut found = Vec::new();
+        let mut from = Vec::new();
+        loop {
+            let Some((key, _, _)) = self.range(&from, &end, false).next_entry()? else {
+                return Ok(found);
+            };
+            let Some(id) = key
+                .get(..4)
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .map(u32::from_be_bytes)
+            else {
+                return Err(StorageError::corrupt(&self.name, "key", "shorter than a structure id"));
+            };
+            found.push(id);
+            match id.checked_add(1) {
+                Some(next) => from = next.to_be_bytes().to_vec(),
+                None => return Ok(found),
+            }
+        }
+    }
+
     /// Whether the table may hold keys in `[start, end)`.
     pub fn overlaps(&self, start: &[u8], end: &[u8]) -> bool {
         !self.index.is_empty() && self.first_key.as_slice() < end && self.last_key() >= start

@@ -470,6 +470,58 @@ fn dropped_structures_are_gone() {
     assert!(e.get(again, &1u32.to_be_bytes(), None).unwrap().is_none());
 }
 
+/// What `inspect keys` shows: every live file, its data key (one a file, each in the registry) and the
+/// structures a sorted table holds, named from the manifest.
+#[test]
+fn files_report_each_data_key_and_the_structures_it_seals() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = create(dir.path());
+    let a = e.create_structure("base").unwrap();
+    let b = e.create_structure("index/ByName").unwrap();
+    let c = e.create_structure("stream/1").unwrap();
+    let mut w = WriteBatch::new();
+    w.put(a, b"k", b"v").put(c, b"k", b"v");
+    e.write(w).unwrap();
+    e.flush().unwrap();
+    let mut w = WriteBatch::new();
+    w.put(b, b"k", b"v");
+    e.write(w).unwrap();
+    e.flush().unwrap();
+    e.drop_structure("stream/1").unwrap();
+    let files = e.files().unwrap();
+    let sorted: Vec<Vec<String>> = files
+        .iter()
+        .filter_map(|f| match &f.role {
+            storage::FileRole::Sorted { structures, .. } => Some(structures.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(sorted.contains(&vec!["base".to_owned(), format!("#{c}")]), "{files:?}");
+    assert!(sorted.contains(&vec!["index/ByName".to_owned()]), "{files:?}");
+    assert_eq!(
+        files.iter().filter(|f| f.role == storage::FileRole::Manifest).count(),
+        1
+    );
+    assert!(files.iter().any(|f| f.role == storage::FileRole::Log), "{files:?}");
+    let (_, registered) = Engine::registry_in(fs::local().as_ref(), dir.path()).unwrap();
+    let mut keys: Vec<u64> = files.iter().map(|f| f.data_key).collect();
+    keys.sort_unstable();
+    let n = keys.len();
+    keys.dedup();
+    assert_eq!(keys.len(), n, "a data key seals one file: {files:?}");
+    assert!(
+        keys.iter().all(|k| registered.contains(k)),
+        "{keys:?} not all in {registered:?}"
+    );
+    for f in &files {
+        assert!(
+            dir.path().join(&f.name).exists(),
+            "{} is not a file of the table",
+            f.name
+        );
+    }
+}
+
 /// A checkpoint taken while writes go on opens as its own table, with exactly the writes made before it.
 #[test]
 fn checkpoints_are_consistent_copies_that_open_on_their_own() {

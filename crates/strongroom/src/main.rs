@@ -30,39 +30,121 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// `strongroom inspect keys`: the key hierarchy of every table, as an operator may see it (ids and ARNs,
-/// never key material).
+/// never key material). Which file holds which structure is sealed under each table key, so with the data
+/// directory to itself it opens every table as the server would, its table key decrypted through KMS
+/// (recorded in the trail like any other call); while a server runs there, it shows what the plaintext
+/// headers tell and says why the rest is missing.
 fn inspect_keys(args: config::DataArgs) -> anyhow::Result<()> {
     let root_key = open_root_key(&args)?;
-    let tables =
-        dynamodb::tables::Tables::open(&args.data_dir.join("dynamodb"), root_key, storage::Options::default())?;
-    let reports = tables.inspect();
+    let lock = if lock::in_use(&args.data_dir) {
+        None
+    } else {
+        Some(lock::acquire(&args.data_dir)?)
+    };
+    let tables = dynamodb::tables::Tables::open(
+        &args.data_dir.join("dynamodb"),
+        root_key.clone(),
+        storage::Options::default(),
+    )?;
+    let reports = match &lock {
+        None => tables.inspect(),
+        Some(_) => {
+            let clock: Arc<dyn base::Clock> = Arc::new(SystemClock);
+            let iam = Arc::new(iam::Iam::open(&args.data_dir, root_key.clone(), clock.clone())?);
+            let trail = Arc::new(audit::Trail::open(&args.data_dir.join("trail"), root_key.clone())?);
+            let kms = Arc::new(kms::Kms::open(&args.data_dir, root_key, clock, iam, trail.clone())?);
+            let owned = wire::owned_keys::OwnedKeys::new(kms.clone());
+            let reports = tables.inspect_files(&wire::table_keys::ServiceKeys {
+                kms: &kms,
+                owned: &owned,
+            });
+            trail.sync()?;
+            reports
+        }
+    };
     if reports.is_empty() {
         println!("no tables");
     }
     for r in reports {
-        let t = &r.record;
-        println!(
-            "table {} (account {}, region {}, id {})",
-            t.spec.name, t.account, t.region, t.table_id
-        );
-        match &t.sse {
-            None => println!("  KMS key: the AWS owned key (no grant)"),
-            Some(sse) => {
-                println!("  KMS key: {} ({:?} managed)", sse.key_arn, sse.kind);
-                println!("  grant: {}", sse.grant_id);
-            }
-        }
-        match &r.registry {
-            Ok((blob, ids)) => {
-                let fingerprint = dynamodb::tables::TableKeysReport::blob_fingerprint(blob);
-                println!("  table key: KMS blob of {} bytes, sha256 {fingerprint}...", blob.len());
-                let ids: Vec<String> = ids.iter().map(u64::to_string).collect();
-                println!("  data keys wrapped under it ({}): {}", ids.len(), ids.join(", "));
-            }
-            Err(e) => println!("  key registry unreadable: {e}"),
-        }
+        print_table_keys(&r);
     }
     Ok(())
+}
+
+fn print_table_keys(r: &dynamodb::tables::TableKeysReport) {
+    let t = &r.record;
+    println!(
+        "table {} (account {}, region {}, id {})",
+        t.spec.name, t.account, t.region, t.table_id
+    );
+    match &t.sse {
+        None => println!("  KMS key: the AWS owned key (no grant)"),
+        Some(sse) => {
+            println!("  KMS key: {} ({:?} managed)", sse.key_arn, sse.kind);
+            println!("  grant: {}", sse.grant_id);
+        }
+    }
+    match &r.registry {
+        Ok((blob, ids)) => {
+            let fingerprint = dynamodb::tables::TableKeysReport::blob_fingerprint(blob);
+            println!("  table key: KMS blob of {} bytes, sha256 {fingerprint}...", blob.len());
+            println!("  data keys wrapped under it ({}): {}", ids.len(), joined(ids.iter()));
+        }
+        Err(e) => println!("  key registry unreadable: {e}"),
+    }
+    match &r.files {
+        None => println!(
+            "  files and structures: not shown while a server runs on this data directory (which file holds \
+             which structure is sealed under the table key; stop the server to see them)"
+        ),
+        Some(Err(e)) => println!("  files and structures: the table could not be opened: {e}"),
+        Some(Ok(files)) => print_files(files),
+    }
+}
+
+fn joined<T: std::fmt::Display>(items: impl Iterator<Item = T>) -> String {
+    items.map(|i| i.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// "data key 5" or "data keys 4, 7".
+fn data_keys(ids: &[u64]) -> String {
+    let s = if ids.len() == 1 { "" } else { "s" };
+    format!("data key{s} {}", joined(ids.iter()))
+}
+
+/// Each file with its data key, then each structure with the data keys of the sorted files holding it.
+fn print_files(files: &[storage::FileReport]) {
+    use storage::FileRole;
+    println!("  files, each sealed by its own data key:");
+    let mut by_structure: std::collections::BTreeMap<&str, Vec<u64>> = std::collections::BTreeMap::new();
+    let mut logs = Vec::new();
+    for f in files {
+        let what = match &f.role {
+            FileRole::Manifest => "manifest".to_owned(),
+            FileRole::Log => {
+                logs.push(f.data_key);
+                "write-ahead log".to_owned()
+            }
+            FileRole::Sorted { level, structures } => {
+                for s in structures {
+                    by_structure.entry(s).or_default().push(f.data_key);
+                }
+                format!("sorted table, level {level}: {}", structures.join(", "))
+            }
+        };
+        println!("    data key {}: {} ({what})", f.data_key, f.name);
+    }
+    println!("  structures and the data keys of the files holding them:");
+    if by_structure.is_empty() {
+        println!("    none flushed to a sorted table yet");
+    }
+    for (s, keys) in by_structure {
+        println!("    {s}: {}", data_keys(&keys));
+    }
+    println!(
+        "    recent writes of every structure: {} (write-ahead log)",
+        data_keys(&logs)
+    );
 }
 
 fn init_logging(filter: &str, json: bool) {

@@ -566,29 +566,87 @@ async fn an_unusable_key_makes_the_table_inaccessible_until_access_returns() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn inspect_keys_shows_each_tables_hierarchy_without_key_material() {
-    let srv = Server::start();
+    let mut srv = Server::start();
     let kms = srv.kms(srv.root());
     let db = srv.dynamodb(srv.root());
     let key = kms.create_key().send().await.unwrap();
     let arn = key.key_metadata().unwrap().arn().unwrap().to_owned();
     create(&db, "Plain", None).await.unwrap();
     create(&db, "Guarded", Some(cmk(&arn))).await.unwrap();
+    db.put_item()
+        .table_name("Guarded")
+        .item("id", s("INSPECT-MARKER"))
+        .send()
+        .await
+        .unwrap();
+    // A backup flushes the table, so it has a sorted file to show.
+    db.create_backup()
+        .table_name("Guarded")
+        .backup_name("inspect")
+        .send()
+        .await
+        .unwrap();
     let grant = kms.list_grants().key_id(&arn).send().await.unwrap().grants()[0]
         .grant_id()
         .unwrap()
         .to_owned();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_strongroom"))
-        .args(["inspect", "keys", "--data-dir"])
-        .arg(&srv.data_dir)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8(out.stdout).unwrap();
+    let inspect = |srv: &Server| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_strongroom"))
+            .args(["inspect", "keys", "--data-dir"])
+            .arg(&srv.data_dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let text = inspect(&srv);
     assert!(text.contains("table Plain"), "{text}");
     assert!(text.contains("KMS key: the AWS owned key"), "{text}");
     assert!(text.contains(&format!("KMS key: {arn} (Customer managed)")), "{text}");
     assert!(text.contains(&format!("grant: {grant}")), "{text}");
     assert_eq!(text.matches("data keys wrapped under it").count(), 2, "{text}");
+    assert_eq!(text.matches("not shown while a server runs").count(), 2, "{text}");
+
+    // With the directory to itself, inspect opens each table through KMS and shows its files.
+    let decrypts_before = trail(&srv, "Decrypt").await.len();
+    srv.terminate();
+    let text = inspect(&srv);
+    let guarded = &text[text.find("table Guarded").unwrap()..];
+    let guarded = &guarded[..guarded[1..].find("\ntable ").map_or(guarded.len(), |i| i + 1)];
+    let structures = guarded
+        .split("structures and the data keys")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(structures.contains("base: data key "), "{text}");
+    assert!(structures.contains("(write-ahead log)"), "{text}");
+    assert!(guarded.contains(".sst (sorted table, level 0: base)"), "{text}");
+    assert!(guarded.contains(".manifest (manifest)"), "{text}");
+    assert!(!text.contains("INSPECT-MARKER"), "{text}");
+    // Every data key named for a file is one of the registry's.
+    let registry: Vec<&str> = guarded
+        .lines()
+        .find_map(|l| l.split("data keys wrapped under it (").nth(1))
+        .and_then(|l| l.split("): ").nth(1))
+        .unwrap()
+        .split(", ")
+        .collect();
+    for line in guarded.lines().filter(|l| l.trim_start().starts_with("data key ")) {
+        let id = line.trim_start()["data key ".len()..].split(':').next().unwrap();
+        assert!(registry.contains(&id), "{id} not in {registry:?}: {text}");
+    }
+    // Its Decrypt of the table key is in the trail like any other call.
+    srv.start_again();
+    let decrypts = trail(&srv, "Decrypt").await;
+    assert!(decrypts.len() > decrypts_before, "{decrypts:?}");
+    assert_eq!(decrypts[0]["resources"][0]["ARN"], arn.as_str(), "{}", decrypts[0]);
+
+    // A disabled key is the refusal, not the files.
+    srv.kms(srv.root()).disable_key().key_id(&arn).send().await.unwrap();
+    srv.terminate();
+    let text = inspect(&srv);
+    let guarded = &text[text.find("table Guarded").unwrap()..];
+    assert!(guarded.contains("the table could not be opened: "), "{text}");
+    assert!(guarded.contains("DisabledException"), "{text}");
 }
 
 /// The client-side library the seed mentions, on a Strongroom table under a customer managed key:

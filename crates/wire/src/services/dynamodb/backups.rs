@@ -10,19 +10,32 @@ use super::{authorize, description, projection_json, schema_json, sse_choice_in,
 use crate::services::input::{epoch, Input};
 use crate::{ApiError, App, Caller, Reply};
 
+/// BackupName's constraints in botocore's model (length 3-255, pattern `[a-zA-Z0-9_.-]+`), the length
+/// checked first, in DynamoDB's words.
+fn backup_name_violation(name: &str) -> Option<&'static str> {
+    if name.len() < 3 {
+        Some("Member must have length greater than or equal to 3")
+    } else if name.len() > 255 {
+        Some("Member must have length less than or equal to 255")
+    } else if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    {
+        Some("Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+")
+    } else {
+        None
+    }
+}
+
 pub async fn dispatch(app: &App, c: &Caller, op: &str, i: &Input<'_>) -> Result<Reply, ApiError> {
     match op {
         "CreateBackup" => {
             let name = table_name(c, i)?;
             authorize(app, c, "dynamodb:CreateBackup", name)?;
             let backup_name = i.str("BackupName")?;
-            if !(3..=255).contains(&backup_name.len())
-                || !backup_name
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-            {
+            if let Some(constraint) = backup_name_violation(backup_name) {
                 return Err(ApiError::validation(format!(
-                    "1 validation error detected: Value '{backup_name}' at 'backupName' failed to satisfy constraint: Member must satisfy regular expression pattern: [a-zA-Z0-9_.-]+"
+                    "1 validation error detected: Value '{backup_name}' at 'backupName' failed to satisfy constraint: {constraint}"
                 )));
             }
             let b = app
@@ -370,4 +383,26 @@ fn continuous(app: &App, r: &TableRecord) -> Value {
         _ => json!({"PointInTimeRecoveryStatus": "DISABLED"}),
     };
     json!({"ContinuousBackupsStatus": "ENABLED", "PointInTimeRecoveryDescription": pitr})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backup_name_violation;
+
+    #[test]
+    fn backup_names_are_checked_for_length_then_pattern() {
+        assert_eq!(backup_name_violation("ok-1.b_"), None);
+        assert!(backup_name_violation("b")
+            .unwrap()
+            .contains("greater than or equal to 3"));
+        assert!(backup_name_violation(&"a".repeat(256))
+            .unwrap()
+            .contains("less than or equal to 255"));
+        assert!(backup_name_violation("has space")
+            .unwrap()
+            .contains("regular expression"));
+        assert!(backup_name_violation("é")
+            .unwrap()
+            .contains("greater than or equal to 3"));
+    }
 }
