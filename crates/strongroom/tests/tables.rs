@@ -605,6 +605,80 @@ async fn provisioned_throughput_is_enforced_when_asked_for() {
     }
 }
 
+/// A batch on a throttled table does what the table admits and hands back the rest, as sent, for the
+/// caller to retry; only a batch of which nothing could be done fails.
+#[tokio::test(flavor = "multi_thread")]
+async fn throttled_batches_return_what_they_could_not_do() {
+    use aws_sdk_dynamodb::types::{KeysAndAttributes, PutRequest, WriteRequest};
+    let srv = Server::start_with(&["--enforce-provisioned-throughput"]);
+    let db = srv.dynamodb(srv.root());
+    // One unit a second and one second of it to start with, for reads and for writes apart: slow enough
+    // that a busy machine's delays between these calls do not refill a bucket.
+    create_provisioned(&db, "Batched", 1).await;
+
+    // Reads: half a unit each (eventually consistent, found or not), so two of six keys; the other four
+    // come back with the projection they were sent with.
+    let keys = KeysAndAttributes::builder()
+        .set_keys(Some(
+            (0..6).map(|i| [("id".to_owned(), s(&i.to_string()))].into()).collect(),
+        ))
+        .projection_expression("id")
+        .build()
+        .unwrap();
+    let out = db.batch_get_item().request_items("Batched", keys).send().await.unwrap();
+    let again = out
+        .unprocessed_keys()
+        .unwrap()
+        .get("Batched")
+        .cloned()
+        .unwrap_or_else(|| panic!("{out:?}"));
+    assert_eq!(again.keys().len(), 4, "{out:?}");
+    assert_eq!(again.projection_expression(), Some("id"));
+    // Nothing admitted at all: the batch fails.
+    let err = db
+        .batch_get_item()
+        .request_items("Batched", again)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("ProvisionedThroughputExceededException"));
+
+    // Writes: a unit each, so one of five.
+    let put = |id: &str| {
+        WriteRequest::builder()
+            .put_request(PutRequest::builder().item("id", s(id)).build().unwrap())
+            .build()
+    };
+    let out = db
+        .batch_write_item()
+        .request_items("Batched", (0..5).map(|i| put(&i.to_string())).collect())
+        .send()
+        .await
+        .unwrap();
+    let left = out.unprocessed_items().unwrap()["Batched"].clone();
+    assert_eq!(left, (1..5).map(|i| put(&i.to_string())).collect::<Vec<_>>());
+    let err = db
+        .batch_write_item()
+        .request_items("Batched", left.clone())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("ProvisionedThroughputExceededException"));
+    // A second later, one more goes through.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let out = db
+        .batch_write_item()
+        .request_items("Batched", left)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        out.unprocessed_items().unwrap().get("Batched").map(Vec::len),
+        Some(3),
+        "{out:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn provisioned_throughput_is_not_enforced_by_default() {
     let srv = Server::start();

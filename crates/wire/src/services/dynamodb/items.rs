@@ -258,7 +258,9 @@ fn request_items<'a>(i: &Input<'a>) -> Result<Vec<(&'a str, &'a Value)>, ApiErro
 }
 
 /// BatchWriteItem: up to 25 puts and deletes over any tables, each applied on its own (DynamoDB's batches
-/// are not transactions); all are processed, so `UnprocessedItems` is empty.
+/// are not transactions). Where provisioned throughput is enforced, a write its table cannot admit now is
+/// returned in `UnprocessedItems` as it was sent; when no write at all could be admitted, the batch fails
+/// with ProvisionedThroughputExceededException, as DynamoDB's does.
 pub async fn batch_write(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
     let tables = request_items(i)?;
     let capacity = capacity_wanted(i)?;
@@ -280,7 +282,6 @@ pub async fn batch_write(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, 
             .ok_or_else(|| ApiError::serialization("Expected list or null".to_owned()))?;
         authorize(app, c, "dynamodb:BatchWriteItem", name)?;
         let table = app.tables.get(c.account(), &c.region, name).map_err(item_not_found)?;
-        throughput_admits(app, &table, true)?;
         let mut seen = std::collections::HashSet::new();
         let mut writes = Vec::new();
         for r in requests {
@@ -305,25 +306,42 @@ pub async fn batch_write(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, 
             if !seen.insert(key) {
                 return Err(ApiError::validation("Provided list of item keys contains duplicates"));
             }
-            writes.push(write);
+            writes.push((write, r.0));
         }
         plan.push((name.to_string(), table, writes));
     }
     let mut consumed = Vec::new();
+    let mut unprocessed = Map::new();
+    let mut throttled = None;
+    let mut wrote_any = false;
     for (name, table, writes) in plan {
         let mut units = 0.0;
-        for w in writes {
+        let mut left = Vec::new();
+        for (w, sent) in writes {
+            if let Err(e) = throughput_admits(app, &table, true) {
+                left.push(sent.clone());
+                throttled = Some(e);
+                continue;
+            }
+            wrote_any = true;
             let written = match w {
                 Write::Put(item) => items::put_item(&table, item, None, &app.table_keys(c)).await?,
                 Write::Delete(key) => items::delete_item(&table, &key, None, &app.table_keys(c)).await?,
             };
-            units += write_units(written.charged_bytes());
+            let one = write_units(written.charged_bytes());
+            throughput_pay(app, &table, true, one);
+            units += one;
         }
-        throughput_pay(app, &table, true, units);
+        if !left.is_empty() {
+            unprocessed.insert(name.clone(), Value::Array(left));
+        }
         consumed.push((name, units));
     }
+    if let Some(e) = throttled.filter(|_| !wrote_any) {
+        return Err(e);
+    }
     let mut body = Map::new();
-    body.insert("UnprocessedItems".into(), json!({}));
+    body.insert("UnprocessedItems".into(), Value::Object(unprocessed));
     batch_capacity(&mut body, capacity, &consumed, true);
     Ok(Reply::Json(Value::Object(body)))
 }
@@ -344,7 +362,9 @@ fn batch_capacity(body: &mut Map<String, Value>, wanted: Capacity, per_table: &[
     body.insert("ConsumedCapacity".into(), Value::Array(list));
 }
 
-/// BatchGetItem: up to 100 keys over any tables; every key is read, so `UnprocessedKeys` is empty.
+/// BatchGetItem: up to 100 keys over any tables. Where provisioned throughput is enforced, keys their table
+/// cannot admit now come back in `UnprocessedKeys` (with the table's projection and consistency as sent);
+/// when no key could be read, the batch fails with ProvisionedThroughputExceededException.
 pub fn batch_get(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
     let tables = request_items(i)?;
     let capacity = capacity_wanted(i)?;
@@ -363,7 +383,6 @@ pub fn batch_get(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError
         let e = exprs::read(&spec, &[Kind::Projection])?;
         authorize(app, c, "dynamodb:BatchGetItem", name)?;
         let table = app.tables.get(c.account(), &c.region, name).map_err(item_not_found)?;
-        throughput_admits(app, &table, false)?;
         let mut seen = std::collections::HashSet::new();
         let mut parsed = Vec::new();
         for k in keys {
@@ -371,9 +390,9 @@ pub fn batch_get(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError
             if !seen.insert(table.record.spec.schema.key_of(&key)?) {
                 return Err(ApiError::validation("Provided list of item keys contains duplicates"));
             }
-            parsed.push(key);
+            parsed.push((key, k.0));
         }
-        plan.push((name.to_string(), table, parsed, e.projection, consistent));
+        plan.push((name.to_string(), table, parsed, e.projection, consistent, spec.0));
     }
     if total == 0 {
         return Err(ApiError::validation(
@@ -382,12 +401,24 @@ pub fn batch_get(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError
     }
     let mut responses = Map::new();
     let mut consumed = Vec::new();
-    for (name, table, keys, projection, consistent) in plan {
+    let mut unprocessed = Map::new();
+    let mut throttled = None;
+    let mut read_any = false;
+    for (name, table, keys, projection, consistent, sent) in plan {
         let mut found = Vec::new();
         let mut units = 0.0;
-        for key in keys {
+        let mut left = Vec::new();
+        for (key, sent_key) in keys {
+            if let Err(e) = throughput_admits(app, &table, false) {
+                left.push(sent_key.clone());
+                throttled = Some(e);
+                continue;
+            }
+            read_any = true;
             let item = table.get(&key, &app.table_keys(c))?;
-            units += read_units(item.as_ref().map_or(0, item_size), consistent);
+            let one = read_units(item.as_ref().map_or(0, item_size), consistent);
+            throughput_pay(app, &table, false, one);
+            units += one;
             if let Some(item) = item {
                 let item = match &projection {
                     Some(paths) => project(&item, paths),
@@ -396,13 +427,20 @@ pub fn batch_get(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError
                 found.push(item_to_json(&item));
             }
         }
-        throughput_pay(app, &table, false, units);
+        if !left.is_empty() {
+            let mut again = sent.as_object().cloned().unwrap_or_default();
+            again.insert("Keys".into(), Value::Array(left));
+            unprocessed.insert(name.clone(), Value::Object(again));
+        }
         consumed.push((name.clone(), units));
         responses.insert(name, Value::Array(found));
     }
+    if let Some(e) = throttled.filter(|_| !read_any) {
+        return Err(e);
+    }
     let mut body = Map::new();
     body.insert("Responses".into(), Value::Object(responses));
-    body.insert("UnprocessedKeys".into(), json!({}));
+    body.insert("UnprocessedKeys".into(), Value::Object(unprocessed));
     batch_capacity(&mut body, capacity, &consumed, false);
     Ok(Reply::Json(Value::Object(body)))
 }
