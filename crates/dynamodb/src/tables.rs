@@ -1252,20 +1252,29 @@ fn provisioned(billing: &Billing) -> (i64, i64) {
     }
 }
 
+/// DynamoDB's words for a throttled PROVISIONED table, as the exception's message and as a transaction's
+/// `ProvisionedThroughputExceeded` cancellation reason.
+pub const THROUGHPUT_EXCEEDED: &str = "The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.";
+
 impl Table {
     /// Whether a read (or a write) may start now under the table's provisioned throughput, for a server
     /// that enforces it; on-demand tables always may.
     pub fn throughput_admits(&self, write: bool) -> Result<(), DynamoError> {
-        let least = if write { 1.0 } else { 0.5 };
-        let admitted = self.with_bucket(write, |bucket, rate| bucket.admits(rate, least, Instant::now()));
-        if admitted.unwrap_or(true) {
+        if self.throughput_admits_least(write, if write { 1.0 } else { 0.5 }) {
             Ok(())
         } else {
             Err(DynamoError::Named(
                 "ProvisionedThroughputExceededException",
-                "The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.".into(),
+                THROUGHPUT_EXCEEDED.into(),
             ))
         }
+    }
+
+    /// Whether the table's bucket holds at least `least` units now (a transactional action needs twice
+    /// a plain one's); on-demand tables always do.
+    pub fn throughput_admits_least(&self, write: bool, least: f64) -> bool {
+        self.with_bucket(write, |bucket, rate| bucket.admits(rate, least, Instant::now()))
+            .unwrap_or(true)
     }
 
     /// Pays the capacity units a request consumed (see [`Table::throughput_admits`]).

@@ -606,7 +606,7 @@ async fn provisioned_throughput_is_enforced_when_asked_for() {
 }
 
 /// A batch on a throttled table does what the table admits and hands back the rest, as sent, for the
-/// caller to retry; only a batch of which nothing could be done fails.
+/// caller to retry; only a batch of which nothing could be done fails. A transaction is cancelled.
 #[tokio::test(flavor = "multi_thread")]
 async fn throttled_batches_return_what_they_could_not_do() {
     use aws_sdk_dynamodb::types::{KeysAndAttributes, PutRequest, WriteRequest};
@@ -676,6 +676,33 @@ async fn throttled_batches_return_what_they_could_not_do() {
         out.unprocessed_items().unwrap().get("Batched").map(Vec::len),
         Some(3),
         "{out:?}"
+    );
+    // A transactional write needs two units; the bucket holds less than one.
+    let put_tx = aws_sdk_dynamodb::types::TransactWriteItem::builder()
+        .put(
+            aws_sdk_dynamodb::types::Put::builder()
+                .table_name("Batched")
+                .item("id", s("tx"))
+                .build()
+                .unwrap(),
+        )
+        .build();
+    let err = db
+        .transact_write_items()
+        .transact_items(put_tx)
+        .send()
+        .await
+        .unwrap_err();
+    let reasons = match err.into_service_error() {
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(e) => {
+            e.cancellation_reasons().to_vec()
+        }
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(reasons[0].code(), Some("ProvisionedThroughputExceeded"), "{reasons:?}");
+    assert_eq!(
+        reasons[0].message(),
+        Some("The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.")
     );
 }
 

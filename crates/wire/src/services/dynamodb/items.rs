@@ -13,7 +13,8 @@ use serde_json::{json, Map, Value};
 
 use super::exprs;
 use super::{
-    add_capacity, authorize, capacity_wanted, item_not_found, table_name, throughput_admits, throughput_pay, Capacity,
+    add_capacity, authorize, capacity_wanted, item_not_found, table_name, throughput_admits, throughput_pay,
+    transaction_admits, Capacity,
 };
 use crate::services::input::Input;
 use crate::{ApiError, App, Caller, Reply};
@@ -458,7 +459,8 @@ fn transact_items<'a>(i: &Input<'a>) -> Result<Vec<Input<'a>>, ApiError> {
 }
 
 /// TransactGetItems: up to 100 Gets over any tables, read as one serializable step; each answer in request
-/// order (`{}` for a missing item), transactional reads costing twice a consistent read.
+/// order (`{}` for a missing item), transactional reads costing twice a consistent read (and, with
+/// provisioned throughput enforced, needing twice a read's least units to start).
 pub async fn transact_get(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
     let capacity = capacity_wanted(i)?;
     let list = transact_items(i)?;
@@ -482,11 +484,13 @@ pub async fn transact_get(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply,
         gets.push((table, key));
         projections.push(e.projection);
     }
+    transaction_admits(app, gets.iter().map(|(t, _)| t.as_ref()), false)?;
     let found = dynamodb::tables::transact_get(&gets, &app.table_keys(c)).await?;
     let mut per_table: Vec<(String, f64)> = Vec::new();
     let mut responses = Vec::with_capacity(found.len());
     for (((table, _), item), projection) in gets.iter().zip(found).zip(projections) {
         let units = 2.0 * read_units(item.as_ref().map_or(0, item_size), true);
+        throughput_pay(app, table, false, units);
         match per_table.iter_mut().find(|(n, _)| *n == table.record.spec.name) {
             Some((_, u)) => *u += units,
             None => per_table.push((table.record.spec.name.clone(), units)),
@@ -586,6 +590,7 @@ pub async fn transact_write(app: &App, c: &Caller, i: &Input<'_>) -> Result<Repl
     if actions.is_empty() {
         return Err(crate::services::input::missing("TransactItems"));
     }
+    transaction_admits(app, actions.iter().map(|(t, _)| t.as_ref()), true)?;
     if let Some(token) = i.opt_str("ClientRequestToken")? {
         if !remember_token(app, c, token, i)? {
             // The same request again within ten minutes: it was applied once; it succeeds again unapplied.
@@ -608,7 +613,9 @@ pub async fn transact_write(app: &App, c: &Caller, i: &Input<'_>) -> Result<Repl
     };
     let mut units: std::collections::BTreeMap<String, f64> = Default::default();
     for ((t, _), w) in actions.iter().zip(&written) {
-        *units.entry(t.record.spec.name.clone()).or_default() += 2.0 * write_units(w.charged_bytes());
+        let one = 2.0 * write_units(w.charged_bytes());
+        throughput_pay(app, t, true, one);
+        *units.entry(t.record.spec.name.clone()).or_default() += one;
     }
     let per_table: Vec<(String, f64)> = units.into_iter().collect();
     let mut body = Map::new();

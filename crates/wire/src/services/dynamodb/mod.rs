@@ -360,6 +360,40 @@ pub(super) fn throughput_admits(app: &App, table: &dynamodb::tables::Table, writ
     Ok(())
 }
 
+/// Whether every action of a transaction may start, when the server enforces provisioned throughput: a
+/// transactional action needs twice the units of a plain one. If not, the transaction is cancelled with
+/// `ProvisionedThroughputExceeded` for each action whose table is throttled and `None` for the others.
+pub(super) fn transaction_admits<'t>(
+    app: &App,
+    tables: impl Iterator<Item = &'t dynamodb::tables::Table>,
+    write: bool,
+) -> Result<(), ApiError> {
+    if !app.limits.enforce_provisioned_throughput {
+        return Ok(());
+    }
+    let least = if write { 2.0 } else { 1.0 };
+    let reasons: Vec<dynamodb::CancellationReason> = tables
+        .map(|t| {
+            let admitted = t.throughput_admits_least(write, least);
+            dynamodb::CancellationReason {
+                code: if admitted {
+                    "None"
+                } else {
+                    "ProvisionedThroughputExceeded"
+                }
+                .into(),
+                message: (!admitted).then(|| dynamodb::tables::THROUGHPUT_EXCEEDED.to_owned()),
+                item: None,
+            }
+        })
+        .collect();
+    if reasons.iter().all(|r| r.code == "None") {
+        Ok(())
+    } else {
+        Err(dynamodb::DynamoError::TransactionCanceled(reasons).into())
+    }
+}
+
 /// Pays what a request consumed of `table`'s provisioned throughput, when the server enforces it.
 pub(super) fn throughput_pay(app: &App, table: &dynamodb::tables::Table, write: bool, units: f64) {
     if app.limits.enforce_provisioned_throughput {
