@@ -149,18 +149,20 @@ pub(crate) enum StateRule {
 pub(crate) fn check_state(k: &KeyRecord, rule: StateRule) -> Result<(), KmsError> {
     use KeyState::*;
     use StateRule::*;
-    let arn = k.arn();
-    let pending_deletion = || KmsError::InvalidState(format!("{arn} is pending deletion."));
-    let pending_import = || KmsError::InvalidState(format!("{arn} is pending import."));
+    // Only a refusal names the key: formatting its ARN on every allowed call showed in profiles.
+    let arn = || k.arn();
+    let pending_deletion = || KmsError::InvalidState(format!("{} is pending deletion.", arn()));
+    let pending_import = || KmsError::InvalidState(format!("{} is pending import.", arn()));
     match (rule, k.state) {
         (Always, _) => Ok(()),
         (Cancel, PendingDeletion) => Ok(()),
-        (Cancel, _) => Err(KmsError::InvalidState(format!("{arn} is not pending deletion."))),
+        (Cancel, _) => Err(KmsError::InvalidState(format!("{} is not pending deletion.", arn()))),
         (_, PendingDeletion) => Err(pending_deletion()),
-        (Crypto, Disabled) | (RotationChange, Disabled) => Err(KmsError::Disabled(format!("{arn} is disabled."))),
+        (Crypto, Disabled) | (RotationChange, Disabled) => Err(KmsError::Disabled(format!("{} is disabled.", arn()))),
         (Crypto, PendingImport) | (EnableDisable, PendingImport) => Err(pending_import()),
         (RotationChange | RotationStatus, PendingImport) => Err(KmsError::UnsupportedOperation(format!(
-            "{arn} origin is EXTERNAL which is not valid for this operation."
+            "{} origin is EXTERNAL which is not valid for this operation.",
+            arn()
         ))),
         _ => Ok(()),
     }
