@@ -143,6 +143,10 @@ pub struct ServeArgs {
     /// Connections served at once; past it, new ones wait in the listen backlog until one closes.
     #[arg(long, env = "STRONGROOM_MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
+    /// A keep-alive connection with no request for this long is closed (its slot of --max-connections
+    /// freed); clients reconnect as they would after any server closes an idle connection.
+    #[arg(long, env = "STRONGROOM_IDLE_CONNECTION_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub idle_connection_timeout: Dur,
     /// Enforce PROVISIONED tables' read and write capacity as DynamoDB does
     /// (ProvisionedThroughputExceededException past it, with up to 300 seconds of unused capacity kept
     /// for bursts). Off by default: most users want an emulator that never throttles.

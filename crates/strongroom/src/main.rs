@@ -311,6 +311,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             .with_metrics(args.metrics)
             .with_limits(wire::Limits {
                 max_connections: args.max_connections as usize,
+                idle_connection_timeout: args.idle_connection_timeout.0,
                 enforce_provisioned_throughput: args.enforce_provisioned_throughput,
                 kms_quotas: Arc::new(kms::quota::Quotas::parse(&args.kms_quotas).map_err(anyhow::Error::msg)?),
             }),

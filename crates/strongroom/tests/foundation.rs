@@ -771,3 +771,42 @@ fn connections_past_the_bound_wait_until_one_closes() {
         }
     }
 }
+
+/// A keep-alive connection that sends nothing for `--idle-connection-timeout` is closed, freeing its slot;
+/// one in use is not.
+#[test]
+fn idle_connections_are_closed_and_their_slots_freed() {
+    use std::io::{Read, Write};
+    let s = Server::start_with(&["--max-connections", "2", "--idle-connection-timeout", "1s"]);
+    let addr = s.url.trim_start_matches("http://").to_owned();
+    let health = b"GET /health HTTP/1.1\r\nhost: strongroom\r\n\r\n";
+    let open = || {
+        let c = std::net::TcpStream::connect(&addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        c
+    };
+    let ask = |c: &mut std::net::TcpStream| {
+        c.write_all(health).unwrap();
+        let mut buf = [0u8; 1024];
+        let n = c.read(&mut buf).unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    };
+    let mut idle = open();
+    let mut busy = open();
+    ask(&mut idle);
+    ask(&mut busy);
+    // Both slots taken; the busy one keeps asking, the idle one says nothing.
+    let started = std::time::Instant::now();
+    let mut queued = open();
+    queued.write_all(health).unwrap();
+    while started.elapsed() < Duration::from_millis(2500) {
+        std::thread::sleep(Duration::from_millis(300));
+        ask(&mut busy);
+    }
+    // The idle one was closed by the server (end of stream), and the queued one was served in its slot.
+    let mut buf = [0u8; 64];
+    assert_eq!(idle.read(&mut buf).unwrap(), 0, "the idle connection is still open");
+    let n = queued.read(&mut buf).unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    ask(&mut busy);
+}

@@ -60,6 +60,8 @@ pub struct Limits {
     pub enforce_provisioned_throughput: bool,
     /// KMS request quotas per account and region (`ThrottlingException`).
     pub kms_quotas: Arc<kms::quota::Quotas>,
+    /// A keep-alive connection with no request for this long is closed.
+    pub idle_connection_timeout: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -68,6 +70,7 @@ impl Default for Limits {
             max_connections: 4096,
             enforce_provisioned_throughput: false,
             kms_quotas: Arc::default(),
+            idle_connection_timeout: std::time::Duration::from_secs(60),
         }
     }
 }
