@@ -22,6 +22,21 @@ pub struct CancellationReason {
     pub item: Option<attr::Item>,
 }
 
+/// One entry of `ThrottlingReasons`: `Table|Index` + `Read|Write` + `ProvisionedThroughputExceeded`, and the
+/// ARN of the table or index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThrottlingReason {
+    pub reason: String,
+    pub resource: String,
+}
+
+/// What ran out, for [`DynamoError::ThroughputExceeded`] (boxed: errors stay small).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Throttled {
+    pub message: String,
+    pub reasons: Vec<ThrottlingReason>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DynamoError {
     /// Shape validation in the coral format.
@@ -46,6 +61,10 @@ pub enum DynamoError {
     /// A transaction was cancelled: one reason per action, in request order.
     #[error("Transaction cancelled, please refer cancellation reasons for specific reasons [{}]", .0.iter().map(|r| r.code.as_str()).collect::<Vec<_>>().join(", "))]
     TransactionCanceled(Vec<CancellationReason>),
+    /// ProvisionedThroughputExceededException, with which table or index ran out of which capacity
+    /// (`ThrottlingReasons`).
+    #[error("{}", .0.message)]
+    ThroughputExceeded(Box<Throttled>),
     /// One of DynamoDB's other modeled errors, by its name (`BackupNotFoundException`, ...).
     #[error("{1}")]
     Named(&'static str, String),

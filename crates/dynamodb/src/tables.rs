@@ -20,7 +20,7 @@ use crate::capacity::Bucket;
 use crate::index::IndexDef;
 use crate::key::KeyCondition;
 use crate::table::{Billing, TableSpec};
-use crate::DynamoError;
+use crate::{DynamoError, Throttled, ThrottlingReason};
 
 mod backfill;
 mod backup;
@@ -257,6 +257,9 @@ struct Shared {
     txn_dir: PathBuf,
     /// The read and write capacity of a PROVISIONED table, for a server that enforces it.
     throughput: Mutex<(Bucket, Bucket)>,
+    /// The read and write capacity of each global index of a PROVISIONED table, by index name, made on
+    /// first use (an index added later gets its buckets then).
+    index_throughput: Mutex<HashMap<String, (Bucket, Bucket)>>,
 }
 
 /// The table's item count and size (DescribeTable's ItemCount and TableSizeBytes). Kept in memory: every
@@ -359,6 +362,7 @@ impl Shared {
                 let (read, write) = provisioned(&record.spec.billing);
                 (Bucket::new(read, Instant::now()), Bucket::new(write, Instant::now()))
             }),
+            index_throughput: Mutex::new(HashMap::new()),
         })
     }
 
@@ -1256,6 +1260,9 @@ fn provisioned(billing: &Billing) -> (i64, i64) {
 /// `ProvisionedThroughputExceeded` cancellation reason.
 pub const THROUGHPUT_EXCEEDED: &str = "The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.";
 
+/// DynamoDB's words when a global index's provisioned throughput is what ran out.
+pub const INDEX_THROUGHPUT_EXCEEDED: &str = "The level of configured provisioned throughput for one or more global secondary indexes of the table was exceeded. Consider increasing your provisioning level for the under-provisioned global secondary indexes with the UpdateTable API";
+
 impl Table {
     /// Whether a read (or a write) may start now under the table's provisioned throughput, for a server
     /// that enforces it; on-demand tables always may.
@@ -1263,11 +1270,87 @@ impl Table {
         if self.throughput_admits_least(write, if write { 1.0 } else { 0.5 }) {
             Ok(())
         } else {
-            Err(DynamoError::Named(
-                "ProvisionedThroughputExceededException",
-                THROUGHPUT_EXCEEDED.into(),
-            ))
+            Err(DynamoError::ThroughputExceeded(Box::new(Throttled {
+                message: THROUGHPUT_EXCEEDED.into(),
+                reasons: vec![ThrottlingReason {
+                    reason: format!(
+                        "Table{}ProvisionedThroughputExceeded",
+                        if write { "Write" } else { "Read" }
+                    ),
+                    resource: self.record.arn(),
+                }],
+            })))
         }
+    }
+
+    /// Whether a write may start under the provisioned write capacity of every global index (any write
+    /// may change any of them); refused naming each throttled index, as DynamoDB does.
+    pub fn index_writes_admitted(&self) -> Result<(), DynamoError> {
+        let throttled: Vec<ThrottlingReason> = self
+            .record
+            .spec
+            .global_indexes
+            .iter()
+            .filter(|x| !self.index_throughput_admits_least(&x.name, true, 1.0))
+            .map(|x| ThrottlingReason {
+                reason: "IndexWriteProvisionedThroughputExceeded".into(),
+                resource: format!("{}/index/{}", self.record.arn(), x.name),
+            })
+            .collect();
+        if throttled.is_empty() {
+            Ok(())
+        } else {
+            Err(DynamoError::ThroughputExceeded(Box::new(Throttled {
+                message: INDEX_THROUGHPUT_EXCEEDED.into(),
+                reasons: throttled,
+            })))
+        }
+    }
+
+    /// Whether a Query or Scan of global index `name` may start under the index's read capacity.
+    pub fn index_read_admitted(&self, name: &str) -> Result<(), DynamoError> {
+        if self.index_throughput_admits_least(name, false, 0.5) {
+            Ok(())
+        } else {
+            Err(DynamoError::ThroughputExceeded(Box::new(Throttled {
+                message: INDEX_THROUGHPUT_EXCEEDED.into(),
+                reasons: vec![ThrottlingReason {
+                    reason: "IndexReadProvisionedThroughputExceeded".into(),
+                    resource: format!("{}/index/{}", self.record.arn(), name),
+                }],
+            })))
+        }
+    }
+
+    fn index_throughput_admits_least(&self, name: &str, write: bool, least: f64) -> bool {
+        self.with_index_bucket(name, write, |bucket, rate| bucket.admits(rate, least, Instant::now()))
+            .unwrap_or(true)
+    }
+
+    /// Pays the capacity units a request consumed of global index `name`.
+    pub fn index_throughput_pay(&self, name: &str, write: bool, units: f64) {
+        self.with_index_bucket(name, write, |bucket, rate| bucket.pay(rate, units, Instant::now()));
+    }
+
+    /// `f` on the write (or read) bucket of global index `name` and its units per second; none when the
+    /// table is on demand or has no such index.
+    fn with_index_bucket<R>(&self, name: &str, write: bool, f: impl FnOnce(&mut Bucket, i64) -> R) -> Option<R> {
+        let (read, w) = self
+            .record
+            .spec
+            .global_indexes
+            .iter()
+            .find(|x| x.name == name)
+            .and_then(|x| x.throughput)?;
+        let mut all = self.shared.index_throughput.lock().unwrap_or_else(|p| p.into_inner());
+        let buckets = all
+            .entry(name.to_owned())
+            .or_insert_with(|| (Bucket::new(read, Instant::now()), Bucket::new(w, Instant::now())));
+        Some(if write {
+            f(&mut buckets.1, w)
+        } else {
+            f(&mut buckets.0, read)
+        })
     }
 
     /// Whether the table's bucket holds at least `least` units now (a transactional action needs twice

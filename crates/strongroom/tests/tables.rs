@@ -706,6 +706,93 @@ async fn throttled_batches_return_what_they_could_not_do() {
     );
 }
 
+/// A global index of a PROVISIONED table has capacity of its own: writes that need it and Queries of it
+/// are throttled by it, naming it in ThrottlingReasons, while the table's own reads go on.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_global_index_has_throughput_of_its_own() {
+    use aws_sdk_dynamodb::types::{GlobalSecondaryIndex, Projection, ProjectionType, ProvisionedThroughput};
+    let srv = Server::start_with(&["--enforce-provisioned-throughput"]);
+    let db = srv.dynamodb(srv.root());
+    let units = |n| {
+        ProvisionedThroughput::builder()
+            .read_capacity_units(n)
+            .write_capacity_units(n)
+            .build()
+            .unwrap()
+    };
+    db.create_table()
+        .table_name("Indexed")
+        .attribute_definitions(string_def("id"))
+        .attribute_definitions(string_def("owner"))
+        .key_schema(hash_key("id"))
+        .billing_mode(BillingMode::Provisioned)
+        .provisioned_throughput(units(100))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("ByOwner")
+                .key_schema(hash_key("owner"))
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .provisioned_throughput(units(1))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    // Queries of the index are the index's: half a unit each of its one a second, so two, then refused
+    // (first, so the calls between the buckets' start and the refusal are as few as can be).
+    let query = || {
+        db.query()
+            .table_name("Indexed")
+            .index_name("ByOwner")
+            .key_condition_expression("#o = :o")
+            .expression_attribute_names("#o", "owner")
+            .expression_attribute_values(":o", s("ann"))
+            .send()
+    };
+    query().await.unwrap();
+    query().await.unwrap();
+    let err = query().await.unwrap_err();
+    let e = match err.into_service_error() {
+        aws_sdk_dynamodb::operation::query::QueryError::ProvisionedThroughputExceededException(e) => e,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        e.throttling_reasons()[0].reason(),
+        Some("IndexReadProvisionedThroughputExceeded")
+    );
+    // One write unit a second for the index: the first write fills it, the next is refused for it.
+    let put = |id: &str| {
+        db.put_item()
+            .table_name("Indexed")
+            .item("id", s(id))
+            .item("owner", s("ann"))
+            .send()
+    };
+    put("a").await.unwrap();
+    let err = put("b").await.unwrap_err();
+    let e = match err.into_service_error() {
+        aws_sdk_dynamodb::operation::put_item::PutItemError::ProvisionedThroughputExceededException(e) => e,
+        other => panic!("{other:?}"),
+    };
+    assert!(e.message().unwrap().contains("global secondary indexes"), "{e:?}");
+    let reason = &e.throttling_reasons()[0];
+    assert_eq!(reason.reason(), Some("IndexWriteProvisionedThroughputExceeded"));
+    assert!(
+        reason.resource().unwrap().ends_with(":table/Indexed/index/ByOwner"),
+        "{reason:?}"
+    );
+    // Reads of the table are the table's: they go on.
+    for _ in 0..5 {
+        db.get_item()
+            .table_name("Indexed")
+            .key("id", s("a"))
+            .send()
+            .await
+            .unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn provisioned_throughput_is_not_enforced_by_default() {
     let srv = Server::start();

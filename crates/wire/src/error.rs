@@ -200,6 +200,18 @@ impl From<DynamoError> for ApiError {
             DynamoError::LimitExceeded(m) => ApiError::modeled("LimitExceededException", 400, m),
             DynamoError::TransactionConflict(m) => ApiError::modeled("TransactionConflictException", 400, m),
             DynamoError::Named(code, m) => ApiError::modeled(code, 400, m),
+            DynamoError::ThroughputExceeded(t) => {
+                let dynamodb::Throttled { message, reasons } = *t;
+                let list: Vec<serde_json::Value> = reasons
+                    .into_iter()
+                    .map(|r| serde_json::json!({ "reason": r.reason, "resource": r.resource }))
+                    .collect();
+                let mut err = ApiError::modeled("ProvisionedThroughputExceededException", 400, message);
+                let mut members = serde_json::Map::new();
+                members.insert("ThrottlingReasons".into(), serde_json::Value::Array(list));
+                err.members = Some(Box::new(members));
+                err
+            }
             DynamoError::TrimmedDataAccess(m) => ApiError::modeled("TrimmedDataAccessException", 400, m),
             DynamoError::ExpiredIterator(m) => ApiError::modeled("ExpiredIteratorException", 400, m),
             DynamoError::TransactionCanceled(ref reasons) => {

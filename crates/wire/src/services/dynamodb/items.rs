@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 use super::exprs;
 use super::{
     add_capacity, authorize, capacity_wanted, item_not_found, table_name, throughput_admits, throughput_pay,
-    transaction_admits, Capacity,
+    throughput_pay_write, transaction_admits, Capacity,
 };
 use crate::services::input::Input;
 use crate::{ApiError, App, Caller, Reply};
@@ -174,7 +174,7 @@ pub async fn put_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, Api
     let w = items::put_item(&table, item, e.condition.as_ref(), &app.table_keys(c))
         .await
         .map_err(|e| condition_failed(e, on_failure))?;
-    throughput_pay(app, &table, true, write_units(w.charged_bytes()));
+    throughput_pay_write(app, &table, &w, 1.0);
     let metrics = item_collection_metrics(metrics, &table, &w, &app.table_keys(c))?;
     Ok(write_reply(&w, returns, &[], capacity, &table, metrics))
 }
@@ -193,7 +193,7 @@ pub async fn delete_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, 
     let w = items::delete_item(&table, &key, e.condition.as_ref(), &app.table_keys(c))
         .await
         .map_err(|e| condition_failed(e, on_failure))?;
-    throughput_pay(app, &table, true, write_units(w.charged_bytes()));
+    throughput_pay_write(app, &table, &w, 1.0);
     let metrics = item_collection_metrics(metrics, &table, &w, &app.table_keys(c))?;
     Ok(write_reply(&w, returns, &[], capacity, &table, metrics))
 }
@@ -219,7 +219,7 @@ pub async fn update_item(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, 
     .await
     .map_err(|e| condition_failed(e, on_failure))?;
     let paths: Vec<&Path> = e.update.as_ref().map(|u| u.paths().collect()).unwrap_or_default();
-    throughput_pay(app, &table, true, write_units(w.charged_bytes()));
+    throughput_pay_write(app, &table, &w, 1.0);
     let metrics = item_collection_metrics(metrics, &table, &w, &app.table_keys(c))?;
     Ok(write_reply(&w, returns, &paths, capacity, &table, metrics))
 }
@@ -329,9 +329,7 @@ pub async fn batch_write(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, 
                 Write::Put(item) => items::put_item(&table, item, None, &app.table_keys(c)).await?,
                 Write::Delete(key) => items::delete_item(&table, &key, None, &app.table_keys(c)).await?,
             };
-            let one = write_units(written.charged_bytes());
-            throughput_pay(app, &table, true, one);
-            units += one;
+            units += throughput_pay_write(app, &table, &written, 1.0);
         }
         if !left.is_empty() {
             unprocessed.insert(name.clone(), Value::Array(left));
@@ -613,9 +611,7 @@ pub async fn transact_write(app: &App, c: &Caller, i: &Input<'_>) -> Result<Repl
     };
     let mut units: std::collections::BTreeMap<String, f64> = Default::default();
     for ((t, _), w) in actions.iter().zip(&written) {
-        let one = 2.0 * write_units(w.charged_bytes());
-        throughput_pay(app, t, true, one);
-        *units.entry(t.record.spec.name.clone()).or_default() += one;
+        *units.entry(t.record.spec.name.clone()).or_default() += throughput_pay_write(app, t, w, 2.0);
     }
     let per_table: Vec<(String, f64)> = units.into_iter().collect();
     let mut body = Map::new();

@@ -353,11 +353,68 @@ pub(super) enum Capacity {
 }
 
 /// Whether a read (or write) of `table` may start, when the server enforces provisioned throughput.
+/// A write must also fit every global index's write capacity.
 pub(super) fn throughput_admits(app: &App, table: &dynamodb::tables::Table, write: bool) -> Result<(), ApiError> {
     if app.limits.enforce_provisioned_throughput {
         table.throughput_admits(write)?;
+        if write {
+            table.index_writes_admitted()?;
+        }
     }
     Ok(())
+}
+
+/// Whether a Query or Scan may start: a global index's own read capacity, else the table's (a local
+/// index shares the table's).
+pub(super) fn read_admits(
+    app: &App,
+    table: &dynamodb::tables::Table,
+    index: Option<&dynamodb::index::IndexDef>,
+) -> Result<(), ApiError> {
+    match index.filter(|x| !x.local) {
+        Some(x) if app.limits.enforce_provisioned_throughput => Ok(table.index_read_admitted(&x.name)?),
+        Some(_) => Ok(()),
+        None => throughput_admits(app, table, false),
+    }
+}
+
+/// Pays what a Query or Scan read, to the global index it read or else to the table.
+pub(super) fn read_pay(
+    app: &App,
+    table: &dynamodb::tables::Table,
+    index: Option<&dynamodb::index::IndexDef>,
+    units: f64,
+) {
+    match index.filter(|x| !x.local) {
+        Some(x) if app.limits.enforce_provisioned_throughput => table.index_throughput_pay(&x.name, false, units),
+        Some(_) => {}
+        None => throughput_pay(app, table, false, units),
+    }
+}
+
+/// Pays a write's capacity, `factor` times (two for a transaction): the table's, and each global
+/// index's for the entries the write changed in it. Returns the table's units.
+pub(super) fn throughput_pay_write(
+    app: &App,
+    table: &dynamodb::tables::Table,
+    w: &dynamodb::tables::Written,
+    factor: f64,
+) -> f64 {
+    let units = factor * dynamodb::capacity::write_units(w.charged_bytes());
+    if !app.limits.enforce_provisioned_throughput {
+        return units;
+    }
+    table.throughput_pay(true, units);
+    let spec = &table.record.spec;
+    if !spec.global_indexes.is_empty() {
+        let indexes = dynamodb::index::IndexDef::all(spec);
+        for u in dynamodb::index::write_units(&indexes, &spec.schema, w) {
+            if !u.local {
+                table.index_throughput_pay(&u.name, true, factor * u.units);
+            }
+        }
+    }
+    units
 }
 
 /// Whether every action of a transaction may start, when the server enforces provisioned throughput: a
@@ -374,7 +431,7 @@ pub(super) fn transaction_admits<'t>(
     let least = if write { 2.0 } else { 1.0 };
     let reasons: Vec<dynamodb::CancellationReason> = tables
         .map(|t| {
-            let admitted = t.throughput_admits_least(write, least);
+            let admitted = t.throughput_admits_least(write, least) && (!write || t.index_writes_admitted().is_ok());
             dynamodb::CancellationReason {
                 code: if admitted {
                     "None"

@@ -12,7 +12,7 @@ use dynamodb::tables::{ScanPage, Table};
 use serde_json::{json, Map, Value};
 
 use super::exprs::{self, Expressions};
-use super::{add_capacity, authorize, capacity_wanted, table_name, throughput_admits, throughput_pay};
+use super::{add_capacity, authorize, capacity_wanted, read_admits, read_pay, table_name};
 use crate::services::input::Input;
 use crate::{ApiError, App, Caller, Reply};
 
@@ -226,8 +226,8 @@ pub fn scan(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
     };
     let start = start_key(i)?;
     let table = app.tables.get(c.account(), &c.region, name)?;
-    throughput_admits(app, &table, false)?;
     let index = index_read(i, &table, consistent)?;
+    read_admits(app, &table, index.as_ref())?;
     let select = select(i, &e, "Scanning", index.as_ref())?;
     let keys = app.table_keys(c);
     let page = match &index {
@@ -237,10 +237,7 @@ pub fn scan(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
         }
         None => table.scan(start.as_ref(), segment, limit, PAGE_BYTES, &keys)?,
     };
-    // A global index has its own throughput; a local one shares the table's.
-    if index.as_ref().is_none_or(|x| x.local) {
-        throughput_pay(app, &table, false, read_units(page.bytes, consistent));
-    }
+    read_pay(app, &table, index.as_ref(), read_units(page.bytes, consistent));
     Ok(page_reply(
         &table,
         index.as_ref(),
@@ -263,8 +260,8 @@ pub fn query(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
     let e = exprs::read(i, &[Kind::KeyCondition, Kind::Filter, Kind::Projection])?;
     let start = start_key(i)?;
     let table = app.tables.get(c.account(), &c.region, name)?;
-    throughput_admits(app, &table, false)?;
     let index = index_read(i, &table, consistent)?;
+    read_admits(app, &table, index.as_ref())?;
     let select = select(i, &e, "Querying", index.as_ref())?;
     let schema = index.as_ref().map_or(&table.record.spec.schema, |x| &x.schema);
     let key_condition = e.key_condition.as_ref().ok_or_else(|| {
@@ -302,10 +299,7 @@ pub fn query(app: &App, c: &Caller, i: &Input<'_>) -> Result<Reply, ApiError> {
             table.query(&key_condition, forward, start.as_ref(), limit, PAGE_BYTES, &keys)?
         }
     };
-    // A global index has its own throughput; a local one shares the table's.
-    if index.as_ref().is_none_or(|x| x.local) {
-        throughput_pay(app, &table, false, read_units(page.bytes, consistent));
-    }
+    read_pay(app, &table, index.as_ref(), read_units(page.bytes, consistent));
     Ok(page_reply(
         &table,
         index.as_ref(),
