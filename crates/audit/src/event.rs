@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::json_out::JsonObject;
+use crate::json_out::{write_object, JsonObject};
 
 /// Who made the call, in CloudTrail's `userIdentity` terms.
 #[derive(Debug, Clone)]
@@ -35,9 +35,8 @@ pub enum Identity {
 }
 
 impl Identity {
-    /// `userIdentity` in CloudTrail's field order, appended to `out`.
-    fn write_json(&self, invoked_by: Option<&str>, out: &mut String) {
-        let mut o = JsonObject::new(std::mem::take(out));
+    /// The fields of `userIdentity`, in CloudTrail's order.
+    fn write_fields(&self, invoked_by: Option<&str>, o: &mut JsonObject) {
         match self {
             Identity::Root { account, access_key_id } => {
                 o.str("type", "Root");
@@ -75,22 +74,19 @@ impl Identity {
                 o.str("arn", arn);
                 o.str("accountId", account);
                 o.str("accessKeyId", access_key_id);
-                o.key("sessionContext");
-                let mut context = JsonObject::new(std::mem::take(&mut o.out));
-                context.key("attributes");
-                let mut attributes = JsonObject::new(std::mem::take(&mut context.out));
-                attributes.str("mfaAuthenticated", "false");
-                attributes.str("creationDate", &base::timefmt::iso8601_millis(*session_created_ms));
-                context.out = attributes.finish();
-                context.key("sessionIssuer");
-                let mut issuer = JsonObject::new(std::mem::take(&mut context.out));
-                issuer.str("type", "Role");
-                issuer.str("principalId", role_id);
-                issuer.str("arn", role_arn);
-                issuer.str("accountId", account);
-                issuer.str("userName", role_name);
-                context.out = issuer.finish();
-                o.out = context.finish();
+                o.object("sessionContext", |context| {
+                    context.object("attributes", |a| {
+                        a.str("mfaAuthenticated", "false");
+                        a.str("creationDate", &base::timefmt::iso8601_millis(*session_created_ms));
+                    });
+                    context.object("sessionIssuer", |issuer| {
+                        issuer.str("type", "Role");
+                        issuer.str("principalId", role_id);
+                        issuer.str("arn", role_arn);
+                        issuer.str("accountId", account);
+                        issuer.str("userName", role_name);
+                    });
+                });
             }
             Identity::AwsService { invoked_by: own } => {
                 o.str("type", "AWSService");
@@ -103,7 +99,6 @@ impl Identity {
         if let Some(by) = invoked_by {
             o.str("invokedBy", by);
         }
-        *out = o.finish();
     }
 
     /// LookupEvents' `Username`.
@@ -192,8 +187,9 @@ impl AuditEvent {
     pub fn to_record_json(&self) -> String {
         let mut o = JsonObject::new(String::with_capacity(1024));
         o.str("eventVersion", "1.08");
-        o.key("userIdentity");
-        self.identity.write_json(self.invoked_by.as_deref(), &mut o.out);
+        o.object("userIdentity", |identity| {
+            self.identity.write_fields(self.invoked_by.as_deref(), identity)
+        });
         o.str("eventTime", &base::timefmt::iso8601_millis(self.time_ms));
         o.str("eventSource", &self.event_source);
         o.str("eventName", &self.event_name);
@@ -219,11 +215,11 @@ impl AuditEvent {
                 if i > 0 {
                     o.out.push(',');
                 }
-                let mut r = JsonObject::new(std::mem::take(&mut o.out));
-                r.str("ARN", arn);
-                r.str("accountId", account);
-                r.str("type", "AWS::KMS::Key");
-                o.out = r.finish();
+                write_object(&mut o.out, |r| {
+                    r.str("ARN", arn);
+                    r.str("accountId", account);
+                    r.str("type", "AWS::KMS::Key");
+                });
             }
             o.out.push(']');
         }

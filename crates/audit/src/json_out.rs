@@ -36,6 +36,12 @@ impl JsonObject {
         self.out.push_str(json);
     }
 
+    /// A nested object, its fields written by `f`.
+    pub(crate) fn object(&mut self, name: &str, f: impl FnOnce(&mut JsonObject)) {
+        self.key(name);
+        write_object(&mut self.out, f);
+    }
+
     pub(crate) fn value(&mut self, name: &str, value: &Value) {
         self.key(name);
         // A `Value` always serializes, and its text is UTF-8.
@@ -47,6 +53,14 @@ impl JsonObject {
         self.out.push('}');
         self.out
     }
+}
+
+/// An object appended to `out` (after whatever the caller wrote before it: a key, `[` or `,`), its fields
+/// written by `f`.
+pub(crate) fn write_object(out: &mut String, f: impl FnOnce(&mut JsonObject)) {
+    let mut o = JsonObject::new(std::mem::take(out));
+    f(&mut o);
+    *out = o.finish();
 }
 
 /// `s` as a JSON string literal: runs that need no escape are copied whole.
@@ -99,7 +113,11 @@ mod tests {
         o.str("z", "a\u{1}\"b");
         o.raw("a", "true");
         o.value("m", &serde_json::json!({"k": [1, null]}));
-        assert_eq!(o.finish(), r#"{"z":"a\u0001\"b","a":true,"m":{"k":[1,null]}}"#);
+        o.object("n", |n| n.str("x", "y"));
+        assert_eq!(
+            o.finish(),
+            r#"{"z":"a\u0001\"b","a":true,"m":{"k":[1,null]},"n":{"x":"y"}}"#
+        );
         assert_eq!(JsonObject::new(String::new()).finish(), "{}");
     }
 }
