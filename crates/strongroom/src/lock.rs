@@ -17,6 +17,16 @@ pub struct DataDirLock {
 
 /// Takes the data directory's lock, or says which directory is in use.
 pub fn acquire(data_dir: &Path) -> anyhow::Result<DataDirLock> {
+    try_acquire(data_dir)?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "the data directory {} is in use by another strongroom process; stop it first",
+            data_dir.display()
+        )
+    })
+}
+
+/// Takes the data directory's lock if no one holds it; `None` while a server does.
+pub fn try_acquire(data_dir: &Path) -> anyhow::Result<Option<DataDirLock>> {
     let path = data_dir.join(FILE);
     let file = OpenOptions::new()
         .create(true)
@@ -25,20 +35,9 @@ pub fn acquire(data_dir: &Path) -> anyhow::Result<DataDirLock> {
         .open(&path)
         .with_context(|| format!("opening {}", path.display()))?;
     match file.try_lock() {
-        Ok(()) => Ok(DataDirLock { _file: file }),
-        Err(TryLockError::WouldBlock) => anyhow::bail!(
-            "the data directory {} is in use by another strongroom process; stop it first",
-            data_dir.display()
-        ),
+        Ok(()) => Ok(Some(DataDirLock { _file: file })),
+        Err(TryLockError::WouldBlock) => Ok(None),
         Err(TryLockError::Error(e)) => Err(e).with_context(|| format!("locking {}", path.display())),
-    }
-}
-
-/// Whether a server holds the directory now (a probe: the lock is released at once).
-pub fn in_use(data_dir: &Path) -> bool {
-    match OpenOptions::new().write(true).open(data_dir.join(FILE)) {
-        Ok(file) => matches!(file.try_lock(), Err(TryLockError::WouldBlock)),
-        Err(_) => false,
     }
 }
 
@@ -49,13 +48,15 @@ mod tests {
     #[test]
     fn a_second_holder_is_refused_until_the_first_lets_go() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(!in_use(dir.path()));
+        assert!(try_acquire(dir.path()).unwrap().is_some());
         let first = acquire(dir.path()).unwrap();
-        assert!(in_use(dir.path()));
+        assert!(try_acquire(dir.path()).unwrap().is_none());
         let refused = acquire(dir.path()).unwrap_err().to_string();
         assert!(refused.contains("is in use by another strongroom process"), "{refused}");
         drop(first);
-        assert!(!in_use(dir.path()));
+        let again = try_acquire(dir.path()).unwrap();
+        assert!(again.is_some());
+        drop(again);
         acquire(dir.path()).unwrap();
     }
 }

@@ -36,11 +36,8 @@ fn main() -> anyhow::Result<()> {
 /// headers tell and says why the rest is missing.
 fn inspect_keys(args: config::DataArgs) -> anyhow::Result<()> {
     let root_key = open_root_key(&args)?;
-    let lock = if lock::in_use(&args.data_dir) {
-        None
-    } else {
-        Some(lock::acquire(&args.data_dir)?)
-    };
+    // Taken, not probed: a server starting meanwhile then finds the directory in use.
+    let lock = lock::try_acquire(&args.data_dir)?;
     let tables = dynamodb::tables::Tables::open(
         &args.data_dir.join("dynamodb"),
         root_key.clone(),
