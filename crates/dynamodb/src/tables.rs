@@ -196,6 +196,11 @@ impl TableRecord {
             self.region, self.account, self.spec.name
         )
     }
+
+    /// The ARN of the table's index `name` (DescribeTable's `IndexArn`).
+    pub fn index_arn(&self, name: &str) -> String {
+        format!("{}/index/{name}", self.arn())
+    }
 }
 
 #[derive(Default, Serialize, Deserialize)]
@@ -1256,6 +1261,28 @@ fn provisioned(billing: &Billing) -> (i64, i64) {
     }
 }
 
+/// `f` on the write (or read) bucket of a `(read, write)` pair, with that bucket's units per second.
+fn on_bucket<R>(
+    buckets: &mut (Bucket, Bucket),
+    (read, write_rate): (i64, i64),
+    write: bool,
+    f: impl FnOnce(&mut Bucket, i64) -> R,
+) -> R {
+    if write {
+        f(&mut buckets.1, write_rate)
+    } else {
+        f(&mut buckets.0, read)
+    }
+}
+
+/// ProvisionedThroughputExceededException with DynamoDB's `message` and what ran out.
+fn throughput_exceeded(message: &str, reasons: Vec<ThrottlingReason>) -> DynamoError {
+    DynamoError::ThroughputExceeded(Box::new(Throttled {
+        message: message.to_owned(),
+        reasons,
+    }))
+}
+
 /// DynamoDB's words for a throttled PROVISIONED table, as the exception's message and as a transaction's
 /// `ProvisionedThroughputExceeded` cancellation reason.
 pub const THROUGHPUT_EXCEEDED: &str = "The level of configured provisioned throughput for the table was exceeded. Consider increasing your provisioning level with the UpdateTable API.";
@@ -1270,16 +1297,16 @@ impl Table {
         if self.throughput_admits_least(write, if write { 1.0 } else { 0.5 }) {
             Ok(())
         } else {
-            Err(DynamoError::ThroughputExceeded(Box::new(Throttled {
-                message: THROUGHPUT_EXCEEDED.into(),
-                reasons: vec![ThrottlingReason {
+            Err(throughput_exceeded(
+                THROUGHPUT_EXCEEDED,
+                vec![ThrottlingReason {
                     reason: format!(
                         "Table{}ProvisionedThroughputExceeded",
                         if write { "Write" } else { "Read" }
                     ),
                     resource: self.record.arn(),
                 }],
-            })))
+            ))
         }
     }
 
@@ -1294,16 +1321,13 @@ impl Table {
             .filter(|x| !self.index_throughput_admits_least(&x.name, true, 1.0))
             .map(|x| ThrottlingReason {
                 reason: "IndexWriteProvisionedThroughputExceeded".into(),
-                resource: format!("{}/index/{}", self.record.arn(), x.name),
+                resource: self.record.index_arn(&x.name),
             })
             .collect();
         if throttled.is_empty() {
             Ok(())
         } else {
-            Err(DynamoError::ThroughputExceeded(Box::new(Throttled {
-                message: INDEX_THROUGHPUT_EXCEEDED.into(),
-                reasons: throttled,
-            })))
+            Err(throughput_exceeded(INDEX_THROUGHPUT_EXCEEDED, throttled))
         }
     }
 
@@ -1312,19 +1336,24 @@ impl Table {
         if self.index_throughput_admits_least(name, false, 0.5) {
             Ok(())
         } else {
-            Err(DynamoError::ThroughputExceeded(Box::new(Throttled {
-                message: INDEX_THROUGHPUT_EXCEEDED.into(),
-                reasons: vec![ThrottlingReason {
+            Err(throughput_exceeded(
+                INDEX_THROUGHPUT_EXCEEDED,
+                vec![ThrottlingReason {
                     reason: "IndexReadProvisionedThroughputExceeded".into(),
-                    resource: format!("{}/index/{}", self.record.arn(), name),
+                    resource: self.record.index_arn(name),
                 }],
-            })))
+            ))
         }
     }
 
     fn index_throughput_admits_least(&self, name: &str, write: bool, least: f64) -> bool {
         self.with_index_bucket(name, write, |bucket, rate| bucket.admits(rate, least, Instant::now()))
             .unwrap_or(true)
+    }
+
+    /// The table's index definitions, as its writes maintain them now.
+    pub fn index_defs(&self) -> Arc<Vec<IndexDef>> {
+        self.shared.indexes()
     }
 
     /// Pays the capacity units a request consumed of global index `name`.
@@ -1346,11 +1375,7 @@ impl Table {
         let buckets = all
             .entry(name.to_owned())
             .or_insert_with(|| (Bucket::new(read, Instant::now()), Bucket::new(w, Instant::now())));
-        Some(if write {
-            f(&mut buckets.1, w)
-        } else {
-            f(&mut buckets.0, read)
-        })
+        Some(on_bucket(buckets, (read, w), write, f))
     }
 
     /// Whether the table's bucket holds at least `least` units now (a transactional action needs twice
@@ -1372,11 +1397,7 @@ impl Table {
             return None;
         };
         let mut buckets = self.shared.throughput.lock().unwrap_or_else(|p| p.into_inner());
-        Some(if write {
-            f(&mut buckets.1, w)
-        } else {
-            f(&mut buckets.0, read)
-        })
+        Some(on_bucket(&mut buckets, (read, w), write, f))
     }
 
     /// The engine, opened (its table key decrypted through `keys`) on first use. A table still being

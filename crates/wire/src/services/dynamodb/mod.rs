@@ -240,7 +240,7 @@ fn described(r: &TableRecord, status: &str, sizes: &Sizes, inaccessible_since: O
                     let (items, bytes) = sizes.index(&i.name);
                     json!({
                         "IndexName": i.name, "KeySchema": schema_json(&i.schema), "Projection": projection_json(&i.projection),
-                        "IndexSizeBytes": bytes, "ItemCount": items, "IndexArn": format!("{arn}/index/{}", i.name),
+                        "IndexSizeBytes": bytes, "ItemCount": items, "IndexArn": r.index_arn(&i.name),
                     })
                 })
                 .collect::<Vec<_>>()),
@@ -253,13 +253,13 @@ fn described(r: &TableRecord, status: &str, sizes: &Sizes, inaccessible_since: O
                 .global_indexes
                 .iter()
                 .map(|i| {
-                    let (r, w) = i.throughput.unwrap_or((0, 0));
+                    let (read, write) = i.throughput.unwrap_or((0, 0));
                     let (items, bytes) = sizes.index(&i.name);
                     let mut g = json!({
                         "IndexName": i.name, "KeySchema": schema_json(&i.schema), "Projection": projection_json(&i.projection),
                         "IndexStatus": if i.backfilling { "CREATING" } else { status_of_index(status) },
-                        "ProvisionedThroughput": {"NumberOfDecreasesToday": 0, "ReadCapacityUnits": r, "WriteCapacityUnits": w},
-                        "IndexSizeBytes": bytes, "ItemCount": items, "IndexArn": format!("{arn}/index/{}", i.name),
+                        "ProvisionedThroughput": {"NumberOfDecreasesToday": 0, "ReadCapacityUnits": read, "WriteCapacityUnits": write},
+                        "IndexSizeBytes": bytes, "ItemCount": items, "IndexArn": r.index_arn(&i.name),
                     });
                     if i.backfilling {
                         g["Backfilling"] = json!(true);
@@ -407,8 +407,8 @@ pub(super) fn throughput_pay_write(
     table.throughput_pay(true, units);
     let spec = &table.record.spec;
     if !spec.global_indexes.is_empty() {
-        let indexes = dynamodb::index::IndexDef::all(spec);
-        for u in dynamodb::index::write_units(&indexes, &spec.schema, w) {
+        // The definitions the write maintained, kept by the table, not built again per write.
+        for u in dynamodb::index::write_units(&table.index_defs(), &spec.schema, w) {
             if !u.local {
                 table.index_throughput_pay(&u.name, true, factor * u.units);
             }
