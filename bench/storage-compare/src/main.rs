@@ -182,7 +182,9 @@ fn main() {
             _ => Box::new(Ours::create(dir)),
         }
     };
-    for batch in [1usize, 16] {
+    // `storage-compare ENGINE KEYS SECONDS load` runs only the 1M-key load, for profiling it.
+    let only_load = args.get(4).is_some_and(|a| a == "load");
+    for batch in [1usize, 16].into_iter().filter(|_| !only_load) {
         let dir = tempfile::tempdir().expect("tempdir");
         let store = open(dir.path());
         println!("insert_batch_{batch}\t{:.0}", insert(store.as_ref(), batch, secs as f64, u64::MAX, 0));
@@ -190,6 +192,13 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = open(dir.path());
     println!("insert_batch_256\t{:.0}", insert(store.as_ref(), 256, f64::MAX, keys, 0));
+    if only_load {
+        // What the load wrote so far (WAL, flushes, compactions) over what it loaded: write amplification.
+        let io = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
+        let wrote = io.lines().find_map(|l| l.strip_prefix("wchar: ")).and_then(|n| n.parse::<f64>().ok());
+        eprintln!("wrote {:.2}x the loaded bytes", wrote.unwrap_or(0.0) / (keys as f64 * 1056.0));
+        return;
+    }
     // Let background flushes and compactions settle, as a table that has been loaded for a while would.
     std::thread::sleep(Duration::from_secs(5));
     println!("point_reads_1_thread\t{:.0}", reads(store.as_ref(), keys, 1, secs));
