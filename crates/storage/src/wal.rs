@@ -2,16 +2,17 @@
 //!
 //! Record framing: `len u32 BE | sealed( codec u8 | batch ) (len bytes)`, sealed at the offset of its
 //! length field; the batch is compressed first when that pays.
-//! Writers share fsyncs (group commit): one writer thread per log takes every queued record, writes them,
+//! Writers share fsyncs (group commit): one group at a time takes every queued record, writes them,
 //! fsyncs once, applies them in sequence order and wakes exactly that group's writers, which may be
-//! threads ([`Log::commit`]) or async tasks ([`Log::commit_async`]). A failed write or fsync poisons
+//! threads ([`Log::commit`]) or async tasks ([`Log::commit_async`]). The log's writer thread writes the
+//! groups, except that a thread committing into an idle log writes its group itself. A failed write or fsync poisons
 //! the log: nothing after it is acknowledged.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
 use crate::batch::{self, WriteBatch};
@@ -228,7 +229,8 @@ pub type Apply = Box<dyn Fn(u64, &WriteBatch) + Send + Sync>;
 struct LogState {
     segment: Box<dyn AppendFileSegment>,
     queue: Vec<(u64, WriteBatch, Arc<Waiter>)>,
-    /// The writer thread holds the segment and a group.
+    /// A thread (the writer thread, or a committing thread writing its own group) holds the segment and
+    /// a group.
     writing: bool,
     next_seq: u64,
     durable_seq: u64,
@@ -249,8 +251,9 @@ struct Shared {
 }
 
 /// The group-commit log over the current segment. It hands out sequence numbers, so the order of the
-/// queue is the order of the sequence. One writer thread per log writes every group: waiting writers,
-/// threads or async tasks, are each woken once, when their own batch is durable.
+/// queue is the order of the sequence. One group is written at a time, by the log's writer thread or by a
+/// thread in [`Log::commit`] that found the log idle; waiting writers, threads or async tasks, are each
+/// woken once, when their own batch is durable.
 pub struct Log {
     shared: Arc<Shared>,
     writer: Option<std::thread::JoinHandle<()>>,
@@ -289,8 +292,8 @@ impl Log {
         self.shared.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Queues `batch` under the next sequence number.
-    fn submit(&self, batch: WriteBatch) -> Result<Arc<Waiter>> {
+    /// Queues `batch` under the next sequence number; returns the lock still held.
+    fn enqueue(&self, batch: WriteBatch) -> Result<(Arc<Waiter>, std::sync::MutexGuard<'_, LogState>)> {
         let waiter = Waiter::new();
         let mut st = self.lock();
         if let Some(p) = &st.poisoned {
@@ -299,6 +302,12 @@ impl Log {
         let seq = st.next_seq;
         st.next_seq += 1;
         st.queue.push((seq, batch, waiter.clone()));
+        Ok((waiter, st))
+    }
+
+    /// Queues `batch` for the writer thread.
+    fn submit(&self, batch: WriteBatch) -> Result<Arc<Waiter>> {
+        let (waiter, st) = self.enqueue(batch)?;
         drop(st);
         self.shared.work.notify_one();
         Ok(waiter)
@@ -308,8 +317,19 @@ impl Log {
     /// else is waiting. Batches are applied (through the engine's `apply`) in sequence order, once their
     /// group is durable and before [`Log::durable_seq`] moves past it: readers at that sequence see whole
     /// groups. Returns the batch's sequence number.
+    ///
+    /// When no group is being written, the calling thread writes this one itself (with whatever else is
+    /// queued) instead of handing it to the writer thread: a lone writer then pays for its fsync and
+    /// nothing else, where the hand-off and the wake-up back cost it two thread switches per commit.
     pub fn commit(&self, batch: WriteBatch) -> Result<u64> {
-        self.submit(batch)?.wait()
+        let (waiter, st) = self.enqueue(batch)?;
+        if st.writing {
+            drop(st);
+            self.shared.work.notify_one();
+        } else {
+            drop(write_group(&self.shared, st));
+        }
+        waiter.wait()
     }
 
     /// [`Log::commit`] for async callers: no thread waits.
@@ -366,26 +386,34 @@ impl Drop for Log {
     }
 }
 
-/// The writer thread: takes everything queued as one group, writes and fsyncs it once, applies it in
-/// sequence order, publishes it, and wakes its writers. A failed write poisons the log: the group's first
-/// writer gets the error, everyone else (and every later writer) hears the log is poisoned.
+/// The writer thread: writes a group whenever something is queued and no committing thread is writing one.
 fn write_groups(shared: &Shared) {
     let mut st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
     loop {
-        if st.queue.is_empty() {
-            if st.closed {
+        if st.queue.is_empty() || st.writing {
+            if st.closed && st.queue.is_empty() {
                 return;
             }
             st = shared.work.wait(st).unwrap_or_else(|p| p.into_inner());
             continue;
         }
+        st = write_group(shared, st);
+    }
+}
+
+/// Takes everything queued as one group, writes and fsyncs it once, applies it in sequence order, publishes
+/// it, and wakes its writers. A failed write poisons the log: the group's first writer gets the error,
+/// everyone else (and every later writer) hears the log is poisoned. Called with the lock held, nothing
+/// being written and something queued, by the writer thread or by a committing thread.
+fn write_group<'a>(shared: &'a Shared, mut st: MutexGuard<'a, LogState>) -> MutexGuard<'a, LogState> {
+    {
         let group = std::mem::take(&mut st.queue);
         if let Some(p) = st.poisoned.clone() {
             for (_, _, w) in group {
                 w.finish(Err(StorageError::Poisoned(p.clone())));
             }
             shared.idle.notify_all();
-            continue;
+            return st;
         }
         let payloads: Vec<Vec<u8>> = group.iter().map(|(s, b, _)| batch::encode(*s, b)).collect();
         let top = group.last().map(|(s, _, _)| *s).unwrap_or(st.durable_seq);
@@ -422,8 +450,13 @@ fn write_groups(shared: &Shared) {
         }
         if st.queue.is_empty() {
             shared.idle.notify_all();
+        } else {
+            // Queued while this group was written: the writer thread takes them (it may have been told
+            // while a committing thread was writing, and gone back to sleep).
+            shared.work.notify_one();
         }
     }
+    st
 }
 
 /// Stands in for the segment while the leader writes it.
