@@ -66,7 +66,12 @@ impl DataKey {
     }
 
     pub fn seal(&self, file_id: u64, offset: u64, kind: Kind, plaintext: &[u8]) -> Vec<u8> {
-        let mut buf = plaintext.to_vec();
+        self.seal_owned(file_id, offset, kind, plaintext.to_vec())
+    }
+
+    /// [`DataKey::seal`] of a buffer the caller no longer needs: encrypted where it lies, no copy.
+    pub fn seal_owned(&self, file_id: u64, offset: u64, kind: Kind, plaintext: Vec<u8>) -> Vec<u8> {
+        let mut buf = plaintext;
         if cfg!(feature = "insecure-null-cipher") {
             buf.extend_from_slice(&[0u8; TAG_LEN]);
             return buf;
@@ -87,7 +92,12 @@ impl DataKey {
     }
 
     pub fn open(&self, file_id: u64, offset: u64, kind: Kind, sealed: &[u8], file: &str) -> Result<Vec<u8>> {
-        let mut buf = sealed.to_vec();
+        self.open_owned(file_id, offset, kind, sealed.to_vec(), file)
+    }
+
+    /// [`DataKey::open`] of a buffer the caller no longer needs: decrypted where it lies, no copy.
+    pub fn open_owned(&self, file_id: u64, offset: u64, kind: Kind, sealed: Vec<u8>, file: &str) -> Result<Vec<u8>> {
+        let mut buf = sealed;
         if cfg!(feature = "insecure-null-cipher") {
             let n = buf.len().checked_sub(TAG_LEN).ok_or_else(|| {
                 StorageError::corrupt(file, format!("block at offset {offset}"), "shorter than a tag")

@@ -95,18 +95,24 @@ pub fn write(fs: &dyn FileSystem, dir: &Path, file_id: u64, key: &DataKey, entri
     let mut out = seal::header(MAGIC, file_id, key.id).to_vec();
     let mut written = 0u64;
     let mut index: Vec<IndexEntry> = Vec::new();
-    let mut block = Vec::new();
+    // A block is built where it is sealed: room for the codec byte and the entry count, then the entries.
+    const ROOM: usize = 5;
+    let new_block = || {
+        let mut b = Vec::with_capacity(BLOCK_TARGET + 1024);
+        b.resize(ROOM, 0);
+        b
+    };
+    let mut block = new_block();
     let mut count = 0u32;
     let mut codec = codec::Adaptive::default();
     for (i, e) in entries.iter().enumerate() {
         encode_entry(&mut block, e);
         count += 1;
-        if block.len() >= BLOCK_TARGET || i + 1 == entries.len() {
-            let mut plain = Vec::with_capacity(block.len() + 4);
-            plain.extend_from_slice(&count.to_be_bytes());
-            plain.extend_from_slice(&block);
+        if block.len() - ROOM >= BLOCK_TARGET || i + 1 == entries.len() {
+            block[1..ROOM].copy_from_slice(&count.to_be_bytes());
             let offset = written + out.len() as u64;
-            let sealed = key.seal(file_id, offset, Kind::SstData, &codec.compress(&plain));
+            let framed = codec.frame(std::mem::replace(&mut block, new_block()));
+            let sealed = key.seal_owned(file_id, offset, Kind::SstData, framed);
             out.extend_from_slice(&(sealed.len() as u32).to_be_bytes());
             out.extend_from_slice(&sealed);
             index.push(IndexEntry {
@@ -115,7 +121,6 @@ pub fn write(fs: &dyn FileSystem, dir: &Path, file_id: u64, key: &DataKey, entri
                 offset,
                 len: sealed.len() as u32,
             });
-            block.clear();
             count = 0;
             if out.len() >= PIECE {
                 f.append(&out)?;
@@ -344,8 +349,8 @@ impl Table {
         let raw = self.file.read_at(ie.offset + 4, ie.len as usize)?;
         let plain = self
             .key
-            .open(self.file_id, ie.offset, Kind::SstData, &raw, &self.name)?;
-        decode_block(&codec::decompress(&plain, &self.name)?, &self.name)
+            .open_owned(self.file_id, ie.offset, Kind::SstData, raw, &self.name)?;
+        decode_block(&codec::payload(&plain, &self.name)?, &self.name)
     }
 }
 
