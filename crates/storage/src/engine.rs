@@ -64,6 +64,14 @@ impl Default for Options {
     }
 }
 
+impl Options {
+    /// What a WAL segment is reserved to: about the records of one full memtable. A segment that
+    /// outgrows it only gets slower commits.
+    fn wal_reserve(&self) -> u64 {
+        (self.memtable_bytes + self.memtable_bytes / 4) as u64
+    }
+}
+
 /// A consistent view: reads through it see exactly the writes up to its sequence number. Compaction
 /// keeps what a held snapshot can see.
 pub struct Snapshot {
@@ -258,7 +266,7 @@ impl Engine {
         };
         manifest::install(fs.as_ref(), dir, 1, &mkey, &m)?;
         let wkey = registry.new_key()?;
-        let segment = wal::create(fs.as_ref(), dir, 2, wkey)?;
+        let segment = wal::create(fs.as_ref(), dir, 2, wkey, options.wal_reserve())?;
         let mem = Arc::new(RwLock::new(Arc::new(Memtable::default())));
         Engine::start(Core {
             dir: dir.to_owned(),
@@ -359,7 +367,7 @@ impl Engine {
         // key and nonce. A new segment takes new writes.
         let new_wal = m.next_file_id;
         m.next_file_id += 1;
-        let segment = wal::create(fs.as_ref(), dir, new_wal, registry.new_key()?)?;
+        let segment = wal::create(fs.as_ref(), dir, new_wal, registry.new_key()?, options.wal_reserve())?;
         let mem = Arc::new(RwLock::new(Arc::new(mem)));
         let core = Core {
             dir: dir.to_owned(),
@@ -611,7 +619,13 @@ impl Core {
     /// Moves the memtable to `imm` and starts a new WAL segment, with no write in flight.
     fn freeze_memtable(&self) -> Result<()> {
         let wal_id = self.allocate_file_id();
-        let segment = wal::create(self.fs.as_ref(), &self.dir, wal_id, self.registry.new_key()?)?;
+        let segment = wal::create(
+            self.fs.as_ref(),
+            &self.dir,
+            wal_id,
+            self.registry.new_key()?,
+            self.options.wal_reserve(),
+        )?;
         self.log.switch_with(segment, |durable| {
             let old = self.mem.read().unwrap_or_else(|p| p.into_inner()).clone();
             // `imm` before `mem`: a reader looks at `mem` first, then `imm`, so it sees the frozen

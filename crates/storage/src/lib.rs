@@ -6,11 +6,11 @@
 //! Files in a table directory (formats in each module's docs):
 //! - `KEYS` ([`keys`]): the table key's KMS blob and every data key, wrapped.
 //! - `CURRENT` + `NNNNNNNNNN.manifest` ([`manifest`]): the live file set, sealed.
-//! - `NNNNNNNNNN.wal` ([`wal`]): sealed write batches.
+//! - `NNNNNNNNNN.wal` ([`wal`]): sealed write batches, in a file reserved ahead (the unwritten rest is zeros).
 //! - `NNNNNNNNNN.sst` ([`sst`]): sealed sorted blocks and index.
 //!
 //! Level 0 holds flushed memtables; each deeper level is one sorted run ten times the size of the one above,
-//! kept so by a background thread ([`Options`] sets the sizes). `bench/storage-compare` (outside the
+//! kept so by background threads ([`Options`] sets the sizes). `bench/storage-compare` (outside the
 //! workspace) is the only place the `insecure-null-cipher` feature may be enabled.
 //!
 //! The only plaintext: fixed file headers and footers (magic, format, file id, key id, offsets), the

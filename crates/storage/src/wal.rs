@@ -1,7 +1,9 @@
 //! The write-ahead log: one segment file per memtable, each record a sealed write batch.
 //!
 //! Record framing: `len u32 BE | sealed( codec u8 | batch ) (len bytes)`, sealed at the offset of its
-//! length field; the batch is compressed first when that pays.
+//! length field; the batch is compressed first when that pays. A segment is reserved ahead to about a
+//! memtable's worth (a hole that reads as zeros), so commits write inside the file's length; a zero length
+//! where a record would start ends the records.
 //! Writers share fsyncs (group commit): one group at a time takes every queued record, writes them,
 //! fsyncs once, applies them in sequence order and wakes exactly that group's writers, which may be
 //! threads ([`Log::commit`]) or async tasks ([`Log::commit_async`]). The log's writer thread writes the
@@ -49,11 +51,20 @@ impl Segment {
     }
 }
 
-/// A new segment: header written and synced before any record.
-pub fn create(fs: &dyn FileSystem, dir: &Path, file_id: u64, key: Arc<DataKey>) -> Result<Box<dyn AppendFileSegment>> {
+/// A new segment: header written and synced before any record, the file reserved to `reserve` bytes
+/// (about what a memtable's records take) so that commits write inside its length. The unwritten rest
+/// reads as zeros, which replay takes as the end of the records.
+pub fn create(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    file_id: u64,
+    key: Arc<DataKey>,
+    reserve: u64,
+) -> Result<Box<dyn AppendFileSegment>> {
     let path = dir.join(file_name(file_id));
     let mut file = fs.create(&path)?;
     file.append(&seal::header(MAGIC, file_id, key.id))?;
+    file.reserve(reserve)?;
     file.sync()?;
     Ok(Box::new(Segment {
         file,
@@ -93,8 +104,8 @@ pub struct Replayed {
     pub valid_len: u64,
 }
 
-/// Reads a segment. A damaged or incomplete *last* record is a torn write (dropped); damage before the
-/// last record is corruption.
+/// Reads a segment. A damaged or incomplete *last* record (nothing but the zeros of the reserved,
+/// unwritten rest after it) is a torn write (dropped); damage before the last record is corruption.
 pub fn replay(fs: &dyn FileSystem, path: &Path, key_for: &dyn Fn(u64) -> Result<Arc<DataKey>>) -> Result<Replayed> {
     let name = path.display().to_string();
     let raw = fs.read_all(path)?;
@@ -107,6 +118,19 @@ pub fn replay(fs: &dyn FileSystem, path: &Path, key_for: &dyn Fn(u64) -> Result<
             break;
         }
         let len = u32::from_be_bytes([raw[pos], raw[pos + 1], raw[pos + 2], raw[pos + 3]]) as usize;
+        let unwritten = |from: usize| raw[from.min(raw.len())..].iter().all(|b| *b == 0);
+        // No record is empty (a sealed one holds at least its tag): a zero length is where the writes
+        // stopped, in the reserved rest of the file. Anything but zeros after it is damage.
+        if len == 0 {
+            if unwritten(pos) {
+                break;
+            }
+            return Err(StorageError::corrupt(
+                &name,
+                format!("record at offset {pos}"),
+                "zero length",
+            ));
+        }
         let end = pos + 4 + len;
         if end > raw.len() {
             break;
@@ -114,7 +138,7 @@ pub fn replay(fs: &dyn FileSystem, path: &Path, key_for: &dyn Fn(u64) -> Result<
         match key.open(file_id, pos as u64, Kind::WalRecord, &raw[pos + 4..end], &name) {
             Ok(plain) => batches.push(batch::decode(&crate::codec::decompress(&plain, &name)?, &name)?),
             // A damaged last record is a write the crash tore: dropped, as a torn tail.
-            Err(_) if end == raw.len() => break,
+            Err(_) if unwritten(end) => break,
             Err(e) => return Err(e),
         }
         pos = end;

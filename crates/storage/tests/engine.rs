@@ -384,13 +384,39 @@ fn torn_tails_are_cut_and_middle_damage_is_named() {
         .max_by_key(|p| std::fs::metadata(p).unwrap().len())
         .unwrap();
     let good = std::fs::read(&wal).unwrap();
-    // A half-written record at the end: cut, everything before kept.
+    // Where the records end: the segment is reserved past them, and the rest reads as zeros.
+    let mut end = storage::seal::HEADER_LEN;
+    loop {
+        let len = u32::from_be_bytes(good[end..end + 4].try_into().unwrap()) as usize;
+        if len == 0 {
+            break;
+        }
+        end += 4 + len;
+    }
+    assert!(good[end..].iter().all(|b| *b == 0), "the reserved rest is unwritten");
+    // A half-written record where the next one would go, the unwritten rest after it: cut, everything
+    // before kept.
     let mut torn = good.clone();
+    torn[end..end + 7].copy_from_slice(&[0, 0, 0, 50, 1, 2, 3]);
+    std::fs::write(&wal, &torn).unwrap();
+    let e = open(dir.path());
+    assert_eq!(e.range(1, &Range::all(), None).unwrap().len(), 5);
+    drop(e);
+    // The same at the very end of a segment that filled its reservation.
+    let mut torn = good[..end].to_vec();
     torn.extend_from_slice(&[0, 0, 0, 50, 1, 2, 3]);
     std::fs::write(&wal, &torn).unwrap();
     let e = open(dir.path());
     assert_eq!(e.range(1, &Range::all(), None).unwrap().len(), 5);
     drop(e);
+    // A zeroed length with records after it is damage, not the end of the log.
+    let mut zeroed = good.clone();
+    zeroed[storage::seal::HEADER_LEN..storage::seal::HEADER_LEN + 4].fill(0);
+    std::fs::write(&wal, &zeroed).unwrap();
+    assert!(matches!(
+        Engine::open(dir.path(), fs::local(), &kms(), small()),
+        Err(StorageError::Corruption { .. })
+    ));
     // Damage to an earlier record refuses to open rather than losing acknowledged writes silently.
     let mut bad = good.clone();
     bad[40] ^= 1;

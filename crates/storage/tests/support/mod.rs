@@ -71,6 +71,13 @@ impl<H: Hook> AppendFile for HookedFile<H> {
             Verdict::Tear(e) | Verdict::Fail(e) => Err(e),
         }
     }
+
+    fn reserve(&mut self, len: u64) -> storage::Result<()> {
+        match self.hook.before(Op::Truncate) {
+            Verdict::Go => self.inner.reserve(len),
+            Verdict::Tear(e) | Verdict::Fail(e) => Err(e),
+        }
+    }
 }
 
 impl<H: Hook> FileSystem for HookedFs<H> {
