@@ -5,9 +5,29 @@ use std::sync::{Arc, Mutex};
 
 use lru::LruCache;
 
-use crate::sst::Entry;
+/// A decrypted, decompressed data block, kept as bytes: a point read walks it in place
+/// (`sst::BlockEntries`) and copies only the value it wants.
+pub struct BlockBytes {
+    buf: Vec<u8>,
+    start: usize,
+}
 
-pub type Block = Arc<Vec<Entry>>;
+impl BlockBytes {
+    /// `buf[start..]` is the block's payload (`start` skips a raw block's codec byte, so the buffer the
+    /// block was read and decrypted into is kept as it is).
+    pub fn new(buf: Vec<u8>, start: usize) -> BlockBytes {
+        BlockBytes {
+            start: start.min(buf.len()),
+            buf,
+        }
+    }
+
+    pub fn payload(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+}
+
+pub type Block = Arc<BlockBytes>;
 
 /// Sharded by block, so concurrent readers rarely meet on one lock; each shard holds an equal part of the
 /// budget.
@@ -25,11 +45,8 @@ struct Inner {
     misses: u64,
 }
 
-fn block_bytes(b: &[Entry]) -> usize {
-    b.iter()
-        .map(|(k, _, v)| k.len() + v.as_ref().map_or(0, Vec::len) + 64)
-        .sum::<usize>()
-        + 64
+fn block_bytes(b: &BlockBytes) -> usize {
+    b.buf.capacity() + 64
 }
 
 impl BlockCache {
@@ -72,7 +89,7 @@ impl BlockCache {
         &self,
         file_id: u64,
         offset: u64,
-        load: impl FnOnce() -> crate::Result<Vec<Entry>>,
+        load: impl FnOnce() -> crate::Result<BlockBytes>,
     ) -> crate::Result<Block> {
         {
             let mut inner = self.shard(file_id, offset);
@@ -135,7 +152,7 @@ mod tests {
     #[test]
     fn serves_repeats_and_stays_within_its_budget() {
         let cache = BlockCache::new(16 * 10_000);
-        let block = |i: u64| vec![(vec![0u8; 100], i, Some(vec![1u8; 100]))];
+        let block = |i: u64| BlockBytes::new(vec![i as u8; 266], 1);
         // A working set that fits (20 blocks of ~330 bytes) is loaded once.
         let mut loads = 0;
         for _ in 0..3 {
@@ -154,12 +171,12 @@ mod tests {
             cache.get_or_load(3, i, || Ok(block(i))).unwrap();
             assert!(cache.stats().0 <= 16 * 10_000);
         }
-        cache.get_or_load(2, 0, || Ok(vec![])).unwrap();
+        cache.get_or_load(2, 0, || Ok(BlockBytes::new(Vec::new(), 0))).unwrap();
         let hits = cache.stats().1;
-        cache.get_or_load(2, 0, || Ok(vec![])).unwrap();
+        cache.get_or_load(2, 0, || Ok(BlockBytes::new(Vec::new(), 0))).unwrap();
         assert_eq!(cache.stats().1, hits + 1);
         cache.forget_file(2);
-        cache.get_or_load(2, 0, || Ok(vec![])).unwrap();
+        cache.get_or_load(2, 0, || Ok(BlockBytes::new(Vec::new(), 0))).unwrap();
         assert_eq!(cache.stats().1, hits + 1);
     }
 }

@@ -12,12 +12,13 @@
 //! Entries are ordered by key ascending, then sequence descending. Keys, values and the index are sealed;
 //! the footer holds only offsets.
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::batch::Reader;
 use crate::bloom::Bloom;
-use crate::cache::{Block, BlockCache};
+use crate::cache::{Block, BlockBytes, BlockCache};
 use crate::codec;
 use crate::error::{Result, StorageError};
 use crate::fs::{FileSystem, ReadAt};
@@ -54,28 +55,73 @@ fn encode_entry(out: &mut Vec<u8>, (k, s, v): &Entry) {
 }
 
 pub fn decode_block(raw: &[u8], file: &str) -> Result<Vec<Entry>> {
-    let mut r = Reader::new(raw, file);
-    let count = r.u32()?;
+    let mut entries = BlockEntries::new(raw, file)?;
     // The smallest entry is 13 bytes: never reserve more than the input could hold.
-    let mut out = Vec::with_capacity((count as usize).min(raw.len() / 13));
-    for _ in 0..count {
-        let klen = r.u32()? as usize;
-        let k = r.take(klen)?.to_vec();
-        let s = r.u64()?;
-        let v = match r.u8()? {
-            1 => {
-                let vlen = r.u32()? as usize;
-                Some(r.take(vlen)?.to_vec())
-            }
-            0 => None,
-            other => return Err(StorageError::corrupt(file, "data block", format!("unknown op {other}"))),
-        };
-        out.push((k, s, v));
+    let mut out = Vec::with_capacity((entries.left as usize).min(raw.len() / 13));
+    for e in entries.by_ref() {
+        let (k, s, v) = e?;
+        out.push((k.to_vec(), s, v.map(<[u8]>::to_vec)));
     }
-    if !r.done() {
+    if !entries.r.done() {
         return Err(StorageError::corrupt(file, "data block", "trailing bytes"));
     }
     Ok(out)
+}
+
+/// An entry borrowed from its block: `(key, seq, value or tombstone)`.
+type EntryRef<'a> = (&'a [u8], u64, Option<&'a [u8]>);
+
+/// A data block's entries read where they lie: a point read looks through a block without copying the
+/// entries it passes.
+struct BlockEntries<'a> {
+    r: Reader<'a>,
+    left: u32,
+    file: &'a str,
+}
+
+impl<'a> BlockEntries<'a> {
+    fn new(raw: &'a [u8], file: &'a str) -> Result<BlockEntries<'a>> {
+        let mut r = Reader::new(raw, file);
+        let left = r.u32()?;
+        Ok(BlockEntries { r, left, file })
+    }
+
+    fn entry(&mut self) -> Result<EntryRef<'a>> {
+        let klen = self.r.u32()? as usize;
+        let k = self.r.take(klen)?;
+        let s = self.r.u64()?;
+        let v = match self.r.u8()? {
+            1 => {
+                let vlen = self.r.u32()? as usize;
+                Some(self.r.take(vlen)?)
+            }
+            0 => None,
+            other => {
+                return Err(StorageError::corrupt(
+                    self.file,
+                    "data block",
+                    format!("unknown op {other}"),
+                ))
+            }
+        };
+        Ok((k, s, v))
+    }
+}
+
+impl<'a> Iterator for BlockEntries<'a> {
+    type Item = Result<EntryRef<'a>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let e = self.entry();
+        if e.is_err() {
+            self.left = 0;
+        }
+        Some(e)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -296,12 +342,14 @@ impl Table {
         }
         let mut i = self.seek_block(key, snapshot);
         while i < self.index.len() {
-            for (k, s, v) in self.block(i)?.iter() {
-                if k.as_slice() > key {
+            let block = self.block(i)?;
+            for e in BlockEntries::new(block.payload(), &self.name)? {
+                let (k, s, v) = e?;
+                if k > key {
                     return Ok(None);
                 }
-                if k.as_slice() == key && *s <= snapshot {
-                    return Ok(Some((*s, v.clone())));
+                if k == key && s <= snapshot {
+                    return Ok(Some((s, v.map(<[u8]>::to_vec))));
                 }
             }
             i += 1;
@@ -339,18 +387,31 @@ impl Table {
     /// blocks would push out the ones point reads keep coming back to).
     fn scan_block(&self, i: usize) -> Result<Vec<Entry>> {
         match self.cache.get(self.file_id, self.index[i].offset) {
-            Some(b) => Ok(b.to_vec()),
-            None => self.load_block(i),
+            Some(b) => decode_block(b.payload(), &self.name),
+            None => self.read_entries(i),
         }
     }
 
-    fn load_block(&self, i: usize) -> Result<Vec<Entry>> {
+    /// Block `i`'s entries, read past the cache.
+    fn read_entries(&self, i: usize) -> Result<Vec<Entry>> {
+        decode_block(self.load_block(i)?.payload(), &self.name)
+    }
+
+    /// Block `i` read, decrypted and decompressed; a raw block stays in the buffer it was read into.
+    fn load_block(&self, i: usize) -> Result<BlockBytes> {
         let ie = &self.index[i];
         let raw = self.file.read_at(ie.offset + 4, ie.len as usize)?;
         let plain = self
             .key
             .open_owned(self.file_id, ie.offset, Kind::SstData, raw, &self.name)?;
-        decode_block(&codec::payload(&plain, &self.name)?, &self.name)
+        let decompressed = match codec::payload(&plain, &self.name)? {
+            Cow::Borrowed(_) => None,
+            Cow::Owned(v) => Some(v),
+        };
+        Ok(match decompressed {
+            None => BlockBytes::new(plain, 1),
+            Some(v) => BlockBytes::new(v, 0),
+        })
     }
 }
 
@@ -426,7 +487,7 @@ impl TableScan {
             if self.next_block >= self.table.index.len() {
                 return Ok(None);
             }
-            let mut entries = self.table.load_block(self.next_block)?;
+            let mut entries = self.table.read_entries(self.next_block)?;
             self.next_block += 1;
             entries.reverse();
             self.buffer = entries;
