@@ -1,4 +1,4 @@
-//! A cache of decrypted, decoded SST blocks with a memory bound: hot blocks stay in our memory rather than
+//! A cache of decrypted, decompressed SST blocks with a memory bound: hot blocks stay in our memory rather than
 //! in the page cache as ciphertext (design.md section 7: idle page-cache pages go after about 30 s).
 
 use std::sync::{Arc, Mutex};
