@@ -1112,13 +1112,13 @@ impl Engine {
         self.core.checkpoint(dest)
     }
 
-    /// Tables per level, level 0 first.
     /// Runs the compactions due now on the calling thread, so that none is due when it returns (the
-    /// background thread may be in one: this waits for it). For tests and tools that need a settled shape.
+    /// compaction thread may be in one: this waits for it). For tests and tools that need a settled shape.
     pub fn settle(&self) -> Result<()> {
         self.core.compact_due()
     }
 
+    /// Tables per level, level 0 first.
     pub fn level_counts(&self) -> Vec<usize> {
         self.core.current().levels.iter().map(Vec::len).collect()
     }

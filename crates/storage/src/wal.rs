@@ -7,8 +7,8 @@
 //! Writers share fsyncs (group commit): one group at a time takes every queued record, writes them,
 //! fsyncs once, applies them in sequence order and wakes exactly that group's writers, which may be
 //! threads ([`Log::commit`]) or async tasks ([`Log::commit_async`]). The log's writer thread writes the
-//! groups, except that a thread committing into an idle log writes its group itself. A failed write or fsync poisons
-//! the log: nothing after it is acknowledged.
+//! groups, except that a thread committing into an idle log writes its group itself. A failed write or
+//! fsync poisons the log: nothing after it is acknowledged.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -317,7 +317,7 @@ impl Log {
     }
 
     /// Queues `batch` under the next sequence number; returns the lock still held.
-    fn enqueue(&self, batch: WriteBatch) -> Result<(Arc<Waiter>, std::sync::MutexGuard<'_, LogState>)> {
+    fn enqueue(&self, batch: WriteBatch) -> Result<(Arc<Waiter>, MutexGuard<'_, LogState>)> {
         let waiter = Waiter::new();
         let mut st = self.lock();
         if let Some(p) = &st.poisoned {
@@ -430,55 +430,53 @@ fn write_groups(shared: &Shared) {
 /// everyone else (and every later writer) hears the log is poisoned. Called with the lock held, nothing
 /// being written and something queued, by the writer thread or by a committing thread.
 fn write_group<'a>(shared: &'a Shared, mut st: MutexGuard<'a, LogState>) -> MutexGuard<'a, LogState> {
-    {
-        let group = std::mem::take(&mut st.queue);
-        if let Some(p) = st.poisoned.clone() {
-            for (_, _, w) in group {
-                w.finish(Err(StorageError::Poisoned(p.clone())));
-            }
-            shared.idle.notify_all();
-            return st;
+    let group = std::mem::take(&mut st.queue);
+    if let Some(p) = st.poisoned.clone() {
+        for (_, _, w) in group {
+            w.finish(Err(StorageError::Poisoned(p.clone())));
         }
-        let payloads: Vec<Vec<u8>> = group.iter().map(|(s, b, _)| batch::encode(*s, b)).collect();
-        let top = group.last().map(|(s, _, _)| *s).unwrap_or(st.durable_seq);
-        // Written outside the lock, so new writers queue for the next group meanwhile.
-        let mut segment = std::mem::replace(&mut st.segment, Box::new(Detached));
-        st.writing = true;
-        drop(st);
-        let written = segment.write_records(&payloads);
-        if written.is_ok() {
-            for (s, b, _) in &group {
-                (shared.apply)(*s, b);
-            }
+        shared.idle.notify_all();
+        return st;
+    }
+    let payloads: Vec<Vec<u8>> = group.iter().map(|(s, b, _)| batch::encode(*s, b)).collect();
+    let top = group.last().map(|(s, _, _)| *s).unwrap_or(st.durable_seq);
+    // Written outside the lock, so new writers queue for the next group meanwhile.
+    let mut segment = std::mem::replace(&mut st.segment, Box::new(Detached));
+    st.writing = true;
+    drop(st);
+    let written = segment.write_records(&payloads);
+    if written.is_ok() {
+        for (s, b, _) in &group {
+            (shared.apply)(*s, b);
         }
-        st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
-        st.segment = segment;
-        st.writing = false;
-        match written {
-            Ok(()) => {
-                st.durable_seq = top;
-                // Published under the lock, after the batches are applied: a reader at `top` sees them all.
-                shared.durable.store(top, Ordering::Release);
-                for (s, _, w) in &group {
-                    w.finish(Ok(*s));
-                }
-            }
-            Err(e) => {
-                st.poisoned = Some(e.to_string());
-                let mut first = Some(e);
-                for (_, _, w) in group.iter().chain(std::mem::take(&mut st.queue).iter()) {
-                    let p = StorageError::Poisoned(st.poisoned.clone().unwrap_or_default());
-                    w.finish(Err(first.take().unwrap_or(p)));
-                }
+    }
+    st = shared.state.lock().unwrap_or_else(|p| p.into_inner());
+    st.segment = segment;
+    st.writing = false;
+    match written {
+        Ok(()) => {
+            st.durable_seq = top;
+            // Published under the lock, after the batches are applied: a reader at `top` sees them all.
+            shared.durable.store(top, Ordering::Release);
+            for (s, _, w) in &group {
+                w.finish(Ok(*s));
             }
         }
-        if st.queue.is_empty() {
-            shared.idle.notify_all();
-        } else {
-            // Queued while this group was written: the writer thread takes them (it may have been told
-            // while a committing thread was writing, and gone back to sleep).
-            shared.work.notify_one();
+        Err(e) => {
+            st.poisoned = Some(e.to_string());
+            let mut first = Some(e);
+            for (_, _, w) in group.iter().chain(std::mem::take(&mut st.queue).iter()) {
+                let p = StorageError::Poisoned(st.poisoned.clone().unwrap_or_default());
+                w.finish(Err(first.take().unwrap_or(p)));
+            }
         }
+    }
+    if st.queue.is_empty() {
+        shared.idle.notify_all();
+    } else {
+        // Queued while this group was written: the writer thread takes them (it may have been told
+        // while a committing thread was writing, and gone back to sleep).
+        shared.work.notify_one();
     }
     st
 }
