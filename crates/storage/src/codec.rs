@@ -1,8 +1,6 @@
 //! Block payload codecs: what a sealed block holds is `codec u8 || payload`, compressed before sealing
 //! (ciphertext does not compress).
 
-use std::borrow::Cow;
-
 use crate::error::{Result, StorageError};
 
 const RAW: u8 = 0;
@@ -70,15 +68,19 @@ impl Adaptive {
     }
 }
 
-pub fn decompress(block: &[u8], file: &str) -> Result<Vec<u8>> {
-    payload(block, file).map(Cow::into_owned)
+/// A block's plaintext in a buffer of its own, and where in it the plaintext starts: a raw block (most data
+/// blocks of incompressible values) keeps the buffer it came in, past its codec byte, so reading one copies
+/// nothing.
+pub fn into_payload(block: Vec<u8>, file: &str) -> Result<(Vec<u8>, usize)> {
+    if block.first() == Some(&RAW) {
+        return Ok((block, 1));
+    }
+    decompress(&block, file).map(|plain| (plain, 0))
 }
 
-/// The plaintext of a block: borrowed from it when it was stored raw (most data blocks of incompressible
-/// values), so reading one copies nothing.
-pub fn payload<'a>(block: &'a [u8], file: &str) -> Result<Cow<'a, [u8]>> {
+pub fn decompress(block: &[u8], file: &str) -> Result<Vec<u8>> {
     match block.split_first() {
-        Some((&RAW, rest)) => Ok(Cow::Borrowed(rest)),
+        Some((&RAW, rest)) => Ok(rest.to_vec()),
         Some((&LZ4, rest)) => {
             if rest.len() < 4 {
                 return Err(StorageError::corrupt(file, "block", "truncated compressed block"));
@@ -92,7 +94,6 @@ pub fn payload<'a>(block: &'a [u8], file: &str) -> Result<Cow<'a, [u8]>> {
                 ));
             }
             lz4_flex::block::decompress_size_prepended(rest)
-                .map(Cow::Owned)
                 .map_err(|e| StorageError::corrupt(file, "block", format!("bad compressed block: {e}")))
         }
         Some((other, _)) => Err(StorageError::corrupt(file, "block", format!("unknown codec {other}"))),
@@ -130,6 +131,14 @@ mod tests {
                 framed.extend_from_slice(&plain);
                 prop_assert_eq!(decompress(&codec.frame(framed), "t").unwrap(), plain);
             }
+        }
+
+        #[test]
+        fn into_payload_reads_as_decompress(plain in proptest::collection::vec(any::<u8>(), 0..3000), repeat in any::<bool>()) {
+            let plain: Vec<u8> = if repeat { plain.iter().flat_map(|b| [*b; 8]).collect() } else { plain };
+            let block = compress(&plain);
+            let (buf, start) = into_payload(block, "t").unwrap();
+            prop_assert_eq!(&buf[start..], &plain[..]);
         }
 
         #[test]

@@ -12,7 +12,6 @@
 //! Entries are ordered by key ascending, then sequence descending. Keys, values and the index are sealed;
 //! the footer holds only offsets.
 
-use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -404,14 +403,8 @@ impl Table {
         let plain = self
             .key
             .open_owned(self.file_id, ie.offset, Kind::SstData, raw, &self.name)?;
-        let decompressed = match codec::payload(&plain, &self.name)? {
-            Cow::Borrowed(_) => None,
-            Cow::Owned(v) => Some(v),
-        };
-        Ok(match decompressed {
-            None => BlockBytes::new(plain, 1),
-            Some(v) => BlockBytes::new(v, 0),
-        })
+        let (buf, start) = codec::into_payload(plain, &self.name)?;
+        Ok(BlockBytes::new(buf, start))
     }
 }
 
