@@ -83,6 +83,14 @@ impl ApiError {
         Self::new(ErrorKind::Modeled { code, status }, message)
     }
 
+    /// This error with `name: value` added to its JSON body (`Item`, `CancellationReasons`, ...).
+    pub fn with_member(mut self, name: &str, value: serde_json::Value) -> Self {
+        self.members
+            .get_or_insert_with(Default::default)
+            .insert(name.into(), value);
+        self
+    }
+
     pub fn serialization(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Serialization, message)
     }
@@ -206,11 +214,8 @@ impl From<DynamoError> for ApiError {
                     .into_iter()
                     .map(|r| serde_json::json!({ "reason": r.reason, "resource": r.resource }))
                     .collect();
-                let mut err = ApiError::modeled("ProvisionedThroughputExceededException", 400, message);
-                let mut members = serde_json::Map::new();
-                members.insert("ThrottlingReasons".into(), serde_json::Value::Array(list));
-                err.members = Some(Box::new(members));
-                err
+                ApiError::modeled("ProvisionedThroughputExceededException", 400, message)
+                    .with_member("ThrottlingReasons", serde_json::Value::Array(list))
             }
             DynamoError::TrimmedDataAccess(m) => ApiError::modeled("TrimmedDataAccessException", 400, m),
             DynamoError::ExpiredIterator(m) => ApiError::modeled("ExpiredIteratorException", 400, m),
@@ -229,11 +234,8 @@ impl From<DynamoError> for ApiError {
                         serde_json::Value::Object(o)
                     })
                     .collect();
-                let mut err = ApiError::modeled("TransactionCanceledException", 400, e.to_string());
-                let mut members = serde_json::Map::new();
-                members.insert("CancellationReasons".into(), serde_json::Value::Array(list));
-                err.members = Some(Box::new(members));
-                err
+                ApiError::modeled("TransactionCanceledException", 400, e.to_string())
+                    .with_member("CancellationReasons", serde_json::Value::Array(list))
             }
             // The item is shown only when the request asked for it (`services::dynamodb` adds it).
             e @ DynamoError::ConditionalCheckFailed(_) => {

@@ -85,13 +85,11 @@ fn condition_failed(e: DynamoError, with_item: bool) -> ApiError {
         DynamoError::ConditionalCheckFailed(Some(item)) if with_item => Some(item_to_json(item)),
         _ => None,
     };
-    let mut err = ApiError::from(e);
-    if let Some(item) = item {
-        let mut members = Map::new();
-        members.insert("Item".into(), item);
-        err.members = Some(Box::new(members));
+    let err = ApiError::from(e);
+    match item {
+        Some(item) => err.with_member("Item", item),
+        None => err,
     }
-    err
 }
 
 /// `ItemCollectionMetrics` for a write to `table`, when asked for and the table has local indexes: the
