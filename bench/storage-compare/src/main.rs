@@ -16,6 +16,12 @@ trait Store: Sync {
     fn get(&self, key: &[u8]) -> Option<Vec<u8>>;
     /// Reads `n` pairs from `start` on; returns how many it read.
     fn scan(&self, start: &[u8], n: usize) -> usize;
+    /// Waits until the engine's background flushes and compactions are done.
+    fn settle(&self);
+    /// The engine's shape, for stderr: what the reads below ran against.
+    fn shape(&self) -> String {
+        String::new()
+    }
 }
 
 struct Ours {
@@ -60,6 +66,19 @@ impl Store for Ours {
         };
         self.engine.range(self.structure, &range, None).expect("range").len()
     }
+
+    fn settle(&self) {
+        self.engine.settle().expect("settle");
+    }
+
+    fn shape(&self) -> String {
+        let (bytes, hits, misses) = self.engine.cache_stats();
+        format!(
+            "tables per level {:?}, block cache {} MiB, {hits} hits, {misses} misses",
+            self.engine.level_counts(),
+            bytes >> 20
+        )
+    }
 }
 
 struct Fjall {
@@ -99,6 +118,25 @@ impl Store for Fjall {
             read += 1;
         }
         read
+    }
+
+    /// fjall has no call that waits for its background work, so: until nothing is flushing or compacting
+    /// and no compaction has finished for two seconds.
+    fn settle(&self) {
+        let mut quiet_since = Instant::now();
+        let mut completed = self.db.compactions_completed();
+        while quiet_since.elapsed() < Duration::from_secs(2) {
+            std::thread::sleep(Duration::from_millis(100));
+            let now = self.db.compactions_completed();
+            if now != completed || self.db.outstanding_flushes() > 0 || self.db.active_compactions() > 0 {
+                completed = now;
+                quiet_since = Instant::now();
+            }
+        }
+    }
+
+    fn shape(&self) -> String {
+        format!("{} tables, {} in level 0", self.items.table_count(), self.items.l0_table_count())
     }
 }
 
@@ -199,9 +237,14 @@ fn main() {
         eprintln!("wrote {:.2}x the loaded bytes", wrote.unwrap_or(0.0) / (keys as f64 * 1056.0));
         return;
     }
-    // Let background flushes and compactions settle, as a table that has been loaded for a while would.
-    std::thread::sleep(Duration::from_secs(5));
+    // Reads run against a table that has been loaded for a while: its background flushes and compactions
+    // are done (with only a pause here, they went on during the reads and took the readers' cores).
+    let settling = Instant::now();
+    store.settle();
+    eprintln!("settled in {:.1}s", settling.elapsed().as_secs_f64());
+    eprintln!("before the reads: {}", store.shape());
     println!("point_reads_1_thread\t{:.0}", reads(store.as_ref(), keys, 1, secs));
     println!("point_reads_2_threads\t{:.0}", reads(store.as_ref(), keys, 2, secs));
     println!("range_scans_1000\t{:.1}", scans(store.as_ref(), keys, secs));
+    eprintln!("after the reads: {}", store.shape());
 }
