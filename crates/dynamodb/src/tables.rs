@@ -728,6 +728,11 @@ impl Tables {
         options: Options,
         key_cache_ttl: Duration,
     ) -> Result<Tables, DynamoError> {
+        // One memory bound for every table's decrypted blocks, however many tables there are.
+        let mut options = options;
+        if options.block_cache.is_none() {
+            options.block_cache = Some(storage::cache::BlockCache::new(options.block_cache_bytes));
+        }
         for sub in ["tables", "txns", "backups"] {
             std::fs::create_dir_all(dir.join(sub)).map_err(|e| DynamoError::Storage(e.to_string()))?;
         }
@@ -1037,21 +1042,16 @@ impl Tables {
         deleted
     }
 
-    /// For the operator: table-key cache hits and misses, and the block caches of open engines (bytes
-    /// held, hits, misses), summed over every table.
+    /// For the operator: table-key cache hits and misses summed over every table, and the block cache
+    /// the tables share (bytes held, hits, misses).
     pub fn cache_stats(&self) -> ((u64, u64), (u64, u64, u64)) {
-        let (mut key, mut blocks) = ((0, 0), (0, 0, 0));
+        let mut key = (0, 0);
         for t in self.all() {
             key.0 += t.shared.key_cache.0.load(Ordering::Relaxed);
             key.1 += t.shared.key_cache.1.load(Ordering::Relaxed);
-            if let Some(e) = t.shared.engine.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
-                let (bytes, hits, misses) = e.cache_stats();
-                blocks.0 += bytes as u64;
-                blocks.1 += hits;
-                blocks.2 += misses;
-            }
         }
-        (key, blocks)
+        let (bytes, hits, misses) = self.options.block_cache.as_ref().map_or((0, 0, 0), |c| c.stats());
+        (key, (bytes as u64, hits, misses))
     }
 
     /// Bytes on disk under the DynamoDB directory, by part: tables, backups, recovery bases.

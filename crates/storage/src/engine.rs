@@ -16,7 +16,7 @@ use std::time::Duration;
 use base::SecretBytes;
 
 use crate::batch::WriteBatch;
-use crate::cache::BlockCache;
+use crate::cache::{BlockCache, CacheView};
 use crate::error::{Result, StorageError};
 use crate::fs::FileSystem;
 use crate::keys::{Registry, TableKeyProvider};
@@ -31,8 +31,10 @@ use crate::wal::{self, Log};
 pub struct Options {
     /// A memtable larger than this is frozen and flushed in the background.
     pub memtable_bytes: usize,
-    /// The memory bound of the cache of decrypted blocks.
+    /// The memory bound of the cache of decrypted blocks...
     pub block_cache_bytes: usize,
+    /// ...unless the engine shares this cache with others (a server's tables share one bound).
+    pub block_cache: Option<Arc<BlockCache>>,
     /// Level 0 is compacted into level 1 once it holds this many tables...
     pub l0_compaction_trigger: usize,
     /// ...and writes wait while it holds this many.
@@ -50,6 +52,7 @@ impl Default for Options {
         Options {
             memtable_bytes: 16 * 1024 * 1024,
             block_cache_bytes: 64 * 1024 * 1024,
+            block_cache: None,
             l0_compaction_trigger: 4,
             // RocksDB's level0_stop_writes_trigger. Level 0 is where a burst of writes waits for
             // compaction; stopping writers early (it was 12) made a bulk load 3x slower than letting level
@@ -67,6 +70,13 @@ impl Default for Options {
 impl Options {
     /// What a WAL segment is reserved to: about the records of one full memtable. A segment that
     /// outgrows it only gets slower commits.
+    fn cache_view(&self) -> CacheView {
+        match &self.block_cache {
+            Some(shared) => shared.view(),
+            None => BlockCache::new(self.block_cache_bytes).view(),
+        }
+    }
+
     fn wal_reserve(&self) -> u64 {
         (self.memtable_bytes + self.memtable_bytes / 4) as u64
     }
@@ -213,7 +223,7 @@ pub(crate) struct Core {
     /// Serializes freezing the memtable.
     freeze: Mutex<()>,
     held: Arc<Mutex<BTreeMap<u64, usize>>>,
-    cache: Arc<BlockCache>,
+    cache: CacheView,
     options: Options,
     bg: Background,
 }
@@ -284,7 +294,7 @@ impl Engine {
             compacting: Mutex::new(()),
             freeze: Mutex::new(()),
             held: Arc::new(Mutex::new(BTreeMap::new())),
-            cache: BlockCache::new(options.block_cache_bytes),
+            cache: options.cache_view(),
             options,
             bg: Background::default(),
         })
@@ -324,7 +334,7 @@ impl Engine {
         // Allocate past every file on disk: a crash may have left files the manifest does not name yet.
         let max_on_disk = names.iter().filter_map(|n| file_id_of(n)).max().unwrap_or(0);
         m.next_file_id = m.next_file_id.max(max_on_disk + 1);
-        let cache = BlockCache::new(options.block_cache_bytes);
+        let cache = options.cache_view();
         let mut tables = Vec::new();
         for (level, id) in &m.tables {
             let key_for = |k: u64| registry.get(k, &sst::file_name(*id));
@@ -933,9 +943,8 @@ impl Core {
         // Against the version current now, not the one the task was picked from: level-0 tables flushed
         // meanwhile stay, above the task's outputs.
         self.edit_version(|current| current.apply(&task, outputs), |_| {})?;
-        for t in &task.inputs {
-            self.cache.forget_file(t.file_id);
-        }
+        self.cache
+            .forget_files(&task.inputs.iter().map(|t| t.file_id).collect::<Vec<_>>());
         crate::stats::compacted();
         self.notify_progress();
         self.drop_files(task.inputs.iter().map(|t| sst::path(&self.dir, t.file_id)).collect())
@@ -1123,7 +1132,7 @@ impl Engine {
         self.core.current().levels.iter().map(Vec::len).collect()
     }
 
-    /// `(bytes held, hits, misses)` of the block cache.
+    /// `(bytes held, hits, misses)` of the block cache (a shared one's, over every engine it serves).
     pub fn cache_stats(&self) -> (usize, u64, u64) {
         self.core.cache.stats()
     }
@@ -1171,5 +1180,12 @@ impl Drop for Engine {
         for w in self.workers.drain(..) {
             let _ = w.join();
         }
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        // A shared cache outlives the engine; the engine's plaintext blocks should not.
+        self.cache.forget_all();
     }
 }

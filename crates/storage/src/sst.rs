@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use crate::batch::Reader;
 use crate::bloom::Bloom;
-use crate::cache::{Block, BlockBytes, BlockCache};
+use crate::cache::{Block, BlockBytes, CacheView};
 use crate::codec;
 use crate::error::{Result, StorageError};
 use crate::fs::{FileSystem, ReadAt};
@@ -214,7 +214,7 @@ pub struct Table {
     first_key: Vec<u8>,
     /// The file's size on disk, for level sizing.
     pub size: u64,
-    cache: Arc<BlockCache>,
+    cache: CacheView,
 }
 
 impl Table {
@@ -222,7 +222,7 @@ impl Table {
         fs: Arc<dyn FileSystem>,
         path: PathBuf,
         key_for: &dyn Fn(u64) -> Result<Arc<DataKey>>,
-        cache: Arc<BlockCache>,
+        cache: CacheView,
     ) -> Result<Table> {
         let name = path.display().to_string();
         let size = fs.size(&path)?;

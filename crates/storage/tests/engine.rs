@@ -477,6 +477,49 @@ fn leveled_compaction_keeps_level_zero_bounded_and_data_readable() {
     check(&Engine::open(dir.path(), fs::local(), &kms(), options).unwrap());
 }
 
+/// Two engines on one cache number their files alike (both start at 1): each still reads only its own
+/// blocks, the pair stays within the one budget, and a closed engine's blocks leave the cache.
+#[test]
+fn engines_sharing_a_block_cache_read_only_their_own_blocks() {
+    let budget = 64 * 1024;
+    let shared = storage::cache::BlockCache::new(budget);
+    let options = Options {
+        block_cache: Some(shared.clone()),
+        ..small()
+    };
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (create_with(da.path(), options.clone()), create_with(db.path(), options));
+    let (sa, sb) = (
+        a.create_structure("items").unwrap(),
+        b.create_structure("items").unwrap(),
+    );
+    let n = 600u32;
+    for i in 0..n {
+        for (e, s, tag) in [(&a, sa, b'a'), (&b, sb, b'b')] {
+            let mut w = WriteBatch::new();
+            w.put(s, &i.to_be_bytes(), &[vec![tag; 8], value_of(i)].concat());
+            e.write(w).unwrap();
+        }
+    }
+    a.flush().unwrap();
+    b.flush().unwrap();
+    for _ in 0..2 {
+        for i in 0..n {
+            for (e, s, tag) in [(&a, sa, b'a'), (&b, sb, b'b')] {
+                let got = e.get(s, &i.to_be_bytes(), None).unwrap().unwrap();
+                assert_eq!(got[..8], [tag; 8], "key {i} read from the other engine's block");
+            }
+        }
+        let (bytes, _, _) = shared.stats();
+        assert!(bytes > 0 && bytes <= budget, "{bytes} bytes held");
+        assert_eq!(a.cache_stats(), shared.stats(), "an engine reports the cache it shares");
+    }
+    let held = shared.stats().0;
+    drop(a);
+    assert!(shared.stats().0 < held, "the closed engine's blocks stay cached");
+    assert_eq!(b.get(sb, &0u32.to_be_bytes(), None).unwrap().unwrap()[..8], [b'b'; 8]);
+}
+
 /// Dropping a structure removes its entries (and, after compaction, the files holding them), leaves the
 /// others alone, and a structure created later starts empty.
 #[test]

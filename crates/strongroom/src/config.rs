@@ -136,6 +136,10 @@ pub struct ServeArgs {
     /// log go once a newer copy is older than the recovery period).
     #[arg(long, env = "STRONGROOM_PITR_BASE_INTERVAL", default_value = "24h", value_parser = parse_duration)]
     pub pitr_base_interval: Dur,
+    /// Memory for decrypted blocks, shared by every table (e.g. 256MiB, 1GiB, or bytes). Reads of blocks
+    /// held here cost no file read and no decryption.
+    #[arg(long, env = "STRONGROOM_BLOCK_CACHE_SIZE", default_value = "256MiB", value_parser = parse_size)]
+    pub block_cache_size: usize,
     /// Serve Prometheus metrics at GET /metrics (requests, errors and latency per operation, caches,
     /// bytes on disk). Off unless asked for.
     #[arg(long, env = "STRONGROOM_METRICS")]
@@ -206,9 +210,38 @@ pub fn parse_duration(s: &str) -> Result<Dur, String> {
     Ok(Dur(d))
 }
 
+/// A size in bytes: a number, optionally followed by KiB, MiB or GiB (K, M, G and KB, MB, GB mean the
+/// same powers of two, as they do for memory).
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let bad = || format!("'{s}' is not a size like 64MiB, 1GiB or 1048576");
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: usize = num.parse().map_err(|_| bad())?;
+    let shift = match unit.trim().to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(1 << shift).ok_or_else(bad)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("256MiB"), Ok(256 << 20));
+        assert_eq!(parse_size("1g"), Ok(1 << 30));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("64 KB"), Ok(64 << 10));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("5TiB").is_err());
+        assert!(parse_size("99999999999999999999G").is_err());
+    }
 
     #[test]
     fn durations() {

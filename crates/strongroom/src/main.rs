@@ -289,7 +289,10 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             dynamodb::tables::Tables::open_with(
                 &args.data.data_dir.join("dynamodb"),
                 root_key_for_tables,
-                storage::Options::default(),
+                storage::Options {
+                    block_cache_bytes: args.block_cache_size,
+                    ..storage::Options::default()
+                },
                 args.table_key_cache_ttl.0,
             )?
             .with_ttl_change_cooldown(args.ttl_change_cooldown.0),
