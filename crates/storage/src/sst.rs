@@ -123,6 +123,15 @@ impl<'a> Iterator for BlockEntries<'a> {
     }
 }
 
+/// A key's first eight bytes as a big-endian number (zero-padded): `key_prefix(a) < key_prefix(b)` implies
+/// `a < b`, so most comparisons in a seek are of two integers.
+pub fn key_prefix(key: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = key.len().min(8);
+    b[..n].copy_from_slice(&key[..n]);
+    u64::from_be_bytes(b)
+}
+
 #[derive(Debug, Clone)]
 struct IndexEntry {
     last_key: Vec<u8>,
@@ -210,8 +219,13 @@ pub struct Table {
     pub key_id: u64,
     key: Arc<DataKey>,
     index: Vec<IndexEntry>,
+    /// `key_prefix` of each index entry's last key, side by side: a seek compares these and reaches the
+    /// entries' own keys (a pointer away each, a cache miss each in a large index) only on a tie.
+    prefixes: Vec<u64>,
     bloom: Bloom,
     first_key: Vec<u8>,
+    /// `key_prefix` of the last key, for choosing a table within a level without following pointers.
+    pub last_prefix: u64,
     /// The file's size on disk, for level sizing.
     pub size: u64,
     cache: CacheView,
@@ -267,12 +281,15 @@ impl Table {
         if !r.done() {
             return Err(StorageError::corrupt(&name, "index block", "trailing bytes"));
         }
+        let prefixes: Vec<u64> = index.iter().map(|ie| key_prefix(&ie.last_key)).collect();
         Ok(Table {
             file: fs.open_read(&path)?,
             name,
             file_id,
             key_id,
             key,
+            last_prefix: prefixes.last().copied().unwrap_or(0),
+            prefixes,
             index,
             bloom,
             first_key,
@@ -329,8 +346,13 @@ impl Table {
 
     /// Index of the first block that can hold `(key, seq)` or anything after it.
     fn seek_block(&self, key: &[u8], seq: u64) -> usize {
+        // Entries whose prefix is below the key's have smaller keys, those above larger ones; only the run
+        // with an equal prefix needs the keys themselves.
+        let p = key_prefix(key);
+        let lo = self.prefixes.partition_point(|&x| x < p);
+        let ties = self.prefixes[lo..].partition_point(|&x| x == p);
         // (key asc, seq desc): (k1, s1) <= (k2, s2) iff k1 < k2 || (k1 == k2 && s1 >= s2).
-        self.index
+        lo + self.index[lo..lo + ties]
             .partition_point(|ie| ie.last_key.as_slice() < key || (ie.last_key.as_slice() == key && ie.last_seq > seq))
     }
 
@@ -484,6 +506,55 @@ impl TableScan {
             self.next_block += 1;
             entries.reverse();
             self.buffer = entries;
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn prefixes_order_keys_as_the_keys_do(
+            a in proptest::collection::vec(0u8..4, 0..12),
+            b in proptest::collection::vec(0u8..4, 0..12),
+        ) {
+            // Small alphabets and short keys, so zero bytes, equal prefixes and keys shorter than 8 are common.
+            if key_prefix(&a) < key_prefix(&b) {
+                prop_assert!(a < b);
+            }
+            if a <= b {
+                prop_assert!(key_prefix(&a) <= key_prefix(&b));
+            }
+        }
+
+        /// A seek through the prefixes lands where a seek over the whole keys lands, for keys that tie on
+        /// their first eight bytes, keys shorter than eight, and several versions of a key.
+        #[test]
+        fn seeks_through_prefixes_agree_with_seeks_over_keys(
+            keys in proptest::collection::btree_set(proptest::collection::vec(0u8..3, 0..11), 1..200),
+            probes in proptest::collection::vec((proptest::collection::vec(0u8..3, 0..11), 0u64..4), 1..50),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            let fs = crate::fs::local();
+            let key = Arc::new(DataKey::new(1, &base::SecretBytes::new(vec![9u8; 32])).unwrap());
+            // Every key in two versions (seq 3 then 1), with values long enough to fill a block or two.
+            let entries: Vec<Entry> = keys
+                .iter()
+                .flat_map(|k| [(k.clone(), 3, Some(vec![7u8; 1500])), (k.clone(), 1, None)])
+                .collect();
+            write(fs.as_ref(), dir.path(), 5, &key, &entries).unwrap();
+            let key_for = |_: u64| Ok(key.clone());
+            let table = Table::open(fs, path(dir.path(), 5), &key_for, crate::cache::BlockCache::new(1 << 20).view()).unwrap();
+            for (k, seq) in probes {
+                let naive = table
+                    .index
+                    .partition_point(|ie| ie.last_key < k || (ie.last_key == k && ie.last_seq > seq));
+                prop_assert_eq!(table.seek_block(&k, seq), naive);
+            }
         }
     }
 }

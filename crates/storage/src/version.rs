@@ -89,8 +89,9 @@ impl Version {
     /// table per deeper level.
     pub fn for_key<'a>(&'a self, key: &'a [u8]) -> impl Iterator<Item = &'a Arc<Table>> + 'a {
         let l0 = self.levels[0].iter().rev();
+        let p = crate::sst::key_prefix(key);
         let deeper = self.levels[1..].iter().filter_map(move |level| {
-            let i = level.partition_point(|t| t.last_key() < key);
+            let i = level.partition_point(|t| t.last_prefix < p || (t.last_prefix == p && t.last_key() < key));
             level.get(i).filter(|t| t.first_key() <= key)
         });
         l0.chain(deeper)
