@@ -3,8 +3,9 @@
 # measured in 10-second slices; after each slice the server's RSS, open files and data directory size are
 # sampled beside the slice's throughput, p99 and errors, and from the server's /metrics the flushes,
 # compactions and WAL fsyncs of the slice (to tell a slow slice's cause). Prints one line a slice and a
-# summary: first and last RSS, the largest, and every error. The server's block cache is bounded (storage::Options); growth
-# beyond it would show as an RSS that keeps climbing slice after slice.
+# summary: first and last RSS, the largest, and every error. The server's block cache is bounded
+# (--block-cache-size, shared by all tables); growth beyond it would show as an RSS that keeps climbing slice
+# after slice.
 # Usage: scripts/soak.sh [MINUTES] [CONNECTIONS] [ITEMS]   (default: 30 64 100000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
