@@ -68,8 +68,7 @@ impl Default for Options {
 }
 
 impl Options {
-    /// What a WAL segment is reserved to: about the records of one full memtable. A segment that
-    /// outgrows it only gets slower commits.
+    /// The engine's view of the shared cache, or of a cache of its own.
     fn cache_view(&self) -> CacheView {
         match &self.block_cache {
             Some(shared) => shared.view(),
@@ -77,6 +76,8 @@ impl Options {
         }
     }
 
+    /// What a WAL segment is reserved to: about the records of one full memtable. A segment that
+    /// outgrows it only gets slower commits.
     fn wal_reserve(&self) -> u64 {
         (self.memtable_bytes + self.memtable_bytes / 4) as u64
     }
