@@ -120,14 +120,8 @@ impl BlockCache {
     }
 
     fn get_or_load(&self, id: BlockId, load: impl FnOnce() -> crate::Result<BlockBytes>) -> crate::Result<Block> {
-        {
-            let mut inner = self.shard(&id);
-            if let Some((b, _)) = inner.lru.get(&id) {
-                let b = b.clone();
-                inner.hits += 1;
-                return Ok(b);
-            }
-            inner.misses += 1;
+        if let Some(b) = self.get(id) {
+            return Ok(b);
         }
         let block: Block = Arc::new(load()?);
         let size = block_bytes(&block);
