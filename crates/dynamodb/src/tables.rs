@@ -1054,6 +1054,13 @@ impl Tables {
         (key, (bytes as u64, hits, misses))
     }
 
+    /// For the operator: bytes the tables' memtables hold together, and the bound on them (none without
+    /// a shared write-buffer bound).
+    pub fn memtable_stats(&self) -> Option<(u64, u64)> {
+        let bound = self.options.write_buffers.as_ref()?;
+        Some((bound.used() as u64, bound.limit() as u64))
+    }
+
     /// Bytes on disk under the DynamoDB directory, by part: tables, backups, recovery bases.
     pub fn disk_bytes(&self) -> Vec<(&'static str, u64)> {
         fn size(dir: &Path) -> u64 {

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
 use base::SecretBytes;
@@ -26,6 +26,7 @@ use crate::merge::{retain_sorted, retain_versions, MemRange, Merge, Source};
 use crate::sst::{self, Entry, Table};
 use crate::version::{Shape, Task, Version};
 use crate::wal::{self, Log};
+use crate::write_buffer::{Member, Membership, WriteBuffers};
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -45,6 +46,9 @@ pub struct Options {
     pub level1_bytes: u64,
     /// Flush and compact on a background thread. Off, the writer that fills the memtable does the work.
     pub background: bool,
+    /// A memory bound on the memtables of this engine and others together (a server's tables share one);
+    /// without it each engine is bound by `memtable_bytes` alone.
+    pub write_buffers: Option<Arc<WriteBuffers>>,
 }
 
 impl Default for Options {
@@ -63,6 +67,7 @@ impl Default for Options {
             // As RocksDB sizes it: about what level 0 holds when it is compacted, so that step is 1:1.
             level1_bytes: 64 * 1024 * 1024,
             background: true,
+            write_buffers: None,
         }
     }
 }
@@ -164,6 +169,8 @@ struct Frozen {
 #[derive(Default)]
 struct BgState {
     flush: bool,
+    /// With `flush`: freeze the memtable first, however full (the shared write-buffer bound asks).
+    freeze: bool,
     compact: bool,
     shutdown: bool,
     flush_error: Option<String>,
@@ -227,6 +234,8 @@ pub(crate) struct Core {
     cache: CacheView,
     options: Options,
     bg: Background,
+    /// Set once the engine is started, if it shares a write-buffer bound.
+    write_buffers: OnceLock<Membership>,
 }
 
 /// An open table. Dropping it stops the background threads; what they had not flushed is in the WAL.
@@ -298,11 +307,17 @@ impl Engine {
             cache: options.cache_view(),
             options,
             bg: Background::default(),
+            write_buffers: OnceLock::new(),
         })
     }
 
     fn start(core: Core) -> Result<Engine> {
         let core = Arc::new(core);
+        if let Some(bound) = &core.options.write_buffers {
+            let member: Weak<dyn Member> = Arc::downgrade(&core) as Weak<dyn Member>;
+            let _ = core.write_buffers.set(bound.join(member));
+            core.report_held();
+        }
         let mut engine = Engine {
             core: core.clone(),
             workers: Vec::new(),
@@ -399,6 +414,7 @@ impl Engine {
             cache,
             options,
             bg: Background::default(),
+            write_buffers: OnceLock::new(),
         };
         core.remove_orphans(&names)?;
         Engine::start(core)
@@ -594,6 +610,7 @@ impl Core {
     /// Freezes a full memtable, waiting first (the only write stall) while the previous one is still being
     /// flushed or level 0 is at its limit.
     fn make_room(&self) -> Result<()> {
+        self.report_held();
         if !self.mem_full() {
             return Ok(());
         }
@@ -648,6 +665,25 @@ impl Core {
             });
             *self.mem.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Memtable::default());
         })
+    }
+
+    /// Freezes the memtable however full it is, if it holds anything and no frozen one is waiting (the
+    /// shared write-buffer bound asked; a waiting one is flushed first, and the bound asks again).
+    fn freeze_early(&self) -> Result<()> {
+        let _f = self.freeze.lock().unwrap_or_else(|p| p.into_inner());
+        let waiting = self.imm.read().unwrap_or_else(|p| p.into_inner()).is_some();
+        let empty = self.mem.read().unwrap_or_else(|p| p.into_inner()).approximate_bytes() == 0;
+        if waiting || empty {
+            return Ok(());
+        }
+        self.freeze_memtable()
+    }
+
+    /// Tells the shared write-buffer bound, if there is one, what the memtables hold now.
+    fn report_held(&self) {
+        if let Some(m) = self.write_buffers.get() {
+            m.report(self.held_bytes());
+        }
     }
 
     /// Tells stalled writers that a flush or compaction finished. Notifying under the lock they check
@@ -763,6 +799,7 @@ impl Core {
 
     fn background_loop(&self, job: Job) {
         loop {
+            let freeze;
             {
                 let mut st = self.bg.state.lock().unwrap_or_else(|p| p.into_inner());
                 if !st.take(job) && !st.shutdown {
@@ -778,8 +815,10 @@ impl Core {
                 if st.shutdown {
                     return;
                 }
+                freeze = job == Job::Flush && std::mem::take(&mut st.freeze);
             }
             let outcome = match job {
+                Job::Flush if freeze => self.freeze_early().and_then(|()| self.flush_frozen()),
                 Job::Flush => self.flush_frozen(),
                 Job::Compact => self.compact_due(),
             };
@@ -841,6 +880,7 @@ impl Core {
         )?;
         *self.imm.write().unwrap_or_else(|p| p.into_inner()) = None;
         crate::stats::flushed();
+        self.report_held();
         self.notify_progress();
         self.drop_files(old_wals.iter().map(|id| wal::path(&self.dir, *id)).collect())
     }
@@ -1073,6 +1113,11 @@ impl Engine {
         self.core.mem_full()
     }
 
+    /// Bytes the memtables (the live one and one being flushed) hold.
+    pub fn memtable_bytes(&self) -> usize {
+        self.core.held_bytes()
+    }
+
     /// A consistent view for reads.
     pub fn snapshot(&self) -> Snapshot {
         self.core.snapshot()
@@ -1171,6 +1216,29 @@ impl Engine {
     }
 }
 
+impl Member for Core {
+    fn held_bytes(&self) -> usize {
+        let frozen = self
+            .imm
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map_or(0, |f| f.mem.approximate_bytes());
+        frozen + self.mem.read().unwrap_or_else(|p| p.into_inner()).approximate_bytes()
+    }
+
+    fn request_flush(&self) {
+        // An engine without background threads flushes only as its own writers fill it.
+        if self.options.background {
+            let mut st = self.bg.state.lock().unwrap_or_else(|p| p.into_inner());
+            st.freeze = true;
+            st.flush = true;
+            drop(st);
+            self.bg.cv.notify_all();
+        }
+    }
+}
+
 impl Drop for Engine {
     fn drop(&mut self) {
         {
@@ -1180,6 +1248,11 @@ impl Drop for Engine {
         self.core.bg.cv.notify_all();
         for w in self.workers.drain(..) {
             let _ = w.join();
+        }
+        // What the memtables hold is no longer this engine's to count once it closes (the threads that
+        // could report again are gone).
+        if let Some(m) = self.core.write_buffers.get() {
+            m.report(0);
         }
     }
 }

@@ -32,6 +32,7 @@ pub mod sst;
 pub mod stats;
 mod version;
 pub mod wal;
+pub mod write_buffer;
 
 pub use batch::WriteBatch;
 pub use engine::{Engine, FileReport, FileRole, Options, Range, Snapshot};
@@ -39,3 +40,4 @@ pub use error::{Result, StorageError};
 pub use fs::{FileSystem, LocalFs};
 pub use keys::TableKeyProvider;
 pub use wal::Commit;
+pub use write_buffer::WriteBuffers;

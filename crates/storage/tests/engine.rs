@@ -520,6 +520,58 @@ fn engines_sharing_a_block_cache_read_only_their_own_blocks() {
     assert_eq!(b.get(sb, &0u32.to_be_bytes(), None).unwrap().unwrap()[..8], [b'b'; 8]);
 }
 
+/// Eight engines under one write-buffer bound of 64 KiB, with memtables of 1 MiB each: written one after
+/// the other and then left idle, they hold about the bound between them, not 8 x 64 KiB. The idle ones
+/// flush when a later one's writes pass the bound, and everything written reads back.
+#[test]
+fn engines_under_one_write_buffer_bound_flush_the_largest_memtable() {
+    let bound = storage::WriteBuffers::new(64 * 1024);
+    let options = Options {
+        memtable_bytes: 1024 * 1024,
+        background: true,
+        write_buffers: Some(bound.clone()),
+        ..Options::default()
+    };
+    let dirs: Vec<_> = (0..8).map(|_| tempfile::tempdir().unwrap()).collect();
+    let engines: Vec<Engine> = dirs.iter().map(|d| create_with(d.path(), options.clone())).collect();
+    let structures: Vec<u32> = engines.iter().map(|e| e.create_structure("items").unwrap()).collect();
+    for (e, s) in engines.iter().zip(&structures) {
+        for i in 0..64u32 {
+            let mut w = WriteBatch::new();
+            w.put(*s, &i.to_be_bytes(), &value_of(i).repeat(8));
+            e.write(w).unwrap();
+        }
+    }
+    // The last flush asked for finishes in the background.
+    let held = || engines.iter().map(Engine::memtable_bytes).sum::<usize>();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while held() > 2 * bound.limit() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let unbounded: usize = 8 * 64 * value_of(0).len() * 8;
+    assert!(
+        held() <= 2 * bound.limit(),
+        "the engines hold {} bytes in memtables under a bound of {} (unbounded: about {unbounded})",
+        held(),
+        bound.limit()
+    );
+    // Engines report before each write, so the count lags by at most the last write of each.
+    let lag = held().saturating_sub(bound.used());
+    assert!(
+        lag <= 8 * 2 * value_of(0).len() * 8,
+        "the bound counts {} of {} bytes",
+        bound.used(),
+        held()
+    );
+    for (e, s) in engines.iter().zip(&structures) {
+        for i in 0..64u32 {
+            assert_eq!(e.get(*s, &i.to_be_bytes(), None).unwrap(), Some(value_of(i).repeat(8)));
+        }
+    }
+    drop(engines);
+    assert_eq!(bound.used(), 0, "closed engines are no longer counted");
+}
+
 /// Dropping a structure removes its entries (and, after compaction, the files holding them), leaves the
 /// others alone, and a structure created later starts empty.
 #[test]

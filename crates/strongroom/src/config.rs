@@ -140,6 +140,10 @@ pub struct ServeArgs {
     /// held here cost no file read and no decryption.
     #[arg(long, env = "STRONGROOM_BLOCK_CACHE_SIZE", default_value = "256MiB", value_parser = parse_size)]
     pub block_cache_size: usize,
+    /// Memory for memtables (writes not yet in a sorted file), shared by every table (e.g. 256MiB). Past
+    /// it, the table holding the most flushes early, so a server with many tables written stays bounded.
+    #[arg(long, env = "STRONGROOM_WRITE_BUFFER_SIZE", default_value = "256MiB", value_parser = parse_size)]
+    pub write_buffer_size: usize,
     /// Serve Prometheus metrics at GET /metrics (requests, errors and latency per operation, caches,
     /// bytes on disk). Off unless asked for.
     #[arg(long, env = "STRONGROOM_METRICS")]

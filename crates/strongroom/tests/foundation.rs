@@ -701,6 +701,15 @@ async fn metrics_are_served_only_when_asked_for() {
     assert!(wal_fsyncs >= 3.0, "{wal_fsyncs}");
     assert!(text.contains("# TYPE strongroom_storage_compactions_total counter"));
     assert!(text.contains("# TYPE strongroom_storage_flushes_total counter"));
+    // The three items wait in the table's memtable, under the default write-buffer bound of 256 MiB.
+    let memtable: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("strongroom_memtable_bytes "))
+        .unwrap_or_else(|| panic!("{text}"))
+        .parse()
+        .unwrap();
+    assert!(memtable > 0.0, "{memtable}");
+    assert!(text.contains("strongroom_memtable_limit_bytes 268435456"));
     // KMS calls by caller and key: the root's CreateKey and Encrypt on the key.
     let kms = srv.kms(srv.root());
     let key = new_key_arn(&kms).await;

@@ -191,6 +191,7 @@ impl App {
     /// The metrics page: requests by operation, then the table-key and block caches and bytes on disk.
     fn metrics_page(&self) -> String {
         let ((key_hits, key_misses), (block_bytes, block_hits, block_misses)) = self.tables.cache_stats();
+        let memtable = self.tables.memtable_stats().unwrap_or((0, 0));
         let one = |v: u64| vec![(String::new(), v as f64)];
         let disk = self
             .tables
@@ -239,6 +240,16 @@ impl App {
                 "strongroom_block_cache_misses_total",
                 "Block reads that decrypted a block.",
                 one(block_misses),
+            ),
+            (
+                "strongroom_memtable_bytes",
+                "Writes held in memtables by all tables, not yet in sorted files.",
+                one(memtable.0),
+            ),
+            (
+                "strongroom_memtable_limit_bytes",
+                "The bound on strongroom_memtable_bytes (--write-buffer-size).",
+                one(memtable.1),
             ),
             ("strongroom_disk_bytes", "Bytes on disk.", disk),
             (
