@@ -1216,7 +1216,8 @@ impl Engine {
     }
 }
 
-impl Member for Core {
+impl Core {
+    /// Bytes the memtables (the live one and one being flushed) hold.
     fn held_bytes(&self) -> usize {
         let frozen = self
             .imm
@@ -1226,7 +1227,9 @@ impl Member for Core {
             .map_or(0, |f| f.mem.approximate_bytes());
         frozen + self.mem.read().unwrap_or_else(|p| p.into_inner()).approximate_bytes()
     }
+}
 
+impl Member for Core {
     fn request_flush(&self) {
         // An engine without background threads flushes only as its own writers fill it.
         if self.options.background {

@@ -11,8 +11,6 @@ use std::time::{Duration, Instant};
 
 /// What the bound needs of an engine.
 pub(crate) trait Member: Send + Sync {
-    /// Bytes its memtables hold now.
-    fn held_bytes(&self) -> usize;
     /// Freeze the memtable and flush it, in the background.
     fn request_flush(&self);
 }
@@ -142,61 +140,60 @@ mod tests {
     use super::*;
     use std::sync::atomic::AtomicBool;
 
+    #[derive(Default)]
     struct Fake {
-        held: AtomicUsize,
         asked: AtomicBool,
     }
 
     impl Member for Fake {
-        fn held_bytes(&self) -> usize {
-            self.held.load(Ordering::Relaxed)
-        }
         fn request_flush(&self) {
             self.asked.store(true, Ordering::Relaxed);
         }
     }
 
-    fn fake(held: usize) -> Arc<Fake> {
-        Arc::new(Fake {
-            held: AtomicUsize::new(held),
-            asked: AtomicBool::new(false),
-        })
+    impl Fake {
+        fn asked(&self) -> bool {
+            self.asked.swap(false, Ordering::Relaxed)
+        }
     }
 
-    fn join(b: &Arc<WriteBuffers>, f: &Arc<Fake>) -> Membership {
-        let weak: Weak<dyn Member> = Arc::downgrade(f) as Weak<dyn Member>;
-        b.join(weak)
+    /// A bound of `limit` with two members.
+    fn two_members(limit: usize) -> (Arc<WriteBuffers>, [(Arc<Fake>, Membership); 2]) {
+        let b = WriteBuffers::new(limit);
+        let member = || {
+            let f = Arc::new(Fake::default());
+            let weak: Weak<dyn Member> = Arc::downgrade(&f) as Weak<dyn Member>;
+            let m = b.join(weak);
+            (f, m)
+        };
+        let members = [member(), member()];
+        (b, members)
     }
 
     #[test]
     fn the_member_holding_the_most_is_asked_to_flush_once_the_total_passes_the_bound() {
-        let b = WriteBuffers::new(100);
-        let (idle, busy) = (fake(0), fake(0));
-        let (m_idle, m_busy) = (join(&b, &idle), join(&b, &busy));
+        let (b, [(idle, m_idle), (busy, m_busy)]) = two_members(100);
         m_idle.report(70);
         m_busy.report(20);
         assert_eq!(b.used(), 90);
-        assert!(!idle.asked.load(Ordering::Relaxed), "under the bound nobody flushes");
+        assert!(!idle.asked(), "under the bound nobody flushes");
         // The busy member's write passes the bound; the idle one holds more, so it is the one asked.
         m_busy.report(40);
-        assert!(idle.asked.load(Ordering::Relaxed));
-        assert!(!busy.asked.load(Ordering::Relaxed));
+        assert!(idle.asked());
+        assert!(!busy.asked());
         // One request at a time: a second write over the bound does not ask again...
-        idle.asked.store(false, Ordering::Relaxed);
         m_busy.report(45);
-        assert!(!idle.asked.load(Ordering::Relaxed));
+        assert!(!idle.asked());
         // ...until a flush lowers the total.
         m_idle.report(0);
         assert_eq!(b.used(), 45);
         m_busy.report(120);
-        assert!(busy.asked.load(Ordering::Relaxed));
+        assert!(busy.asked());
     }
 
     #[test]
     fn leaving_takes_back_what_the_member_was_counted_for() {
-        let b = WriteBuffers::new(1000);
-        let (x, y) = (fake(0), fake(0));
-        let (mx, my) = (join(&b, &x), join(&b, &y));
+        let (b, [(_, mx), (_, my)]) = two_members(1000);
         mx.report(300);
         my.report(200);
         drop(mx);

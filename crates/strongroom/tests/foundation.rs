@@ -692,22 +692,17 @@ async fn metrics_are_served_only_when_asked_for() {
     assert!(text.contains("strongroom_disk_bytes{part=\"dynamodb/tables\"}"));
     assert!(text.contains("# TYPE strongroom_table_key_cache_hits_total counter"));
     // Every put was one group commit of the table's log at least.
-    let wal_fsyncs: f64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("strongroom_wal_fsyncs_total "))
-        .unwrap_or_else(|| panic!("{text}"))
-        .parse()
-        .unwrap();
+    let value = |name: &str| -> f64 {
+        let prefix = format!("{name} ");
+        let line = text.lines().find_map(|l| l.strip_prefix(prefix.as_str()));
+        line.unwrap_or_else(|| panic!("no {name} in {text}")).parse().unwrap()
+    };
+    let wal_fsyncs = value("strongroom_wal_fsyncs_total");
     assert!(wal_fsyncs >= 3.0, "{wal_fsyncs}");
     assert!(text.contains("# TYPE strongroom_storage_compactions_total counter"));
     assert!(text.contains("# TYPE strongroom_storage_flushes_total counter"));
     // The three items wait in the table's memtable, under the default write-buffer bound of 256 MiB.
-    let memtable: f64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("strongroom_memtable_bytes "))
-        .unwrap_or_else(|| panic!("{text}"))
-        .parse()
-        .unwrap();
+    let memtable = value("strongroom_memtable_bytes");
     assert!(memtable > 0.0, "{memtable}");
     assert!(text.contains("strongroom_memtable_limit_bytes 268435456"));
     // KMS calls by caller and key: the root's CreateKey and Encrypt on the key.
