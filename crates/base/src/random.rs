@@ -54,15 +54,16 @@ pub fn uuid_v4() -> Result<String, RandomError> {
 fn uuid_text(mut b: [u8; 16]) -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(36);
+    for (i, byte) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push(HEX[usize::from(byte >> 4)] as char);
+        out.push(HEX[usize::from(byte & 0x0f)] as char);
+    }
+    out
 }
 
 thread_local! {
@@ -137,6 +138,8 @@ mod tests {
         let v = unique_uuid();
         assert_eq!((v.len(), &v[14..15]), (36, "4"));
         assert!(matches!(&v[19..20], "8" | "9" | "a" | "b"));
+        let bytes: [u8; 16] = std::array::from_fn(|i| i as u8);
+        assert_eq!(uuid_text(bytes), "00010203-0405-4607-8809-0a0b0c0d0e0f");
     }
 
     #[test]
