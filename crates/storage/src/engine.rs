@@ -679,6 +679,17 @@ impl Core {
         self.freeze_memtable()
     }
 
+    /// Bytes the memtables (the live one and one being flushed) hold.
+    fn held_bytes(&self) -> usize {
+        let frozen = self
+            .imm
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map_or(0, |f| f.mem.approximate_bytes());
+        frozen + self.mem.read().unwrap_or_else(|p| p.into_inner()).approximate_bytes()
+    }
+
     /// Tells the shared write-buffer bound, if there is one, what the memtables hold now.
     fn report_held(&self) {
         if let Some(m) = self.write_buffers.get() {
@@ -1213,19 +1224,6 @@ impl Engine {
 
     pub fn dir(&self) -> &Path {
         &self.core.dir
-    }
-}
-
-impl Core {
-    /// Bytes the memtables (the live one and one being flushed) hold.
-    fn held_bytes(&self) -> usize {
-        let frozen = self
-            .imm
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .map_or(0, |f| f.mem.approximate_bytes());
-        frozen + self.mem.read().unwrap_or_else(|p| p.into_inner()).approximate_bytes()
     }
 }
 
