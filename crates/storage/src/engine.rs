@@ -234,7 +234,9 @@ pub(crate) struct Core {
     cache: CacheView,
     options: Options,
     bg: Background,
-    /// Set once the engine is started, if it shares a write-buffer bound.
+    /// Set once the engine is started, if it shares a write-buffer bound. Only the engine and its joined
+    /// background threads hold the core, so the membership, and what it was counted for, goes with the
+    /// engine.
     write_buffers: OnceLock<Membership>,
 }
 
@@ -1249,11 +1251,6 @@ impl Drop for Engine {
         self.core.bg.cv.notify_all();
         for w in self.workers.drain(..) {
             let _ = w.join();
-        }
-        // What the memtables hold is no longer this engine's to count once it closes (the threads that
-        // could report again are gone).
-        if let Some(m) = self.core.write_buffers.get() {
-            m.report(0);
         }
     }
 }

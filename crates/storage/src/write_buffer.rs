@@ -15,8 +15,8 @@ pub(crate) trait Member: Send + Sync {
     fn request_flush(&self);
 }
 
-/// A member: its id, the member itself, and what it is counted for.
-type Entry = (u64, Weak<dyn Member>, Arc<AtomicUsize>);
+/// A member and what it is counted for (that counter, shared with its [`Membership`], also names it).
+type Entry = (Weak<dyn Member>, Arc<AtomicUsize>);
 
 /// The shared bound. Engines take part through [`crate::Options::write_buffers`].
 pub struct WriteBuffers {
@@ -24,7 +24,6 @@ pub struct WriteBuffers {
     /// Signed: two reports of one member may land out of order, and the total dips below zero for a moment.
     used: AtomicIsize,
     members: Mutex<Vec<Entry>>,
-    next_id: AtomicUsize,
     /// When the engine holding the most was last asked to flush: one request at a time, until a flush
     /// lowers the total or the request is a second old (the flush may have failed).
     asked_at: Mutex<Option<Instant>>,
@@ -47,7 +46,6 @@ impl WriteBuffers {
             limit,
             used: AtomicIsize::new(0),
             members: Mutex::new(Vec::new()),
-            next_id: AtomicUsize::new(0),
             asked_at: Mutex::new(None),
         })
     }
@@ -62,14 +60,12 @@ impl WriteBuffers {
     }
 
     pub(crate) fn join(self: &Arc<Self>, member: Weak<dyn Member>) -> Membership {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed) as u64;
         let charged = Arc::new(AtomicUsize::new(0));
         self.members
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push((id, member, charged.clone()));
+            .push((member, charged.clone()));
         Membership {
-            id,
             charged,
             buffers: self.clone(),
         }
@@ -88,8 +84,8 @@ impl WriteBuffers {
             let members = self.members.lock().unwrap_or_else(|p| p.into_inner());
             members
                 .iter()
-                .max_by_key(|(_, _, charged)| charged.load(Ordering::Relaxed))
-                .and_then(|(_, m, _)| m.upgrade())
+                .max_by_key(|(_, charged)| charged.load(Ordering::Relaxed))
+                .and_then(|(m, _)| m.upgrade())
         };
         // Outside the list's lock: the member takes its own locks.
         if let Some(m) = largest {
@@ -100,7 +96,6 @@ impl WriteBuffers {
 
 /// An engine's place under the bound; leaving it (drop) takes back what the engine was counted for.
 pub(crate) struct Membership {
-    id: u64,
     charged: Arc<AtomicUsize>,
     buffers: Arc<WriteBuffers>,
 }
@@ -131,7 +126,7 @@ impl Drop for Membership {
             .members
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .retain(|(id, _, _)| *id != self.id);
+            .retain(|(_, charged)| !Arc::ptr_eq(charged, &self.charged));
     }
 }
 
