@@ -54,6 +54,12 @@ struct Args {
     /// Load generator threads (the generator signs every request, so one thread cannot saturate the server).
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// Offer this many requests per second in all (open loop, spread evenly over the connections) instead of
+    /// sending each connection's next request as soon as its last one is answered. Latency is then counted
+    /// from when a request was due, not from when it was sent, so a stalled server is charged for the
+    /// requests it kept waiting (wrk2's correction for coordinated omission).
+    #[arg(long)]
+    rate: Option<f64>,
 }
 
 struct Outcome {
@@ -82,13 +88,27 @@ async fn connection(
         stream_reader(&mut link, &signer, &authority, arn, shard, warmup_end, end, &mut out).await?;
         return Ok(out);
     }
+    let schedule = args.rate.map(|rate| Schedule::new(rate, args.connections, conn));
     let mut n = 0u64;
     loop {
-        let now = Instant::now();
-        if now >= end {
+        let started = match &schedule {
+            Some(schedule) => {
+                // Tokio's timer fires on the first millisecond tick at or after the deadline, so asking for
+                // the due time itself would charge the server up to a millisecond of timer slack per
+                // request. Waking one tick early and counting from whichever came first, the due time or
+                // the send, never counts less than the request really took, and still charges the server
+                // for any lateness of its own.
+                let due = schedule.due(n);
+                tokio::time::sleep_until(due.checked_sub(TIMER_TICK).unwrap_or(due).into()).await;
+                due.min(Instant::now())
+            }
+            None => Instant::now(),
+        };
+        // Nothing is sent after the end, not even what fell due before it: a server that fell behind then
+        // shows it in the throughput.
+        if started >= end || Instant::now() >= end {
             break;
         }
-        let started = Instant::now();
         let (status, _) = link.send(|| wl.request(&signer, &authority, conn, n)).await?;
         n += 1;
         let elapsed = started.elapsed();
@@ -100,6 +120,31 @@ async fn connection(
         }
     }
     Ok(out)
+}
+
+/// The granularity of tokio's timer.
+const TIMER_TICK: Duration = Duration::from_millis(1);
+
+/// When each of one connection's requests is due under an offered rate: connections take turns, so that the
+/// whole offered load arrives evenly rather than in one burst per interval.
+struct Schedule {
+    first: Instant,
+    interval: Duration,
+}
+
+impl Schedule {
+    fn new(rate: f64, connections: usize, conn: u64) -> Self {
+        let interval = Duration::from_secs_f64(connections as f64 / rate.max(f64::MIN_POSITIVE));
+        let offset = interval.mul_f64(conn as f64 / connections.max(1) as f64);
+        Schedule {
+            first: Instant::now() + offset,
+            interval,
+        }
+    }
+
+    fn due(&self, n: u64) -> Instant {
+        self.first + self.interval.mul_f64(n as f64)
+    }
 }
 
 /// stream-read: from the stream's start to its end, then again, until `end`.
@@ -209,7 +254,7 @@ fn main() -> anyhow::Result<()> {
             println!(
                 "{}",
                 serde_json::json!({"workload": args.workload, "connections": args.connections, "seconds": args.seconds,
-                    "requests": all.len(), "errors": errors, "rps": rps, "p50_ms": p50, "p99_ms": p99, "p999_ms": p999,
+                    "requests": all.len(), "errors": errors, "rps": rps, "offered_rps": args.rate, "p50_ms": p50, "p99_ms": p99, "p999_ms": p999,
                     "records_per_s": records_per_s})
             );
         } else {
@@ -224,10 +269,41 @@ fn main() -> anyhow::Result<()> {
                 p99,
                 p999
             );
+            if let Some(rate) = args.rate {
+                // An open-loop run only means something if the server kept up with what was offered.
+                let kept_up = if rps >= rate * 0.98 { "kept up" } else { "fell behind" };
+                println!("{:<24} offered {rate:.0} req/s: {kept_up}", "");
+            }
             if records > 0 {
                 println!("{:<24} stream records read: {records} ({records_per_s:.0}/s)", "");
             }
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_offered_rate_is_spread_evenly_over_the_connections() {
+        // 4 connections at 1,000 req/s: each sends every 4 ms, and they take turns a millisecond apart.
+        let schedules: Vec<Schedule> = (0..4).map(|c| Schedule::new(1000.0, 4, c)).collect();
+        let start = schedules[0].first;
+        let mut due: Vec<Duration> = schedules
+            .iter()
+            .flat_map(|s| (0..3).map(move |n| s.due(n)))
+            .map(|t| t - start)
+            .collect();
+        due.sort();
+        for (i, d) in due.iter().enumerate() {
+            let expected = Duration::from_millis(i as u64);
+            let off = d.abs_diff(expected);
+            assert!(
+                off < Duration::from_micros(200),
+                "request {i} due at {d:?}, expected {expected:?}"
+            );
+        }
+    }
 }
