@@ -33,16 +33,19 @@ struct Segment {
     file_id: u64,
     key: Arc<DataKey>,
     offset: u64,
+    codec: crate::codec::Adaptive,
 }
 
 impl Segment {
     fn frame(&mut self, payload: &[u8]) -> Vec<u8> {
-        let sealed = self.key.seal(
-            self.file_id,
-            self.offset,
-            Kind::WalRecord,
-            &crate::codec::compress(payload),
-        );
+        let mut framed = Vec::with_capacity(1 + payload.len() + crate::seal::TAG_LEN);
+        framed.push(0);
+        framed.extend_from_slice(payload);
+        // Items are often incompressible (random or already compressed values); the adaptive codec stops
+        // trying LZ4 on a segment whose records do not compress, and sealing then reuses the buffer.
+        let sealed = self
+            .key
+            .seal_owned(self.file_id, self.offset, Kind::WalRecord, self.codec.frame(framed));
         let mut out = Vec::with_capacity(4 + sealed.len());
         out.extend_from_slice(&(sealed.len() as u32).to_be_bytes());
         out.extend_from_slice(&sealed);
@@ -71,6 +74,7 @@ pub fn create(
         file_id,
         key,
         offset: HEADER_LEN as u64,
+        codec: Default::default(),
     }))
 }
 
