@@ -744,21 +744,24 @@ impl Core {
         let seq = snapshot.map_or_else(|| self.log.durable_seq(), |s| s.seq);
         let ik = internal_key(structure, key);
         let (mem, imm, version) = self.sources();
-        let mut best: Option<(u64, Option<Vec<u8>>)> = mem.get(&ik, seq);
-        let better = |best: &Option<(u64, Option<Vec<u8>>)>, s: u64| best.as_ref().is_none_or(|(b, _)| s > *b);
-        if let Some(v) = imm.as_ref().and_then(|m| m.get(&ik, seq)) {
-            if better(&best, v.0) {
-                best = Some(v);
-            }
+        // The sources are newest first for any one key: the memtable, the frozen one, level 0 newest table
+        // first (one memtable is flushed at a time, and a level-0 compaction takes every level-0 table there
+        // is), then one table a deeper level (a key's versions move down only through the levels above,
+        // merged with what they meet). So the first version found at or below the snapshot is the one to
+        // return, and the tables below it need not be read: on a table whose keys are rewritten, a key's
+        // older versions sit in several levels at once.
+        if let Some((_, v)) = mem.get(&ik, seq) {
+            return Ok(v);
+        }
+        if let Some((_, v)) = imm.as_ref().and_then(|m| m.get(&ik, seq)) {
+            return Ok(v);
         }
         for t in version.for_key(&ik) {
-            if let Some(v) = t.get(&ik, seq)? {
-                if better(&best, v.0) {
-                    best = Some(v);
-                }
+            if let Some((_, v)) = t.get(&ik, seq)? {
+                return Ok(v);
             }
         }
-        Ok(best.and_then(|(_, v)| v))
+        Ok(None)
     }
 
     fn range(&self, structure: u32, range: &Range<'_>, snapshot: Option<&Snapshot>) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
