@@ -489,11 +489,16 @@ impl Written {
 
 /// The item stored under `key`, if any.
 fn read_item(engine: &Engine, base: u32, key: &[u8]) -> Result<Option<Item>, DynamoError> {
-    engine
-        .get(base, key, None)
-        .map_err(storage_error)?
-        .map(|raw| decode_item(&raw))
-        .transpose()
+    decode_stored(engine.get(base, key, None))
+}
+
+/// [`read_item`] for a write of the same item that follows (see [`Engine::get_for_update`]).
+fn read_item_for_update(engine: &Engine, base: u32, key: &[u8]) -> Result<Option<Item>, DynamoError> {
+    decode_stored(engine.get_for_update(base, key))
+}
+
+fn decode_stored(raw: storage::Result<Option<Vec<u8>>>) -> Result<Option<Item>, DynamoError> {
+    raw.map_err(storage_error)?.map(|raw| decode_item(&raw)).transpose()
 }
 
 /// What a write changed in one index's item count and size.
@@ -501,6 +506,16 @@ struct IndexUsage {
     name: String,
     items: i64,
     bytes: i64,
+}
+
+/// What [`Tables::cache_stats`] reports: table-key cache hits and misses, and `(bytes held, hits, misses)`
+/// of the block cache and of the row cache.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CacheStats {
+    pub key_hits: u64,
+    pub key_misses: u64,
+    pub blocks: (u64, u64, u64),
+    pub rows: (u64, u64, u64),
 }
 
 /// What writes derive from their items' changes beyond the items themselves (index entries, stream
@@ -731,7 +746,10 @@ impl Tables {
         // One memory bound for every table's decrypted blocks, however many tables there are.
         let mut options = options;
         if options.block_cache.is_none() {
-            options.block_cache = Some(storage::cache::BlockCache::new(options.block_cache_bytes));
+            options.block_cache = Some(storage::cache::BlockCache::with_rows(
+                options.block_cache_bytes,
+                options.row_cache_bytes,
+            ));
         }
         for sub in ["tables", "txns", "backups"] {
             std::fs::create_dir_all(dir.join(sub)).map_err(|e| DynamoError::Storage(e.to_string()))?;
@@ -1042,16 +1060,20 @@ impl Tables {
         deleted
     }
 
-    /// For the operator: table-key cache hits and misses summed over every table, and the block cache
-    /// the tables share (bytes held, hits, misses).
-    pub fn cache_stats(&self) -> ((u64, u64), (u64, u64, u64)) {
-        let mut key = (0, 0);
+    /// For the operator: table-key cache hits and misses summed over every table, and the block and row
+    /// caches the tables share.
+    pub fn cache_stats(&self) -> CacheStats {
+        let mut stats = CacheStats::default();
         for t in self.all() {
-            key.0 += t.shared.key_cache.0.load(Ordering::Relaxed);
-            key.1 += t.shared.key_cache.1.load(Ordering::Relaxed);
+            stats.key_hits += t.shared.key_cache.0.load(Ordering::Relaxed);
+            stats.key_misses += t.shared.key_cache.1.load(Ordering::Relaxed);
         }
-        let (bytes, hits, misses) = self.options.block_cache.as_ref().map_or((0, 0, 0), |c| c.stats());
-        (key, (bytes as u64, hits, misses))
+        if let Some(c) = &self.options.block_cache {
+            let wide = |(bytes, hits, misses): (usize, u64, u64)| (bytes as u64, hits, misses);
+            stats.blocks = wide(c.stats());
+            stats.rows = wide(c.row_stats());
+        }
+        stats
     }
 
     /// For the operator: bytes the tables' memtables hold together, and the bound on them (none without
@@ -1591,7 +1613,7 @@ impl Table {
         }
         let _item = self.shared.lock_item(key).await;
         let indexes = self.shared.indexes();
-        let old = read_item(&engine, base, key)?;
+        let old = read_item_for_update(&engine, base, key)?;
         let mut batch = WriteBatch::new();
         let new = match decide(old.as_ref())? {
             Decision::Put(item) => {

@@ -1,5 +1,11 @@
 //! A cache of decrypted, decompressed SST blocks with a memory bound: hot blocks stay in our memory rather than
 //! in the page cache as ciphertext (design.md section 7: idle page-cache pages go after about 30 s).
+//!
+//! Beside it, optionally, a row cache (RocksDB's `row_cache`): the newest version of a key in one SST, as a
+//! point read found it. A table file never changes, so a cached row needs no invalidation until its file
+//! is deleted; a hot key read again skips the file's index search, block lookup and block walk, which on a
+//! large table are cache-miss-bound. Rows cost memory per key rather than per block, so under skewed reads
+//! (a few hot keys spread over many blocks) the same memory holds far more of what is read.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -35,14 +41,20 @@ pub type Block = Arc<BlockBytes>;
 /// tables it has): each engine reads through its own [`CacheView`], and blocks are keyed by the view's
 /// owner id as well as by file and offset, since file ids are only unique within an engine.
 pub struct BlockCache {
-    shards: Vec<Mutex<Inner>>,
-    shard_budget: usize,
+    blocks: Shards<BlockId, Block>,
+    /// Empty (a budget of zero) unless asked for: then no read looks here.
+    rows: Shards<RowId, Row>,
     next_owner: AtomicU64,
 }
 
 impl std::fmt::Debug for BlockCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "BlockCache({} bytes)", self.shard_budget * SHARDS)
+        write!(
+            f,
+            "BlockCache({} bytes, rows {} bytes)",
+            self.blocks.shard_budget * SHARDS,
+            self.rows.shard_budget * SHARDS
+        )
     }
 }
 
@@ -51,17 +63,68 @@ const SHARDS: usize = 16;
 /// `(owner, file id, offset)`.
 type BlockId = (u64, u64, u64);
 
-struct Inner {
-    lru: LruCache<BlockId, (Block, usize)>,
+/// `(owner, file id, hash of the key)`; the entry holds the key itself, so a hash collision is a miss.
+type RowId = (u64, u64, u64);
+
+/// A key's newest version in one SST: `(key, sequence number, value or tombstone)`.
+struct Row {
+    key: Box<[u8]>,
+    seq: u64,
+    value: Option<Box<[u8]>>,
+}
+
+/// One lock's worth of a cache: an LRU of entries with their sizes, within `budget` bytes.
+struct Shard<K, V> {
+    lru: LruCache<K, (V, usize)>,
     bytes: usize,
     hits: u64,
     misses: u64,
 }
 
-impl Inner {
-    /// Drops the blocks `gone` picks.
-    fn forget(&mut self, gone: impl Fn(&BlockId) -> bool) {
-        let ids: Vec<BlockId> = self.lru.iter().map(|(k, _)| *k).filter(|k| gone(k)).collect();
+impl<K: std::hash::Hash + Eq + Copy, V> Shard<K, V> {
+    fn new() -> Self {
+        Shard {
+            lru: LruCache::unbounded(),
+            bytes: 0,
+            hits: 0,
+            misses: 0,
+        }
+    }
+
+    /// The entry under `id` if `matches` accepts it, counted as a hit or a miss.
+    fn get(&mut self, id: &K, matches: impl FnOnce(&V) -> bool) -> Option<&V> {
+        let Shard { lru, hits, misses, .. } = self;
+        match lru.get(id) {
+            Some((v, _)) if matches(v) => {
+                *hits += 1;
+                Some(v)
+            }
+            _ => {
+                *misses += 1;
+                None
+            }
+        }
+    }
+
+    fn put(&mut self, id: K, value: V, size: usize, budget: usize) {
+        if size > budget {
+            return;
+        }
+        if let Some((_, old_size)) = self.lru.put(id, (value, size)) {
+            self.bytes -= old_size;
+        }
+        self.bytes += size;
+        while self.bytes > budget {
+            match self.lru.pop_lru() {
+                Some((_, (_, s))) => self.bytes -= s,
+                None => break,
+            }
+        }
+    }
+
+    /// Drops the entries `gone` picks.
+    fn forget(&mut self, gone: impl Fn(&K) -> bool) {
+        let ids: Vec<K> = self.lru.iter().map(|(k, _)| *k).filter(|k| gone(k)).collect();
         for k in ids {
             if let Some((_, s)) = self.lru.pop(&k) {
                 self.bytes -= s;
@@ -70,24 +133,67 @@ impl Inner {
     }
 }
 
+/// Shards of one kind of entry, each with an equal part of the budget.
+struct Shards<K, V> {
+    shards: Vec<Mutex<Shard<K, V>>>,
+    shard_budget: usize,
+}
+
+impl<K: std::hash::Hash + Eq + Copy, V> Shards<K, V> {
+    fn new(budget: usize) -> Self {
+        Shards {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::new())).collect(),
+            shard_budget: budget / SHARDS,
+        }
+    }
+
+    fn lock(&self, hash: u64) -> std::sync::MutexGuard<'_, Shard<K, V>> {
+        self.shards[(hash >> 60) as usize % SHARDS]
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn forget(&self, gone: impl Fn(&K) -> bool) {
+        for shard in &self.shards {
+            shard.lock().unwrap_or_else(|p| p.into_inner()).forget(&gone);
+        }
+    }
+
+    /// `(bytes held, hits, misses)`.
+    fn stats(&self) -> (usize, u64, u64) {
+        self.shards.iter().fold((0, 0, 0), |(b, h, m), shard| {
+            let inner = shard.lock().unwrap_or_else(|p| p.into_inner());
+            (b + inner.bytes, h + inner.hits, m + inner.misses)
+        })
+    }
+}
+
+/// Spreads `(owner, file id, x)` over the shards.
+fn mix(owner: u64, file_id: u64, x: u64) -> u64 {
+    (file_id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ x ^ owner.rotate_left(32)).wrapping_mul(0xff51_afd7_ed55_8ccd)
+}
+
+/// FNV-1a over a key, for its row id.
+fn key_hash(key: &[u8]) -> u64 {
+    key.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 fn block_bytes(b: &BlockBytes) -> usize {
     b.buf.capacity() + 64
 }
 
 impl BlockCache {
     pub fn new(budget: usize) -> Arc<BlockCache> {
+        BlockCache::with_rows(budget, 0)
+    }
+
+    /// A cache of `budget` bytes of blocks and `row_budget` bytes of rows (none at zero).
+    pub fn with_rows(budget: usize, row_budget: usize) -> Arc<BlockCache> {
         Arc::new(BlockCache {
-            shards: (0..SHARDS)
-                .map(|_| {
-                    Mutex::new(Inner {
-                        lru: LruCache::unbounded(),
-                        bytes: 0,
-                        hits: 0,
-                        misses: 0,
-                    })
-                })
-                .collect(),
-            shard_budget: budget / SHARDS,
+            blocks: Shards::new(budget),
+            rows: Shards::new(row_budget),
             next_owner: AtomicU64::new(1),
         })
     }
@@ -100,23 +206,12 @@ impl BlockCache {
         }
     }
 
-    fn shard(&self, id: &BlockId) -> std::sync::MutexGuard<'_, Inner> {
-        let (owner, file_id, offset) = *id;
-        let h = (file_id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (offset >> 12) ^ owner.rotate_left(32))
-            .wrapping_mul(0xff51_afd7_ed55_8ccd);
-        self.shards[(h >> 60) as usize % SHARDS]
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-    }
-
     fn get(&self, id: BlockId) -> Option<Block> {
-        let mut inner = self.shard(&id);
-        let hit = inner.lru.get(&id).map(|(b, _)| b.clone());
-        match hit {
-            Some(_) => inner.hits += 1,
-            None => inner.misses += 1,
-        }
-        hit
+        let (owner, file_id, offset) = id;
+        self.blocks
+            .lock(mix(owner, file_id, offset >> 12))
+            .get(&id, |_| true)
+            .cloned()
     }
 
     fn get_or_load(&self, id: BlockId, load: impl FnOnce() -> crate::Result<BlockBytes>) -> crate::Result<Block> {
@@ -125,34 +220,54 @@ impl BlockCache {
         }
         let block: Block = Arc::new(load()?);
         let size = block_bytes(&block);
-        if size <= self.shard_budget {
-            let mut inner = self.shard(&id);
-            if let Some((_, old_size)) = inner.lru.put(id, (block.clone(), size)) {
-                inner.bytes -= old_size;
-            }
-            inner.bytes += size;
-            while inner.bytes > self.shard_budget {
-                match inner.lru.pop_lru() {
-                    Some((_, (_, s))) => inner.bytes -= s,
-                    None => break,
-                }
-            }
-        }
+        let (owner, file_id, offset) = id;
+        self.blocks
+            .lock(mix(owner, file_id, offset >> 12))
+            .put(id, block.clone(), size, self.blocks.shard_budget);
         Ok(block)
     }
 
-    fn forget(&self, gone: impl Fn(&BlockId) -> bool) {
-        for shard in &self.shards {
-            shard.lock().unwrap_or_else(|p| p.into_inner()).forget(&gone);
-        }
+    fn caches_rows(&self) -> bool {
+        self.rows.shard_budget > 0
     }
 
-    /// `(bytes held, hits, misses)`, over every engine the cache serves.
+    fn row(&self, owner: u64, file_id: u64, key: &[u8]) -> Option<(u64, Option<Vec<u8>>)> {
+        let h = key_hash(key);
+        let mut shard = self.rows.lock(mix(owner, file_id, h));
+        shard
+            .get(&(owner, file_id, h), |r| &*r.key == key)
+            .map(|r| (r.seq, r.value.as_deref().map(<[u8]>::to_vec)))
+    }
+
+    fn put_row(&self, owner: u64, file_id: u64, key: &[u8], seq: u64, value: Option<&[u8]>) {
+        let h = key_hash(key);
+        let row = Row {
+            key: key.into(),
+            seq,
+            value: value.map(Into::into),
+        };
+        let size = key.len() + value.map_or(0, <[u8]>::len) + 96;
+        self.rows
+            .lock(mix(owner, file_id, h))
+            .put((owner, file_id, h), row, size, self.rows.shard_budget);
+    }
+
+    fn forget_blocks(&self, gone: impl Fn(u64, u64) -> bool) {
+        self.blocks.forget(|(o, f, _)| gone(*o, *f));
+    }
+
+    fn forget_rows(&self, gone: impl Fn(u64, u64) -> bool) {
+        self.rows.forget(|(o, f, _)| gone(*o, *f));
+    }
+
+    /// `(bytes held, hits, misses)` of the blocks, over every engine the cache serves.
     pub fn stats(&self) -> (usize, u64, u64) {
-        self.shards.iter().fold((0, 0, 0), |(b, h, m), shard| {
-            let inner = shard.lock().unwrap_or_else(|p| p.into_inner());
-            (b + inner.bytes, h + inner.hits, m + inner.misses)
-        })
+        self.blocks.stats()
+    }
+
+    /// `(bytes held, hits, misses)` of the rows, over every engine the cache serves.
+    pub fn row_stats(&self) -> (usize, u64, u64) {
+        self.rows.stats()
     }
 }
 
@@ -179,16 +294,35 @@ impl CacheView {
         self.cache.get_or_load((self.owner, file_id, offset), load)
     }
 
-    /// Drops deleted files' blocks.
-    pub fn forget_files(&self, file_ids: &[u64]) {
-        let owner = self.owner;
-        self.cache.forget(|(o, f, _)| *o == owner && file_ids.contains(f));
+    /// Whether point reads should look for rows here.
+    pub fn caches_rows(&self) -> bool {
+        self.cache.caches_rows()
     }
 
-    /// Drops every block of this engine: it is closing, and its plaintext should not outlive it.
+    /// The newest version of `key` in file `file_id`, if a read cached it.
+    pub fn row(&self, file_id: u64, key: &[u8]) -> Option<(u64, Option<Vec<u8>>)> {
+        self.cache.row(self.owner, file_id, key)
+    }
+
+    /// Caches the newest version of `key` in file `file_id` (a tombstone is `None`).
+    pub fn put_row(&self, file_id: u64, key: &[u8], seq: u64, value: Option<&[u8]>) {
+        self.cache.put_row(self.owner, file_id, key, seq, value)
+    }
+
+    /// Drops deleted files' blocks and rows. No read could reach them again (a file id is never reused
+    /// within an engine), but a deleted file may have held items since deleted, whose plaintext should
+    /// not wait in memory for the LRU to push it out.
+    pub fn forget_files(&self, file_ids: &[u64]) {
+        let owner = self.owner;
+        self.cache.forget_blocks(|o, f| o == owner && file_ids.contains(&f));
+        self.cache.forget_rows(|o, f| o == owner && file_ids.contains(&f));
+    }
+
+    /// Drops every block and row of this engine: it is closing, and its plaintext should not outlive it.
     pub fn forget_all(&self) {
         let owner = self.owner;
-        self.cache.forget(|(o, _, _)| *o == owner);
+        self.cache.forget_blocks(|o, _| o == owner);
+        self.cache.forget_rows(|o, _| o == owner);
     }
 
     /// `(bytes held, hits, misses)` of the whole cache (shared, it counts every engine's blocks).
@@ -249,5 +383,28 @@ mod tests {
         b.forget_all();
         assert!(b.get(1, 0).is_none() && b.get(7, 0).is_none());
         assert_eq!(shared.stats().0, 0);
+    }
+
+    #[test]
+    fn rows_are_found_by_their_key_and_forgotten_with_their_engine() {
+        let cache = BlockCache::with_rows(1 << 20, 16 * 1000);
+        let (a, b) = (cache.view(), cache.view());
+        assert!(a.caches_rows());
+        a.put_row(7, b"key", 3, Some(b"value"));
+        a.put_row(7, b"gone", 4, None);
+        assert_eq!(a.row(7, b"key"), Some((3, Some(b"value".to_vec()))));
+        assert_eq!(a.row(7, b"gone"), Some((4, None)));
+        // Another file, another engine, another key: misses.
+        assert_eq!(a.row(8, b"key"), None);
+        assert_eq!(b.row(7, b"key"), None);
+        assert_eq!(a.row(7, b"kez"), None);
+        // A budget of 1,000 bytes a shard holds a few rows each, however many are put.
+        for i in 0..10_000u32 {
+            b.put_row(1, &i.to_be_bytes(), 1, Some(&[0u8; 100]));
+        }
+        assert!(cache.row_stats().0 <= 16 * 1000);
+        a.forget_all();
+        assert_eq!(a.row(7, b"key"), None);
+        assert!(!BlockCache::new(1 << 20).view().caches_rows());
     }
 }

@@ -34,6 +34,9 @@ pub struct Options {
     pub memtable_bytes: usize,
     /// The memory bound of the cache of decrypted blocks...
     pub block_cache_bytes: usize,
+    /// The memory bound of the row cache (a key's newest version in a table file, as a point read found
+    /// it; none at zero)...
+    pub row_cache_bytes: usize,
     /// ...unless the engine shares this cache with others (a server's tables share one bound).
     pub block_cache: Option<Arc<BlockCache>>,
     /// Level 0 is compacted into level 1 once it holds this many tables...
@@ -56,6 +59,7 @@ impl Default for Options {
         Options {
             memtable_bytes: 16 * 1024 * 1024,
             block_cache_bytes: 64 * 1024 * 1024,
+            row_cache_bytes: 0,
             block_cache: None,
             l0_compaction_trigger: 4,
             // RocksDB's level0_stop_writes_trigger. Level 0 is where a burst of writes waits for
@@ -77,7 +81,7 @@ impl Options {
     fn cache_view(&self) -> CacheView {
         match &self.block_cache {
             Some(shared) => shared.view(),
-            None => BlockCache::new(self.block_cache_bytes).view(),
+            None => BlockCache::with_rows(self.block_cache_bytes, self.row_cache_bytes).view(),
         }
     }
 
@@ -740,7 +744,7 @@ impl Core {
         (mem, imm, self.current())
     }
 
-    fn get(&self, structure: u32, key: &[u8], snapshot: Option<&Snapshot>) -> Result<Option<Vec<u8>>> {
+    fn get(&self, structure: u32, key: &[u8], snapshot: Option<&Snapshot>, fill_rows: bool) -> Result<Option<Vec<u8>>> {
         let seq = snapshot.map_or_else(|| self.log.durable_seq(), |s| s.seq);
         let ik = internal_key(structure, key);
         let (mem, imm, version) = self.sources();
@@ -757,7 +761,7 @@ impl Core {
             return Ok(v);
         }
         for t in version.for_key(&ik) {
-            if let Some((_, v)) = t.get(&ik, seq)? {
+            if let Some((_, v)) = t.get(&ik, seq, fill_rows)? {
                 return Ok(v);
             }
         }
@@ -1140,7 +1144,15 @@ impl Engine {
     }
 
     pub fn get(&self, structure: u32, key: &[u8], snapshot: Option<&Snapshot>) -> Result<Option<Vec<u8>>> {
-        self.core.get(structure, key, snapshot)
+        self.core.get(structure, key, snapshot, true)
+    }
+
+    /// [`Engine::get`] for a read that a write of the same key follows (a read-modify-write): it looks in
+    /// the row cache but does not fill it. Once the write lands, the key's newest version is in the
+    /// memtable, and later reads stop there (or, after a flush, at the newer file), so a row cached from
+    /// the file read here would never be read again: it would only push out rows that are.
+    pub fn get_for_update(&self, structure: u32, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.core.get(structure, key, None, false)
     }
 
     /// Live `(key, value)` pairs of `structure` in `range`, at most `range.limit` of them.

@@ -357,10 +357,37 @@ impl Table {
     }
 
     /// The newest version of `key` at or below `snapshot`.
-    pub fn get(&self, key: &[u8], snapshot: u64) -> Result<Option<(u64, Option<Vec<u8>>)>> {
+    /// The newest version of `key` at or below `snapshot`; `fill_rows` says whether a row found in the
+    /// file goes into the row cache.
+    pub fn get(&self, key: &[u8], snapshot: u64, fill_rows: bool) -> Result<Option<(u64, Option<Vec<u8>>)>> {
         if !self.bloom.may_contain(key) {
             return Ok(None);
         }
+        if !self.cache.caches_rows() {
+            return self.find(key, snapshot);
+        }
+        // The row cache holds the newest version in this file, whatever the snapshot: it answers any read
+        // at or after that version. An older snapshot (a version kept for it by compaction) reads the
+        // file itself.
+        let newest = match self.cache.row(self.file_id, key) {
+            Some(row) => Some(row),
+            None => {
+                let found = self.find(key, u64::MAX)?;
+                if let (true, Some((seq, value))) = (fill_rows, &found) {
+                    self.cache.put_row(self.file_id, key, *seq, value.as_deref());
+                }
+                found
+            }
+        };
+        match newest {
+            Some((seq, value)) if seq <= snapshot => Ok(Some((seq, value))),
+            Some(_) => self.find(key, snapshot),
+            None => Ok(None),
+        }
+    }
+
+    /// [`Table::get`] from the file (through the block cache), past the bloom filter and the row cache.
+    fn find(&self, key: &[u8], snapshot: u64) -> Result<Option<(u64, Option<Vec<u8>>)>> {
         let mut i = self.seek_block(key, snapshot);
         while i < self.index.len() {
             let block = self.block(i)?;

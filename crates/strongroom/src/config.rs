@@ -140,6 +140,11 @@ pub struct ServeArgs {
     /// held here cost no file read and no decryption.
     #[arg(long, env = "STRONGROOM_BLOCK_CACHE_SIZE", default_value = "256MiB", value_parser = parse_size)]
     pub block_cache_size: usize,
+    /// Memory for rows (a key's newest version in a table file, as a point read found it), shared by every
+    /// table; 0 turns it off. A hot item read again skips the file's index and block: under skewed reads,
+    /// rows hold more of what is read than the same memory of blocks.
+    #[arg(long, env = "STRONGROOM_ROW_CACHE_SIZE", default_value = "64MiB", value_parser = parse_size)]
+    pub row_cache_size: usize,
     /// Memory for memtables (writes not yet in a sorted file), shared by every table (e.g. 256MiB). Past
     /// it, the table holding the most flushes early, so a server with many tables written stays bounded.
     #[arg(long, env = "STRONGROOM_WRITE_BUFFER_SIZE", default_value = "256MiB", value_parser = parse_size)]

@@ -291,6 +291,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 root_key_for_tables,
                 storage::Options {
                     block_cache_bytes: args.block_cache_size,
+                    row_cache_bytes: args.row_cache_size,
                     write_buffers: Some(storage::WriteBuffers::new(args.write_buffer_size)),
                     ..storage::Options::default()
                 },

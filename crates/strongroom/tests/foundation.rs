@@ -705,6 +705,9 @@ async fn metrics_are_served_only_when_asked_for() {
     let memtable = value("strongroom_memtable_bytes");
     assert!(memtable > 0.0, "{memtable}");
     assert!(text.contains("strongroom_memtable_limit_bytes 268435456"));
+    // Rows are cached from table files only: none yet, with everything in the memtable.
+    assert!(text.contains("# TYPE strongroom_row_cache_hits_total counter"));
+    assert_eq!(value("strongroom_row_cache_bytes"), 0.0);
     // KMS calls by caller and key: the root's CreateKey and Encrypt on the key.
     let kms = srv.kms(srv.root());
     let key = new_key_arn(&kms).await;

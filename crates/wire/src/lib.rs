@@ -190,7 +190,7 @@ impl App {
 
     /// The metrics page: requests by operation, then the table-key and block caches and bytes on disk.
     fn metrics_page(&self) -> String {
-        let ((key_hits, key_misses), (block_bytes, block_hits, block_misses)) = self.tables.cache_stats();
+        let caches = self.tables.cache_stats();
         let memtable = self.tables.memtable_stats().unwrap_or((0, 0));
         let one = |v: u64| vec![(String::new(), v as f64)];
         let disk = self
@@ -219,27 +219,42 @@ impl App {
             (
                 "strongroom_table_key_cache_hits_total",
                 "Uses of a table under a customer's KMS key that the table-key cache answered.",
-                one(key_hits),
+                one(caches.key_hits),
             ),
             (
                 "strongroom_table_key_cache_misses_total",
                 "Uses of a table under a customer's KMS key that asked KMS again.",
-                one(key_misses),
+                one(caches.key_misses),
             ),
             (
                 "strongroom_block_cache_bytes",
                 "Decrypted blocks held in memory.",
-                one(block_bytes),
+                one(caches.blocks.0),
             ),
             (
                 "strongroom_block_cache_hits_total",
                 "Block reads the cache answered.",
-                one(block_hits),
+                one(caches.blocks.1),
             ),
             (
                 "strongroom_block_cache_misses_total",
                 "Block reads that decrypted a block.",
-                one(block_misses),
+                one(caches.blocks.2),
+            ),
+            (
+                "strongroom_row_cache_bytes",
+                "Rows (a key's newest version in a table file) held in memory.",
+                one(caches.rows.0),
+            ),
+            (
+                "strongroom_row_cache_hits_total",
+                "Point reads of a table file that the row cache answered.",
+                one(caches.rows.1),
+            ),
+            (
+                "strongroom_row_cache_misses_total",
+                "Point reads of a table file that searched the file.",
+                one(caches.rows.2),
             ),
             (
                 "strongroom_memtable_bytes",

@@ -18,8 +18,8 @@ use storage::{Engine, WriteBatch};
 
 use super::backup::{Fill, RestoreInfo, RestoreOverrides};
 use super::{
-    commit_blocking, now_ms, open_engine_in, read_item, storage_error, Cause, OpenFailure, SseKey, Table, TableRecord,
-    Tables, Written,
+    commit_blocking, now_ms, open_engine_in, read_item_for_update, storage_error, Cause, OpenFailure, SseKey, Table,
+    TableRecord, Tables, Written,
 };
 use crate::attr::{encode_item, Item};
 use crate::stream::ChangeRecord;
@@ -337,7 +337,7 @@ impl Table {
                 let key = schema.key_of(&record.keys)?;
                 let old = match pending.get(&key) {
                     Some(item) => item.clone(),
-                    None => read_item(engine, base, &key)?,
+                    None => read_item_for_update(engine, base, &key)?,
                 };
                 let new = record.new;
                 match &new {

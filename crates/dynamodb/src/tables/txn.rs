@@ -24,8 +24,8 @@ use serde::{Deserialize, Serialize};
 use storage::{Engine, WriteBatch};
 
 use super::{
-    blocking, commit, read_item, storage_error, stripe_of, Cause, Derived, Table, Tables, TxAction, TxOp, Written,
-    BASE, MAX_ITEM_BYTES,
+    blocking, commit, read_item_for_update, storage_error, stripe_of, Cause, Derived, Table, Tables, TxAction, TxOp,
+    Written, BASE, MAX_ITEM_BYTES,
 };
 use crate::attr::{decode_item, encode_item, item_size, Item};
 use crate::{CancellationReason, DynamoError};
@@ -157,7 +157,7 @@ pub(super) async fn lock_all<'a>(items: &[(&'a Table, &[u8])]) -> Vec<tokio::syn
 fn decide(table: &Table, engine: &Engine, action: &TxAction, key: &[u8]) -> Result<Written, CancellationReason> {
     let storage = |e: DynamoError| reason("InternalError", e.to_string(), None);
     let base = Table::base(engine).map_err(storage)?;
-    let old = read_item(engine, base, key).map_err(storage)?;
+    let old = read_item_for_update(engine, base, key).map_err(storage)?;
     if !crate::expr::eval::holds(action.condition.as_ref(), old.as_ref()) {
         let item = if action.old_on_failure { old } else { None };
         return Err(reason(
@@ -469,7 +469,7 @@ impl Table {
             .ok_or_else(|| DynamoError::Storage("the table has no base structure".into()))?;
         let mut derived = Derived::default();
         for (key, new) in decode_intent(raw)? {
-            let old = read_item(engine, base, &key)?;
+            let old = read_item_for_update(engine, base, &key)?;
             match &new {
                 Some(item) => batch.put(base, &key, &encode_item(item)),
                 None => batch.delete(base, &key),
