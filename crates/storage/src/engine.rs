@@ -22,7 +22,7 @@ use crate::fs::FileSystem;
 use crate::keys::{Registry, TableKeyProvider};
 use crate::manifest::{self, Manifest};
 use crate::memtable::{internal_key, Memtable};
-use crate::merge::{retain_sorted, retain_versions, MemRange, Merge, Source};
+use crate::merge::{retain_sorted, retain_versions, LevelRange, MemRange, Merge, Source};
 use crate::sst::{self, Entry, Table};
 use crate::version::{Shape, Task, Version};
 use crate::wal::{self, Log};
@@ -788,8 +788,22 @@ impl Core {
         if let Some(m) = imm {
             sources.push(Source::Mem(MemRange::new(m, &start, &end, range.reverse, seq)));
         }
-        for t in version.all().filter(|t| t.overlaps(&start, &end)) {
+        // Level 0's tables overlap one another, so each is a source of its own; a deeper level is one
+        // source that opens its tables one after another.
+        for t in version.levels[0].iter().filter(|t| t.overlaps(&start, &end)) {
             sources.push(Source::Table(t.range(&start, &end, range.reverse)));
+        }
+        for level in &version.levels[1..] {
+            let first = level.partition_point(|t| t.last_key() < start.as_slice());
+            let tables: Vec<_> = level[first..]
+                .iter()
+                .take_while(|t| t.first_key() < end.as_slice())
+                .filter(|t| t.overlaps(&start, &end))
+                .cloned()
+                .collect();
+            if !tables.is_empty() {
+                sources.push(Source::Level(LevelRange::new(tables, &start, &end, range.reverse)));
+            }
         }
         let mut merge = Merge::new(sources, range.reverse)?;
         let mut out = Vec::new();

@@ -14,7 +14,56 @@ use crate::sst::{self, Entry};
 pub enum Source {
     Mem(MemRange),
     Table(sst::TableRange),
+    Level(LevelRange),
     Scan(sst::TableScan),
+}
+
+/// A range over the tables of one deeper level, which are in key order and share no key: one table at a
+/// time, the next opened only when the last runs out. A range with an open end (a Scan page) overlaps
+/// every table of a level from its start on, and a merge reads the first block of each source it is
+/// given before it yields anything: as a source per table, a page of a large table would read and decrypt
+/// a block in each of hundreds of tables to return the items of one or two.
+pub struct LevelRange {
+    /// The tables still to open, in the order they are read (the last one first).
+    tables: Vec<Arc<sst::Table>>,
+    current: Option<sst::TableRange>,
+    start: Vec<u8>,
+    end: Vec<u8>,
+    reverse: bool,
+}
+
+impl LevelRange {
+    /// `tables` are the level's tables overlapping `[start, end)`, in key order.
+    pub fn new(mut tables: Vec<Arc<sst::Table>>, start: &[u8], end: &[u8], reverse: bool) -> LevelRange {
+        if !reverse {
+            tables.reverse();
+        }
+        LevelRange {
+            tables,
+            current: None,
+            start: start.to_vec(),
+            end: end.to_vec(),
+            reverse,
+        }
+    }
+
+    fn next_entry(&mut self) -> Result<Option<Entry>> {
+        loop {
+            if let Some(e) = self
+                .current
+                .as_mut()
+                .map(sst::TableRange::next_entry)
+                .transpose()?
+                .flatten()
+            {
+                return Ok(Some(e));
+            }
+            let Some(next) = self.tables.pop() else {
+                return Ok(None);
+            };
+            self.current = Some(next.range(&self.start, &self.end, self.reverse));
+        }
+    }
 }
 
 /// A memtable's part of a range as seen at a snapshot (one version a key, the visible one), copied out a
@@ -78,6 +127,7 @@ impl Source {
         match self {
             Source::Mem(m) => Ok(m.next()),
             Source::Table(r) => r.next_entry(),
+            Source::Level(r) => r.next_entry(),
             Source::Scan(r) => r.next_entry(),
         }
     }

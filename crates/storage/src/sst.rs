@@ -356,7 +356,6 @@ impl Table {
             .partition_point(|ie| ie.last_key.as_slice() < key || (ie.last_key.as_slice() == key && ie.last_seq > seq))
     }
 
-    /// The newest version of `key` at or below `snapshot`.
     /// The newest version of `key` at or below `snapshot`; `fill_rows` says whether a row found in the
     /// file goes into the row cache.
     pub fn get(&self, key: &[u8], snapshot: u64, fill_rows: bool) -> Result<Option<(u64, Option<Vec<u8>>)>> {
