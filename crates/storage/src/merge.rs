@@ -288,4 +288,49 @@ mod tests {
             }
         }
     }
+
+    /// A level read as one source gives the level's versions in order both ways, from a start and to an
+    /// end inside tables, and opens a table only when the one before it is used up.
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn a_level_range_reads_its_tables_in_turn() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = crate::fs::local();
+        let key = Arc::new(crate::seal::DataKey::new(1, &base::SecretBytes::new(vec![9u8; 32])).unwrap());
+        let cache = crate::cache::BlockCache::new(1 << 20);
+        // Three tables of ten keys each: k00-k09, k10-k19, k20-k29, each key in one version.
+        let name = |i: u32| format!("k{i:02}").into_bytes();
+        let tables: Vec<Arc<sst::Table>> = (0..3u32)
+            .map(|t| {
+                let entries: Vec<Entry> = (t * 10..t * 10 + 10)
+                    .map(|i| (name(i), 1, Some(vec![i as u8])))
+                    .collect();
+                sst::write(fs.as_ref(), dir.path(), u64::from(t) + 1, &key, &entries).unwrap();
+                let key_for = |_: u64| Ok(key.clone());
+                let path = sst::path(dir.path(), u64::from(t) + 1);
+                Arc::new(sst::Table::open(fs.clone(), path, &key_for, cache.view()).unwrap())
+            })
+            .collect();
+        let read = |start: u32, end: u32, reverse: bool| {
+            let mut r = LevelRange::new(tables.clone(), &name(start), &name(end), reverse);
+            let mut got = Vec::new();
+            while let Some((k, s, v)) = r.next_entry().unwrap() {
+                assert_eq!((s, v), (1, Some(vec![k[2] - b'0' + (k[1] - b'0') * 10])));
+                got.push(String::from_utf8(k).unwrap());
+            }
+            got
+        };
+        let want = |start: u32, end: u32| (start..end).map(|i| format!("k{i:02}")).collect::<Vec<_>>();
+        assert_eq!(read(5, 25, false), want(5, 25));
+        assert_eq!(read(5, 25, true), want(5, 25).into_iter().rev().collect::<Vec<_>>());
+        assert_eq!(read(0, 30, false), want(0, 30));
+        assert_eq!(read(12, 13, true), want(12, 13));
+
+        // One entry from a source over all three tables reads one table's block, not one in each.
+        let (_, hits, misses) = cache.stats();
+        let mut r = LevelRange::new(tables.clone(), &name(0), &name(30), false);
+        assert!(r.next_entry().unwrap().is_some());
+        let (_, hits_after, misses_after) = cache.stats();
+        assert_eq!(hits_after + misses_after - hits - misses, 1, "one block looked up");
+    }
 }
