@@ -252,11 +252,9 @@ impl BlockCache {
             .put((owner, file_id, h), row, size, self.rows.shard_budget);
     }
 
-    fn forget_blocks(&self, gone: impl Fn(u64, u64) -> bool) {
+    /// Drops the blocks and rows of the `(owner, file id)`s that `gone` picks.
+    fn forget(&self, gone: impl Fn(u64, u64) -> bool) {
         self.blocks.forget(|(o, f, _)| gone(*o, *f));
-    }
-
-    fn forget_rows(&self, gone: impl Fn(u64, u64) -> bool) {
         self.rows.forget(|(o, f, _)| gone(*o, *f));
     }
 
@@ -314,15 +312,13 @@ impl CacheView {
     /// not wait in memory for the LRU to push it out.
     pub fn forget_files(&self, file_ids: &[u64]) {
         let owner = self.owner;
-        self.cache.forget_blocks(|o, f| o == owner && file_ids.contains(&f));
-        self.cache.forget_rows(|o, f| o == owner && file_ids.contains(&f));
+        self.cache.forget(|o, f| o == owner && file_ids.contains(&f));
     }
 
     /// Drops every block and row of this engine: it is closing, and its plaintext should not outlive it.
     pub fn forget_all(&self) {
         let owner = self.owner;
-        self.cache.forget_blocks(|o, _| o == owner);
-        self.cache.forget_rows(|o, _| o == owner);
+        self.cache.forget(|o, _| o == owner);
     }
 
     /// `(bytes held, hits, misses)` of the whole cache (shared, it counts every engine's blocks).

@@ -793,16 +793,15 @@ impl Core {
         for t in version.levels[0].iter().filter(|t| t.overlaps(&start, &end)) {
             sources.push(Source::Table(t.range(&start, &end, range.reverse)));
         }
-        for level in &version.levels[1..] {
-            let first = level.partition_point(|t| t.last_key() < start.as_slice());
-            let tables: Vec<_> = level[first..]
-                .iter()
-                .take_while(|t| t.first_key() < end.as_slice())
-                .filter(|t| t.overlaps(&start, &end))
-                .cloned()
-                .collect();
+        for level in 1..version.levels.len() {
+            let tables = version.in_range(level, &start, &end);
             if !tables.is_empty() {
-                sources.push(Source::Level(LevelRange::new(tables, &start, &end, range.reverse)));
+                sources.push(Source::Level(LevelRange::new(
+                    tables.to_vec(),
+                    &start,
+                    &end,
+                    range.reverse,
+                )));
             }
         }
         let mut merge = Merge::new(sources, range.reverse)?;

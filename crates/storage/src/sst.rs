@@ -370,9 +370,11 @@ impl Table {
         // file itself.
         let newest = match self.cache.row(self.file_id, key) {
             Some(row) => Some(row),
+            // Nothing to cache: the file is searched once, at the snapshot.
+            None if !fill_rows => return self.find(key, snapshot),
             None => {
                 let found = self.find(key, u64::MAX)?;
-                if let (true, Some((seq, value))) = (fill_rows, &found) {
+                if let Some((seq, value)) = &found {
                     self.cache.put_row(self.file_id, key, *seq, value.as_deref());
                 }
                 found

@@ -97,6 +97,15 @@ impl Version {
         l0.chain(deeper)
     }
 
+    /// The tables of deeper level `level` (one sorted run) that may hold keys in `[start, end)`, in key
+    /// order.
+    pub fn in_range(&self, level: usize, start: &[u8], end: &[u8]) -> &[Arc<Table>] {
+        let tables = &self.levels[level];
+        let first = tables.partition_point(|t| t.last_key() < start);
+        let past = first + tables[first..].partition_point(|t| t.first_key() < end);
+        &tables[first..past]
+    }
+
     fn level_bytes(&self, level: usize) -> u64 {
         self.levels[level].iter().map(|t| t.size).sum()
     }
