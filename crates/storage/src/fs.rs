@@ -56,6 +56,21 @@ pub trait FileSystem: Send + Sync {
 
 pub struct LocalFs;
 
+/// Opens a file for reading that our reads should not touch the access time of. On Linux every read
+/// otherwise checks whether atime is due (`touch_atime`: close to 1% of a server's CPU in a profile of point
+/// reads that miss the block cache, under relatime). The kernel refuses `O_NOATIME` to a process that does
+/// not own the file; then the file opens as usual.
+fn open_without_atime(path: &Path) -> std::io::Result<File> {
+    #[cfg(target_os = "linux")]
+    {
+        match OpenOptions::new().read(true).custom_flags(libc::O_NOATIME).open(path) {
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {}
+            other => return other,
+        }
+    }
+    File::open(path)
+}
+
 struct LocalReader {
     path: PathBuf,
     file: File,
@@ -168,7 +183,7 @@ fn sync_dir(path: &Path) -> Result<()> {
 
 impl FileSystem for LocalFs {
     fn open_read(&self, path: &Path) -> Result<Box<dyn ReadAt>> {
-        let file = File::open(path).map_err(StorageError::io(path))?;
+        let file = open_without_atime(path).map_err(StorageError::io(path))?;
         Ok(Box::new(LocalReader {
             path: path.to_owned(),
             file,

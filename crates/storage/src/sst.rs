@@ -125,6 +125,22 @@ impl<'a> Iterator for BlockEntries<'a> {
 
 /// A key's first eight bytes as a big-endian number (zero-padded): `key_prefix(a) < key_prefix(b)` implies
 /// `a < b`, so most comparisons in a seek are of two integers.
+/// Prefixes per run of `Table::fences`: 32 of them are four cache lines.
+const FENCE: usize = 32;
+
+/// How many of `xs` (sorted, none below `p`) equal `p`, found by galloping from the front: ties are
+/// usually none or a few, and a binary search over the whole rest would touch cold lines to learn that.
+fn leading_run_of(xs: &[u64], p: u64) -> usize {
+    if xs.first() != Some(&p) {
+        return 0;
+    }
+    let mut bound = 1;
+    while bound < xs.len() && xs[bound] == p {
+        bound *= 2;
+    }
+    bound / 2 + xs[bound / 2..bound.min(xs.len())].partition_point(|&x| x == p)
+}
+
 pub fn key_prefix(key: &[u8]) -> u64 {
     let mut b = [0u8; 8];
     let n = key.len().min(8);
@@ -222,6 +238,10 @@ pub struct Table {
     /// `key_prefix` of each index entry's last key, side by side: a seek compares these and reaches the
     /// entries' own keys (a pointer away each, a cache miss each in a large index) only on a tie.
     prefixes: Vec<u64>,
+    /// The last prefix of each full run of `FENCE` prefixes: a seek finds its run here (a few hot cache
+    /// lines per file) and searches only that run of `prefixes`, where a search of the whole array touched
+    /// a cold line at every step past the first few.
+    fences: Vec<u64>,
     bloom: Bloom,
     first_key: Vec<u8>,
     /// `key_prefix` of the last key, for choosing a table within a level without following pointers.
@@ -289,6 +309,7 @@ impl Table {
             key_id,
             key,
             last_prefix: prefixes.last().copied().unwrap_or(0),
+            fences: prefixes.chunks_exact(FENCE).map(|run| run[FENCE - 1]).collect(),
             prefixes,
             index,
             bloom,
@@ -349,8 +370,12 @@ impl Table {
         // Entries whose prefix is below the key's have smaller keys, those above larger ones; only the run
         // with an equal prefix needs the keys themselves.
         let p = key_prefix(key);
-        let lo = self.prefixes.partition_point(|&x| x < p);
-        let ties = self.prefixes[lo..].partition_point(|&x| x == p);
+        // Every run before the first whose last prefix reaches p lies wholly below p.
+        let run = self.fences.partition_point(|&x| x < p);
+        let start = run * FENCE;
+        let end = (start + FENCE).min(self.prefixes.len());
+        let lo = start + self.prefixes[start..end].partition_point(|&x| x < p);
+        let ties = leading_run_of(&self.prefixes[lo..], p);
         // (key asc, seq desc): (k1, s1) <= (k2, s2) iff k1 < k2 || (k1 == k2 && s1 >= s2).
         lo + self.index[lo..lo + ties]
             .partition_point(|ie| ie.last_key.as_slice() < key || (ie.last_key.as_slice() == key && ie.last_seq > seq))
@@ -545,6 +570,16 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
+        #[test]
+        fn a_galloping_run_counts_as_a_scan_does(
+            mut xs in proptest::collection::vec(0u64..6, 0..300),
+            p in 0u64..6,
+        ) {
+            xs.sort_unstable();
+            xs.retain(|&x| x >= p);
+            prop_assert_eq!(leading_run_of(&xs, p), xs.iter().take_while(|&&x| x == p).count());
+        }
+
         #[test]
         fn prefixes_order_keys_as_the_keys_do(
             a in proptest::collection::vec(0u8..4, 0..12),
