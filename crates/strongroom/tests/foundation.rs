@@ -277,6 +277,40 @@ async fn iam_user_is_denied_without_a_policy_and_allowed_with_one() {
     assert_eq!(err.code(), Some("AccessDenied"));
 }
 
+/// Conditions in identity policies read the request's keys (the principal's and the global ones), which
+/// are gathered only when some policy of the caller has a condition.
+#[tokio::test(flavor = "multi_thread")]
+async fn identity_policy_conditions_see_the_principal_and_the_clock() {
+    let s = Server::start();
+    let erin = s
+        .user(
+            "erin",
+            Some(
+                r#"{"Version":"2012-10-17","Statement":[
+                {"Effect":"Allow","Action":"dynamodb:ListTables","Resource":"*",
+                 "Condition":{"StringEquals":{"aws:username":"erin"},"DateGreaterThan":{"aws:CurrentTime":"2020-01-01T00:00:00Z"}}},
+                {"Effect":"Allow","Action":"dynamodb:ListBackups","Resource":"*",
+                 "Condition":{"StringEquals":{"aws:username":"someone-else"}}},
+                {"Effect":"Allow","Action":"dynamodb:DescribeLimits","Resource":"*"},
+                {"Effect":"Deny","Action":"dynamodb:DescribeLimits","Resource":"*",
+                 "Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}"#,
+            ),
+        )
+        .await;
+    let ddb = s.dynamodb(erin);
+    ddb.list_tables().send().await.expect("both conditions hold");
+    let err = ddb.list_backups().send().await.unwrap_err();
+    assert!(
+        err.message().unwrap_or_default().ends_with("because no identity-based policy allows the dynamodb:ListBackups action"),
+        "{err:?}"
+    );
+    let err = ddb.describe_limits().send().await.unwrap_err();
+    assert!(
+        err.message().unwrap_or_default().ends_with("with an explicit deny in an identity-based policy"),
+        "{err:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn iam_operations_round_trip_with_aws_errors() {
     let s = Server::start();
