@@ -301,12 +301,16 @@ async fn identity_policy_conditions_see_the_principal_and_the_clock() {
     ddb.list_tables().send().await.expect("both conditions hold");
     let err = ddb.list_backups().send().await.unwrap_err();
     assert!(
-        err.message().unwrap_or_default().ends_with("because no identity-based policy allows the dynamodb:ListBackups action"),
+        err.message()
+            .unwrap_or_default()
+            .ends_with("because no identity-based policy allows the dynamodb:ListBackups action"),
         "{err:?}"
     );
     let err = ddb.describe_limits().send().await.unwrap_err();
     assert!(
-        err.message().unwrap_or_default().ends_with("with an explicit deny in an identity-based policy"),
+        err.message()
+            .unwrap_or_default()
+            .ends_with("with an explicit deny in an identity-based policy"),
         "{err:?}"
     );
 }

@@ -244,6 +244,29 @@ async fn table_operations_need_permission() {
     assert_eq!(err.code(), Some("AccessDeniedException"));
 }
 
+/// An SDK that discovers endpoints must be sent back to this server, never on to AWS: the advertised
+/// address is the host the client reached, and a client built on it works.
+#[tokio::test(flavor = "multi_thread")]
+async fn describe_endpoints_advertises_this_server() {
+    let s = Server::start();
+    let out = s.dynamodb(s.root()).describe_endpoints().send().await.unwrap();
+    let endpoints = out.endpoints();
+    assert_eq!(endpoints.len(), 1, "{out:?}");
+    assert_eq!(endpoints[0].address(), s.host_port());
+    assert_eq!(endpoints[0].cache_period_in_minutes(), 1440);
+    let conf = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new(REGION))
+        .endpoint_url(format!("http://{}", endpoints[0].address()))
+        .credentials_provider(s.root())
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(conf)
+        .list_tables()
+        .send()
+        .await
+        .expect("the advertised endpoint answers");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn batches_write_and_read_many_items() {
     use aws_sdk_dynamodb::types::{DeleteRequest, KeysAndAttributes, PutRequest, WriteRequest};

@@ -85,6 +85,9 @@ pub struct Caller {
     pub request_id: String,
     pub source_ip: String,
     pub user_agent: String,
+    /// The `Host` the request was sent to (signed, so the client chose it): where this server is reachable
+    /// for that client, which is what DescribeEndpoints advertises.
+    pub host: String,
 }
 
 impl Caller {
@@ -488,6 +491,7 @@ impl App {
             request_id: rid.to_owned(),
             source_ip: req.peer.ip().to_string(),
             user_agent: header(&req.headers, "user-agent").unwrap_or_default().to_owned(),
+            host: header(&req.headers, "host").unwrap_or_default().to_owned(),
         }
     }
 

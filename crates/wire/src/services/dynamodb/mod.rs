@@ -644,8 +644,10 @@ pub async fn dispatch(app: &App, caller: &Caller, op: &str, input: &Value) -> Re
         "BatchGetItem" => items::batch_get(app, caller, &i),
         "TransactGetItems" => items::transact_get(app, caller, &i).await,
         "TransactWriteItems" => items::transact_write(app, caller, &i).await,
+        // AWS answers with its regional endpoint; this server's endpoint is the one the client reached, and
+        // an SDK that discovers endpoints must be sent back here, never on to AWS.
         "DescribeEndpoints" => Ok(Reply::Json(json!({
-            "Endpoints": [{ "Address": format!("dynamodb.{region}.amazonaws.com"), "CachePeriodInMinutes": 1440 }]
+            "Endpoints": [{ "Address": caller.host, "CachePeriodInMinutes": 1440 }]
         }))),
         "DescribeLimits" => {
             let resource = format!("arn:aws:dynamodb:{region}:{account}:*");
