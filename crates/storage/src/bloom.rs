@@ -19,6 +19,17 @@ fn hash(key: &[u8]) -> u64 {
     h ^ (h >> 31)
 }
 
+/// A key's hash, as the filters probe it. A point read computes it once and hands it to every table it
+/// consults, whose filter and row cache both use it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyHash(pub u64);
+
+impl KeyHash {
+    pub fn of(key: &[u8]) -> KeyHash {
+        KeyHash(hash(key))
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bloom {
     bits: Vec<u8>,
@@ -50,11 +61,15 @@ impl Bloom {
 
     /// False means the key is certainly absent.
     pub fn may_contain(&self, key: &[u8]) -> bool {
+        self.may_contain_hash(KeyHash::of(key))
+    }
+
+    /// [`Bloom::may_contain`] for a key whose hash is already known.
+    pub fn may_contain_hash(&self, KeyHash(h): KeyHash) -> bool {
         let nbits = self.bits.len() * 8;
         if nbits == 0 {
             return true;
         }
-        let h = hash(key);
         let (h1, h2) = (h as u32, (h >> 32) as u32 | 1);
         (0..PROBES).all(|i| {
             let bit = (h1.wrapping_add(i.wrapping_mul(h2)) as usize) % nbits;

@@ -12,6 +12,8 @@ use std::sync::{Arc, Mutex};
 
 use lru::LruCache;
 
+use crate::bloom::KeyHash;
+
 /// A decrypted, decompressed data block, kept as bytes: a point read walks it in place
 /// (`sst::BlockEntries`) and copies only the value it wants.
 pub struct BlockBytes {
@@ -63,7 +65,7 @@ const SHARDS: usize = 16;
 /// `(owner, file id, offset)`.
 type BlockId = (u64, u64, u64);
 
-/// `(owner, file id, hash of the key)`; the entry holds the key itself, so a hash collision is a miss.
+/// `(owner, file id, `KeyHash` of the key)`; the entry holds the key itself, so a hash collision is a miss.
 type RowId = (u64, u64, u64);
 
 /// A key's newest version in one SST: `(key, sequence number, value or tombstone)`.
@@ -173,13 +175,6 @@ fn mix(owner: u64, file_id: u64, x: u64) -> u64 {
     (file_id.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ x ^ owner.rotate_left(32)).wrapping_mul(0xff51_afd7_ed55_8ccd)
 }
 
-/// FNV-1a over a key, for its row id.
-fn key_hash(key: &[u8]) -> u64 {
-    key.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
 fn block_bytes(b: &BlockBytes) -> usize {
     b.buf.capacity() + 64
 }
@@ -231,16 +226,14 @@ impl BlockCache {
         self.rows.shard_budget > 0
     }
 
-    fn row(&self, owner: u64, file_id: u64, key: &[u8]) -> Option<(u64, Option<Vec<u8>>)> {
-        let h = key_hash(key);
+    fn row(&self, owner: u64, file_id: u64, key: &[u8], KeyHash(h): KeyHash) -> Option<(u64, Option<Vec<u8>>)> {
         let mut shard = self.rows.lock(mix(owner, file_id, h));
         shard
             .get(&(owner, file_id, h), |r| &*r.key == key)
             .map(|r| (r.seq, r.value.as_deref().map(<[u8]>::to_vec)))
     }
 
-    fn put_row(&self, owner: u64, file_id: u64, key: &[u8], seq: u64, value: Option<&[u8]>) {
-        let h = key_hash(key);
+    fn put_row(&self, owner: u64, file_id: u64, key: &[u8], KeyHash(h): KeyHash, seq: u64, value: Option<&[u8]>) {
         let row = Row {
             key: key.into(),
             seq,
@@ -298,13 +291,13 @@ impl CacheView {
     }
 
     /// The newest version of `key` in file `file_id`, if a read cached it.
-    pub fn row(&self, file_id: u64, key: &[u8]) -> Option<(u64, Option<Vec<u8>>)> {
-        self.cache.row(self.owner, file_id, key)
+    pub fn row(&self, file_id: u64, key: &[u8], hash: KeyHash) -> Option<(u64, Option<Vec<u8>>)> {
+        self.cache.row(self.owner, file_id, key, hash)
     }
 
     /// Caches the newest version of `key` in file `file_id` (a tombstone is `None`).
-    pub fn put_row(&self, file_id: u64, key: &[u8], seq: u64, value: Option<&[u8]>) {
-        self.cache.put_row(self.owner, file_id, key, seq, value)
+    pub fn put_row(&self, file_id: u64, key: &[u8], hash: KeyHash, seq: u64, value: Option<&[u8]>) {
+        self.cache.put_row(self.owner, file_id, key, hash, seq, value)
     }
 
     /// Drops deleted files' blocks and rows. No read could reach them again (a file id is never reused
@@ -384,23 +377,24 @@ mod tests {
     #[test]
     fn rows_are_found_by_their_key_and_forgotten_with_their_engine() {
         let cache = BlockCache::with_rows(1 << 20, 16 * 1000);
+        let h = KeyHash::of;
         let (a, b) = (cache.view(), cache.view());
         assert!(a.caches_rows());
-        a.put_row(7, b"key", 3, Some(b"value"));
-        a.put_row(7, b"gone", 4, None);
-        assert_eq!(a.row(7, b"key"), Some((3, Some(b"value".to_vec()))));
-        assert_eq!(a.row(7, b"gone"), Some((4, None)));
+        a.put_row(7, b"key", h(b"key"), 3, Some(b"value"));
+        a.put_row(7, b"gone", h(b"gone"), 4, None);
+        assert_eq!(a.row(7, b"key", h(b"key")), Some((3, Some(b"value".to_vec()))));
+        assert_eq!(a.row(7, b"gone", h(b"gone")), Some((4, None)));
         // Another file, another engine, another key: misses.
-        assert_eq!(a.row(8, b"key"), None);
-        assert_eq!(b.row(7, b"key"), None);
-        assert_eq!(a.row(7, b"kez"), None);
+        assert_eq!(a.row(8, b"key", h(b"key")), None);
+        assert_eq!(b.row(7, b"key", h(b"key")), None);
+        assert_eq!(a.row(7, b"kez", h(b"kez")), None);
         // A budget of 1,000 bytes a shard holds a few rows each, however many are put.
         for i in 0..10_000u32 {
-            b.put_row(1, &i.to_be_bytes(), 1, Some(&[0u8; 100]));
+            b.put_row(1, &i.to_be_bytes(), h(&i.to_be_bytes()), 1, Some(&[0u8; 100]));
         }
         assert!(cache.row_stats().0 <= 16 * 1000);
         a.forget_all();
-        assert_eq!(a.row(7, b"key"), None);
+        assert_eq!(a.row(7, b"key", h(b"key")), None);
         assert!(!BlockCache::new(1 << 20).view().caches_rows());
     }
 }

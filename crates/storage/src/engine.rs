@@ -16,6 +16,7 @@ use std::time::Duration;
 use base::SecretBytes;
 
 use crate::batch::WriteBatch;
+use crate::bloom::KeyHash;
 use crate::cache::{BlockCache, CacheView};
 use crate::error::{Result, StorageError};
 use crate::fs::FileSystem;
@@ -760,8 +761,9 @@ impl Core {
         if let Some((_, v)) = imm.as_ref().and_then(|m| m.get(&ik, seq)) {
             return Ok(v);
         }
+        let hash = KeyHash::of(&ik);
         for t in version.for_key(&ik) {
-            if let Some((_, v)) = t.get(&ik, seq, fill_rows)? {
+            if let Some((_, v)) = t.get(&ik, hash, seq, fill_rows)? {
                 return Ok(v);
             }
         }

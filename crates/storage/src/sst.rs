@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::batch::Reader;
-use crate::bloom::Bloom;
+use crate::bloom::{Bloom, KeyHash};
 use crate::cache::{Block, BlockBytes, CacheView};
 use crate::codec;
 use crate::error::{Result, StorageError};
@@ -123,8 +123,6 @@ impl<'a> Iterator for BlockEntries<'a> {
     }
 }
 
-/// A key's first eight bytes as a big-endian number (zero-padded): `key_prefix(a) < key_prefix(b)` implies
-/// `a < b`, so most comparisons in a seek are of two integers.
 /// Prefixes per run of `Table::fences`: 32 of them are four cache lines.
 const FENCE: usize = 32;
 
@@ -141,6 +139,8 @@ fn leading_run_of(xs: &[u64], p: u64) -> usize {
     bound / 2 + xs[bound / 2..bound.min(xs.len())].partition_point(|&x| x == p)
 }
 
+/// A key's first eight bytes as a big-endian number (zero-padded): `key_prefix(a) < key_prefix(b)` implies
+/// `a < b`, so most comparisons in a seek are of two integers.
 pub fn key_prefix(key: &[u8]) -> u64 {
     let mut b = [0u8; 8];
     let n = key.len().min(8);
@@ -381,10 +381,17 @@ impl Table {
             .partition_point(|ie| ie.last_key.as_slice() < key || (ie.last_key.as_slice() == key && ie.last_seq > seq))
     }
 
-    /// The newest version of `key` at or below `snapshot`; `fill_rows` says whether a row found in the
-    /// file goes into the row cache.
-    pub fn get(&self, key: &[u8], snapshot: u64, fill_rows: bool) -> Result<Option<(u64, Option<Vec<u8>>)>> {
-        if !self.bloom.may_contain(key) {
+    /// The newest version of `key` at or below `snapshot`; `hash` is `KeyHash::of(key)`, computed once for
+    /// every table a point read consults; `fill_rows` says whether a row found in the file goes into the
+    /// row cache.
+    pub fn get(
+        &self,
+        key: &[u8],
+        hash: KeyHash,
+        snapshot: u64,
+        fill_rows: bool,
+    ) -> Result<Option<(u64, Option<Vec<u8>>)>> {
+        if !self.bloom.may_contain_hash(hash) {
             return Ok(None);
         }
         if !self.cache.caches_rows() {
@@ -393,14 +400,14 @@ impl Table {
         // The row cache holds the newest version in this file, whatever the snapshot: it answers any read
         // at or after that version. An older snapshot (a version kept for it by compaction) reads the
         // file itself.
-        let newest = match self.cache.row(self.file_id, key) {
+        let newest = match self.cache.row(self.file_id, key, hash) {
             Some(row) => Some(row),
             // Nothing to cache: the file is searched once, at the snapshot.
             None if !fill_rows => return self.find(key, snapshot),
             None => {
                 let found = self.find(key, u64::MAX)?;
                 if let Some((seq, value)) = &found {
-                    self.cache.put_row(self.file_id, key, *seq, value.as_deref());
+                    self.cache.put_row(self.file_id, key, hash, *seq, value.as_deref());
                 }
                 found
             }
