@@ -214,12 +214,22 @@ impl BlockCache {
             return Ok(b);
         }
         let block: Block = Arc::new(load()?);
+        self.put(id, block.clone());
+        Ok(block)
+    }
+
+    fn put(&self, id: BlockId, block: Block) {
         let size = block_bytes(&block);
         let (owner, file_id, offset) = id;
         self.blocks
             .lock(mix(owner, file_id, offset >> 12))
-            .put(id, block.clone(), size, self.blocks.shard_budget);
-        Ok(block)
+            .put(id, block, size, self.blocks.shard_budget);
+    }
+
+    /// Whether the block is cached, without counting a hit or a miss or making it any younger.
+    fn holds(&self, id: BlockId) -> bool {
+        let (owner, file_id, offset) = id;
+        self.blocks.lock(mix(owner, file_id, offset >> 12)).lru.contains(&id)
     }
 
     fn caches_rows(&self) -> bool {
@@ -283,6 +293,16 @@ impl CacheView {
         load: impl FnOnce() -> crate::Result<BlockBytes>,
     ) -> crate::Result<Block> {
         self.cache.get_or_load((self.owner, file_id, offset), load)
+    }
+
+    /// Caches a block that was not read: a compaction's output, as it is written.
+    pub fn put(&self, file_id: u64, offset: u64, block: BlockBytes) {
+        self.cache.put((self.owner, file_id, offset), Arc::new(block))
+    }
+
+    /// Whether the block of file `file_id` at `offset` is cached (neither a hit nor a miss).
+    pub fn holds(&self, file_id: u64, offset: u64) -> bool {
+        self.cache.holds((self.owner, file_id, offset))
     }
 
     /// Whether point reads should look for rows here.

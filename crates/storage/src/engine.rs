@@ -27,6 +27,7 @@ use crate::merge::{retain_sorted, retain_versions, LevelRange, MemRange, Merge, 
 use crate::sst::{self, Entry, Table};
 use crate::version::{Shape, Task, Version};
 use crate::wal::{self, Log};
+use crate::warm::HotSpans;
 use crate::write_buffer::{Member, Membership, WriteBuffers};
 
 #[derive(Debug, Clone)]
@@ -898,7 +899,7 @@ impl Core {
         let entries = retain_sorted(frozen.mem.entries(), self.oldest_snapshot(), false);
         let table = match entries.is_empty() {
             true => None,
-            false => Some(self.write_table(&entries)?),
+            false => Some(self.write_table(&entries, None)?),
         };
         let mut old_wals = Vec::new();
         self.edit_version(
@@ -921,10 +922,17 @@ impl Core {
     }
 
     /// A new SST of `entries` (sorted) under a new data key, opened.
-    fn write_table(&self, entries: &[Entry]) -> Result<Arc<Table>> {
+    /// Writes `entries` as a new table; with `hot`, the blocks that overlap its spans are cached as they
+    /// are written (a compaction's output, see `warm`).
+    fn write_table(&self, entries: &[Entry], hot: Option<&mut HotSpans>) -> Result<Arc<Table>> {
         let sst_id = self.allocate_file_id();
         let key = self.registry.new_key()?;
-        sst::write(self.fs.as_ref(), &self.dir, sst_id, &key, entries)?;
+        let warm = hot.filter(|h| !h.is_empty()).map(|h| (&self.cache, h));
+        if let Err(e) = sst::write(self.fs.as_ref(), &self.dir, sst_id, &key, entries, warm) {
+            // Whatever it cached of a file that will never be read.
+            self.cache.forget_files(&[sst_id]);
+            return Err(e);
+        }
         let key_for = |_: u64| Ok(key.clone());
         Ok(Arc::new(Table::open(
             self.fs.clone(),
@@ -987,6 +995,9 @@ impl Core {
     /// in, and deletes the inputs and their keys (crypto-shredding). Call with `compacting` held.
     fn run(&self, task: Task) -> Result<()> {
         let oldest = self.oldest_snapshot();
+        // Taken before the merge reads anything: its reads do not fill the cache, but the engine's own
+        // point reads go on meanwhile.
+        let mut hot = HotSpans::new(task.inputs.iter().flat_map(|t| t.cached_spans()).collect());
         let sources = task.inputs.iter().map(|t| Source::Scan(t.iter_all())).collect();
         let mut merge = Merge::new(sources, false)?;
         let mut outputs = Vec::new();
@@ -1005,7 +1016,7 @@ impl Core {
                 finish_group(&mut group, &mut pending, &mut pending_bytes);
                 // Cut between keys only, so tables of a level never share a key.
                 if pending_bytes >= self.options.target_file_bytes {
-                    outputs.push(self.write_table(&pending)?);
+                    outputs.push(self.write_table(&pending, Some(&mut hot))?);
                     pending.clear();
                     pending_bytes = 0;
                 }
@@ -1014,7 +1025,7 @@ impl Core {
         }
         finish_group(&mut group, &mut pending, &mut pending_bytes);
         if !pending.is_empty() {
-            outputs.push(self.write_table(&pending)?);
+            outputs.push(self.write_table(&pending, Some(&mut hot))?);
         }
         // Against the version current now, not the one the task was picked from: level-0 tables flushed
         // meanwhile stay, above the task's outputs.

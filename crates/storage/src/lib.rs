@@ -32,6 +32,7 @@ pub mod sst;
 pub mod stats;
 mod version;
 pub mod wal;
+pub mod warm;
 pub mod write_buffer;
 
 pub use batch::WriteBatch;

@@ -305,7 +305,7 @@ mod tests {
                 let entries: Vec<Entry> = (t * 10..t * 10 + 10)
                     .map(|i| (name(i), 1, Some(vec![i as u8])))
                     .collect();
-                sst::write(fs.as_ref(), dir.path(), u64::from(t) + 1, &key, &entries).unwrap();
+                sst::write(fs.as_ref(), dir.path(), u64::from(t) + 1, &key, &entries, None).unwrap();
                 let key_for = |_: u64| Ok(key.clone());
                 let path = sst::path(dir.path(), u64::from(t) + 1);
                 Arc::new(sst::Table::open(fs.clone(), path, &key_for, cache.view()).unwrap())

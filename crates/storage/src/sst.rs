@@ -22,6 +22,7 @@ use crate::codec;
 use crate::error::{Result, StorageError};
 use crate::fs::{FileSystem, ReadAt};
 use crate::seal::{self, DataKey, Kind, HEADER_LEN};
+use crate::warm::HotSpans;
 
 pub const MAGIC: &[u8; 8] = b"SRSST002";
 const FOOTER_MAGIC: &[u8; 8] = b"SRSSTEND";
@@ -157,7 +158,17 @@ struct IndexEntry {
 }
 
 /// Writes `entries` (already sorted) as a new SST. Returns its smallest and largest internal keys.
-pub fn write(fs: &dyn FileSystem, dir: &Path, file_id: u64, key: &DataKey, entries: &[Entry]) -> Result<()> {
+///
+/// With `warm`, each block whose keys overlap one of the hot spans goes into the cache as it is written
+/// (see `warm`); the caller forgets the file's blocks if the write fails.
+pub fn write(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    file_id: u64,
+    key: &DataKey,
+    entries: &[Entry],
+    mut warm: Option<(&CacheView, &mut HotSpans)>,
+) -> Result<()> {
     /// Written out in pieces of about this size: a table is never held whole in memory.
     const PIECE: usize = 1 << 20;
     let path = path(dir, file_id);
@@ -175,12 +186,22 @@ pub fn write(fs: &dyn FileSystem, dir: &Path, file_id: u64, key: &DataKey, entri
     let mut block = new_block();
     let mut count = 0u32;
     let mut codec = codec::Adaptive::default();
+    let mut block_first: &[u8] = &[];
     for (i, e) in entries.iter().enumerate() {
+        if count == 0 {
+            block_first = &e.0;
+        }
         encode_entry(&mut block, e);
         count += 1;
         if block.len() - ROOM >= BLOCK_TARGET || i + 1 == entries.len() {
             block[1..ROOM].copy_from_slice(&count.to_be_bytes());
             let offset = written + out.len() as u64;
+            if let Some((cache, hot)) = warm.as_mut() {
+                if hot.overlaps(block_first, &e.0) {
+                    // What a read would cache: the plaintext past the codec byte.
+                    cache.put(file_id, offset, BlockBytes::new(block.clone(), 1));
+                }
+            }
             let framed = codec.frame(std::mem::replace(&mut block, new_block()));
             let sealed = key.seal_owned(file_id, offset, Kind::SstData, framed);
             out.extend_from_slice(&(sealed.len() as u32).to_be_bytes());
@@ -317,6 +338,23 @@ impl Table {
             size,
             cache,
         })
+    }
+
+    /// The key ranges of this table's blocks that are in the block cache now. A block's range starts at
+    /// the key that ended the block before it (a key's versions may run across the boundary).
+    pub fn cached_spans(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        self.index
+            .iter()
+            .enumerate()
+            .filter(|(_, ie)| self.cache.holds(self.file_id, ie.offset))
+            .map(|(i, ie)| {
+                let first = match i.checked_sub(1) {
+                    Some(before) => self.index[before].last_key.clone(),
+                    None => self.first_key.clone(),
+                };
+                (first, ie.last_key.clone())
+            })
+            .collect()
     }
 
     /// The smallest internal key in the table.
@@ -616,7 +654,7 @@ mod tests {
                 .iter()
                 .flat_map(|k| [(k.clone(), 3, Some(vec![7u8; 1500])), (k.clone(), 1, None)])
                 .collect();
-            write(fs.as_ref(), dir.path(), 5, &key, &entries).unwrap();
+            write(fs.as_ref(), dir.path(), 5, &key, &entries, None).unwrap();
             let key_for = |_: u64| Ok(key.clone());
             let table = Table::open(fs, path(dir.path(), 5), &key_for, crate::cache::BlockCache::new(1 << 20).view()).unwrap();
             for (k, seq) in probes {

@@ -753,3 +753,50 @@ fn checkpoints_are_consistent_copies_that_open_on_their_own() {
     c.write(w).unwrap();
     assert!(e.get(s, b"only-in-copy", None).unwrap().is_none());
 }
+
+/// A compaction's output starts in the cache where its inputs were cached, and only there: reads of a key
+/// range that was hot before the compaction still hit after it, though every block moved to a new file;
+/// a range nobody read stays out of the cache.
+#[test]
+fn compaction_output_is_cached_where_its_inputs_were() {
+    let options = Options {
+        memtable_bytes: 1024 * 1024,
+        block_cache_bytes: 16 * 1024 * 1024,
+        background: false,
+        ..Options::default()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let e = create_with(dir.path(), options);
+    let s = e.create_structure("items").unwrap();
+    let put_all = |keys: std::ops::Range<u32>| {
+        for i in keys {
+            let mut w = WriteBatch::new();
+            w.put(s, &i.to_be_bytes(), &value_of(i));
+            e.write(w).unwrap();
+        }
+        e.flush().unwrap();
+    };
+    let read = |keys: std::ops::Range<u32>| {
+        for i in keys {
+            assert_eq!(e.get(s, &i.to_be_bytes(), None).unwrap(), Some(value_of(i)), "key {i}");
+        }
+    };
+    put_all(0..4000);
+    e.compact().unwrap();
+    assert_eq!(e.cache_stats().0, 0, "a compaction of blocks nobody read cached some");
+
+    read(0..200);
+    let (held, _, misses) = e.cache_stats();
+    assert!(held > 0 && misses > 0, "the first reads loaded no blocks");
+    put_all(4000..4100);
+    e.compact().unwrap();
+    read(0..200);
+    let (_, _, after) = e.cache_stats();
+    assert_eq!(after, misses, "the hot range missed after the compaction moved it");
+    read(3000..3001);
+    assert_eq!(
+        e.cache_stats().2,
+        misses + 1,
+        "a cold key's block was cached by the compaction"
+    );
+}
