@@ -340,6 +340,22 @@ pub fn decode_item(raw: &[u8]) -> Result<Item, DynamoError> {
     Ok(item)
 }
 
+/// [`item_size`] of the item [`encode_item`] wrote, read off its bytes without building the item: counting
+/// a table's items and size at open reads every item it holds, and building each one only to measure it
+/// was most of that count's work.
+pub fn encoded_item_size(raw: &[u8]) -> Result<usize, DynamoError> {
+    let mut r = Reader { raw, pos: 0 };
+    let n = r.u32()?;
+    let mut size = 0;
+    for _ in 0..n {
+        size += r.skip_bytes()? + r.value_size(0)?;
+    }
+    if r.pos != raw.len() {
+        return Err(corrupt("trailing bytes"));
+    }
+    Ok(size)
+}
+
 fn corrupt(detail: &str) -> DynamoError {
     DynamoError::Corrupt(format!("stored item does not decode: {detail}"))
 }
@@ -369,6 +385,44 @@ impl<'a> Reader<'a> {
     fn bytes(&mut self) -> Result<Vec<u8>, DynamoError> {
         let n = self.u32()?;
         Ok(self.take(n)?.to_vec())
+    }
+
+    /// Steps over a length-prefixed byte string; returns its length.
+    fn skip_bytes(&mut self) -> Result<usize, DynamoError> {
+        let n = self.u32()?;
+        Ok(self.take(n)?.len())
+    }
+
+    fn number_size(&mut self) -> Result<usize, DynamoError> {
+        let n = self.u32()?;
+        let text = std::str::from_utf8(self.take(n)?).map_err(|_| corrupt("text is not UTF-8"))?;
+        Ok(Number::parse(text).map_err(|_| corrupt("bad number"))?.size_bytes())
+    }
+
+    /// [`AttributeValue::size`] of the value [`Reader::value`] would read.
+    fn value_size(&mut self, depth: usize) -> Result<usize, DynamoError> {
+        if depth > MAX_DEPTH {
+            return Err(corrupt("nested too deep"));
+        }
+        let tag = self.take(1)?[0];
+        let mut sum = |per: &mut dyn FnMut(&mut Self) -> Result<usize, DynamoError>| {
+            let n = self.count()?;
+            (0..n).try_fold(0, |acc, _| Ok::<_, DynamoError>(acc + per(self)?))
+        };
+        Ok(match tag {
+            0x01 | 0x03 => self.skip_bytes()?,
+            0x02 => self.number_size()?,
+            0x04 => {
+                self.take(1)?;
+                1
+            }
+            0x05 => 1,
+            0x06 => 3 + sum(&mut |r| Ok(r.skip_bytes()? + r.value_size(depth + 1)? + 1))?,
+            0x07 => 3 + sum(&mut |r| Ok(r.value_size(depth + 1)? + 1))?,
+            0x08 | 0x0A => sum(&mut |r| r.skip_bytes())?,
+            0x09 => sum(&mut |r| r.number_size())?,
+            _ => return Err(corrupt("unknown type tag")),
+        })
     }
 
     fn string(&mut self) -> Result<String, DynamoError> {
@@ -526,12 +580,14 @@ mod tests {
         #[test]
         fn storage_encoding_round_trips(item in proptest::collection::btree_map(".{1,8}", arb_value(), 0..6)) {
             prop_assert_eq!(decode_item(&encode_item(&item)).unwrap(), item.clone());
+            prop_assert_eq!(encoded_item_size(&encode_item(&item)).unwrap(), item_size(&item));
             prop_assert_eq!(item_from_json(&item_to_json(&item)).unwrap(), item);
         }
 
         #[test]
         fn decoding_never_panics(raw in proptest::collection::vec(any::<u8>(), 0..200)) {
             let _ = decode_item(&raw);
+            let _ = encoded_item_size(&raw);
         }
     }
 }

@@ -15,7 +15,7 @@ use base::{RootKey, SealedStore, SecretBytes};
 use serde::{Deserialize, Serialize};
 use storage::{Engine, Options, TableKeyProvider, WriteBatch};
 
-use crate::attr::{decode_item, encode_item, item_size, Item};
+use crate::attr::{decode_item, encode_item, encoded_item_size, item_size, Item};
 use crate::capacity::Bucket;
 use crate::index::IndexDef;
 use crate::key::KeyCondition;
@@ -308,7 +308,7 @@ fn count_existing(
         let (mut items, mut bytes) = (0, 0);
         for (k, raw) in chunk {
             items += 1;
-            bytes += item_size(&decode_item(&raw)?) as i64;
+            bytes += encoded_item_size(&raw)? as i64;
             from = Some(k);
         }
         add(items, bytes);
