@@ -1549,10 +1549,23 @@ impl Table {
             // Taken before the engine is published, so every later write is counted by `write_item`.
             let snapshot = engine.snapshot();
             let (counting, shared) = (engine.clone(), self.shared.clone());
+            let table_id = self.record.table_id.clone();
             let spawned = std::thread::Builder::new().name("table-usage".into()).spawn(move || {
-                let counted = count_existing(&counting, base, &snapshot, |i, b| shared.usage.add(i, b));
-                if let Err(e) = counted {
-                    tracing::warn!(error = %e, "counting a table's items failed");
+                let started = Instant::now();
+                let items = std::cell::Cell::new(0i64);
+                let counted = count_existing(&counting, base, &snapshot, |i, b| {
+                    items.set(items.get() + i);
+                    shared.usage.add(i, b)
+                });
+                match counted {
+                    // An operator restarting a large table sees when its ItemCount is exact again.
+                    Ok(()) => tracing::info!(
+                        table_id,
+                        items = items.get(),
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "counted a table's items"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "counting a table's items failed"),
                 }
                 for index in shared.indexes().iter() {
                     let Some(structure) = counting.structure(&index.structure()) else {

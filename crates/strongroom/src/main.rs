@@ -147,7 +147,9 @@ fn print_files(files: &[storage::FileReport]) {
 fn init_logging(filter: &str, json: bool) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colours for a terminal only: a log file or a collector gets the plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let _ = if json {
         builder.json().with_current_span(true).with_span_list(false).try_init()
     } else {
