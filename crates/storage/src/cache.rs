@@ -226,6 +226,14 @@ impl BlockCache {
             .put(id, block, size, self.blocks.shard_budget);
     }
 
+    fn forget_block(&self, id: BlockId) {
+        let (owner, file_id, offset) = id;
+        let mut shard = self.blocks.lock(mix(owner, file_id, offset >> 12));
+        if let Some((_, size)) = shard.lru.pop(&id) {
+            shard.bytes -= size;
+        }
+    }
+
     /// Whether the block is cached, without counting a hit or a miss or making it any younger.
     fn holds(&self, id: BlockId) -> bool {
         let (owner, file_id, offset) = id;
@@ -298,6 +306,11 @@ impl CacheView {
     /// Caches a block that was not read: a compaction's output, as it is written.
     pub fn put(&self, file_id: u64, offset: u64, block: BlockBytes) {
         self.cache.put((self.owner, file_id, offset), Arc::new(block))
+    }
+
+    /// Drops one block of file `file_id`, if cached.
+    pub fn forget_block(&self, file_id: u64, offset: u64) {
+        self.cache.forget_block((self.owner, file_id, offset))
     }
 
     /// Whether the block of file `file_id` at `offset` is cached (neither a hit nor a miss).

@@ -1000,6 +1000,8 @@ impl Core {
         let mut hot = HotSpans::new(task.inputs.iter().flat_map(|t| t.cached_spans()).collect());
         let sources = task.inputs.iter().map(|t| Source::Scan(t.iter_all())).collect();
         let mut merge = Merge::new(sources, false)?;
+        // Per input, the blocks already dropped from the cache.
+        let mut forgotten = vec![0usize; task.inputs.len()];
         let mut outputs = Vec::new();
         let mut pending: Vec<Entry> = Vec::new();
         let mut pending_bytes = 0usize;
@@ -1017,6 +1019,14 @@ impl Core {
                 // Cut between keys only, so tables of a level never share a key.
                 if pending_bytes >= self.options.target_file_bytes {
                     outputs.push(self.write_table(&pending, Some(&mut hot))?);
+                    // The inputs' blocks up to here now have warm copies in the output: dropped as the
+                    // merge goes, the cache holds a hot range twice for one output's worth of keys, not
+                    // for the whole compaction. A read of them meanwhile loads them again.
+                    if let Some(last) = pending.last() {
+                        for (t, through) in task.inputs.iter().zip(forgotten.iter_mut()) {
+                            *through = t.forget_cached_blocks(*through, &last.0);
+                        }
+                    }
                     pending.clear();
                     pending_bytes = 0;
                 }

@@ -357,6 +357,16 @@ impl Table {
             .collect()
     }
 
+    /// Drops from the cache this table's blocks from block `from` up to the last one that ends at or before
+    /// `key`; returns where the next call should start. A compaction calls it as its output passes `key`.
+    pub fn forget_cached_blocks(&self, from: usize, key: &[u8]) -> usize {
+        let through = self.index.partition_point(|ie| ie.last_key.as_slice() <= key);
+        for ie in self.index.get(from..through).unwrap_or_default() {
+            self.cache.forget_block(self.file_id, ie.offset);
+        }
+        through.max(from)
+    }
+
     /// The smallest internal key in the table.
     pub fn first_key(&self) -> &[u8] {
         &self.first_key
@@ -664,5 +674,54 @@ mod tests {
                 prop_assert_eq!(table.seek_block(&k, seq), naive);
             }
         }
+    }
+
+    /// What a compaction reads of an input's residency (`cached_spans`) and how it drops the input's
+    /// blocks as its output passes them (`forget_cached_blocks`).
+    #[test]
+    fn cached_spans_name_the_cached_blocks_and_forgetting_drops_them_in_key_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let fs = crate::fs::local();
+        let key = Arc::new(DataKey::new(1, &base::SecretBytes::new(vec![9u8; 32])).unwrap());
+        // 1,500-byte values: two or three entries a block, so 100 keys make dozens of blocks.
+        let entries: Vec<Entry> = (0u32..100)
+            .map(|i| (i.to_be_bytes().to_vec(), 1, Some(vec![7u8; 1500])))
+            .collect();
+        write(fs.as_ref(), dir.path(), 5, &key, &entries, None).unwrap();
+        let key_for = |_: u64| Ok(key.clone());
+        let cache = crate::cache::BlockCache::new(1 << 20).view();
+        let table = Table::open(fs, path(dir.path(), 5), &key_for, cache.clone()).unwrap();
+        assert!(table.index.len() > 20, "{} blocks", table.index.len());
+        assert!(table.cached_spans().is_empty());
+        let held = |t: &Table| -> Vec<usize> {
+            (0..t.index.len())
+                .filter(|&i| cache.holds(t.file_id, t.index[i].offset))
+                .collect()
+        };
+        for i in [10u32, 50, 90] {
+            let k = i.to_be_bytes();
+            assert!(table.get(&k, KeyHash::of(&k), u64::MAX, true).unwrap().is_some());
+        }
+        let cached = held(&table);
+        assert_eq!(cached.len(), 3, "one block per key read");
+        let spans = table.cached_spans();
+        for (i, (first, last)) in [10u32, 50, 90].iter().zip(&spans) {
+            let k = i.to_be_bytes().to_vec();
+            assert!(
+                first <= &k && &k <= last,
+                "key {i} outside its block's span {first:?}..={last:?}"
+            );
+        }
+        // Through the key one before the end of 50's block: that block still has keys to come, so only
+        // 10's goes. Through its end: 50's goes too, 90's stays; each call returns where the next starts.
+        let end_of_50 = table.index[cached[1]].last_key.clone();
+        let before_end = (u32::from_be_bytes(end_of_50[..4].try_into().unwrap()) - 1).to_be_bytes();
+        let next = table.forget_cached_blocks(0, &before_end);
+        assert_eq!(held(&table), cached[1..].to_vec());
+        let next = table.forget_cached_blocks(next, &end_of_50);
+        assert_eq!(held(&table), vec![cached[2]]);
+        assert!(next > cached[1] && next <= cached[2], "{next}");
+        assert_eq!(table.forget_cached_blocks(next, &[0xff; 4]), table.index.len());
+        assert!(held(&table).is_empty());
     }
 }

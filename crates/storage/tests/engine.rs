@@ -756,11 +756,13 @@ fn checkpoints_are_consistent_copies_that_open_on_their_own() {
 
 /// A compaction's output starts in the cache where its inputs were cached, and only there: reads of a key
 /// range that was hot before the compaction still hit after it, though every block moved to a new file;
-/// a range nobody read stays out of the cache.
+/// a range nobody read stays out of the cache. Outputs are small here, so the compaction writes several
+/// and drops the inputs' blocks as it goes (hot ranges in the first outputs and in later ones).
 #[test]
 fn compaction_output_is_cached_where_its_inputs_were() {
     let options = Options {
         memtable_bytes: 1024 * 1024,
+        target_file_bytes: 64 * 1024,
         block_cache_bytes: 16 * 1024 * 1024,
         background: false,
         ..Options::default()
@@ -786,13 +788,21 @@ fn compaction_output_is_cached_where_its_inputs_were() {
     assert_eq!(e.cache_stats().0, 0, "a compaction of blocks nobody read cached some");
 
     read(0..200);
+    read(2000..2200);
     let (held, _, misses) = e.cache_stats();
     assert!(held > 0 && misses > 0, "the first reads loaded no blocks");
     put_all(4000..4100);
     e.compact().unwrap();
+    assert!(
+        e.level_counts().iter().sum::<usize>() > 2,
+        "{:?}: one output",
+        e.level_counts()
+    );
     read(0..200);
-    let (_, _, after) = e.cache_stats();
-    assert_eq!(after, misses, "the hot range missed after the compaction moved it");
+    read(2000..2200);
+    let (after_held, _, after) = e.cache_stats();
+    assert_eq!(after, misses, "a hot range missed after the compaction moved it");
+    assert!(after_held <= held * 2, "{after_held} bytes cached after, {held} before");
     read(3000..3001);
     assert_eq!(
         e.cache_stats().2,
