@@ -94,6 +94,21 @@ impl Options {
     }
 }
 
+/// A compaction's outputs until they are installed: if it fails first, their warmed blocks leave the cache
+/// (no read will reach those files, and their plaintext should not wait for the LRU).
+struct Uncommitted<'a> {
+    cache: &'a CacheView,
+    file_ids: Vec<u64>,
+}
+
+impl Drop for Uncommitted<'_> {
+    fn drop(&mut self) {
+        if !self.file_ids.is_empty() {
+            self.cache.forget_files(&self.file_ids);
+        }
+    }
+}
+
 /// A consistent view: reads through it see exactly the writes up to its sequence number. Compaction
 /// keeps what a held snapshot can see.
 pub struct Snapshot {
@@ -921,9 +936,8 @@ impl Core {
         self.drop_files(old_wals.iter().map(|id| wal::path(&self.dir, *id)).collect())
     }
 
-    /// A new SST of `entries` (sorted) under a new data key, opened.
-    /// Writes `entries` as a new table; with `hot`, the blocks that overlap its spans are cached as they
-    /// are written (a compaction's output, see `warm`).
+    /// A new SST of `entries` (sorted) under a new data key, opened. With `hot`, the blocks that overlap
+    /// its spans are cached as they are written (a compaction's output, see `warm`).
     fn write_table(&self, entries: &[Entry], hot: Option<&mut HotSpans>) -> Result<Arc<Table>> {
         let sst_id = self.allocate_file_id();
         let key = self.registry.new_key()?;
@@ -1002,7 +1016,11 @@ impl Core {
         let mut merge = Merge::new(sources, false)?;
         // Per input, the blocks already dropped from the cache.
         let mut forgotten = vec![0usize; task.inputs.len()];
-        let mut outputs = Vec::new();
+        let mut outputs: Vec<Arc<Table>> = Vec::new();
+        let mut uncommitted = Uncommitted {
+            cache: &self.cache,
+            file_ids: Vec::new(),
+        };
         let mut pending: Vec<Entry> = Vec::new();
         let mut pending_bytes = 0usize;
         let mut group: Vec<Entry> = Vec::new();
@@ -1019,6 +1037,7 @@ impl Core {
                 // Cut between keys only, so tables of a level never share a key.
                 if pending_bytes >= self.options.target_file_bytes {
                     outputs.push(self.write_table(&pending, Some(&mut hot))?);
+                    uncommitted.file_ids.extend(outputs.last().map(|t| t.file_id));
                     // The inputs' blocks up to here now have warm copies in the output: dropped as the
                     // merge goes, the cache holds a hot range twice for one output's worth of keys, not
                     // for the whole compaction. A read of them meanwhile loads them again.
@@ -1036,10 +1055,12 @@ impl Core {
         finish_group(&mut group, &mut pending, &mut pending_bytes);
         if !pending.is_empty() {
             outputs.push(self.write_table(&pending, Some(&mut hot))?);
+            uncommitted.file_ids.extend(outputs.last().map(|t| t.file_id));
         }
         // Against the version current now, not the one the task was picked from: level-0 tables flushed
         // meanwhile stay, above the task's outputs.
         self.edit_version(|current| current.apply(&task, outputs), |_| {})?;
+        uncommitted.file_ids.clear();
         self.cache
             .forget_files(&task.inputs.iter().map(|t| t.file_id).collect::<Vec<_>>());
         crate::stats::compacted();
