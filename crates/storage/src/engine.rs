@@ -94,17 +94,18 @@ impl Options {
     }
 }
 
-/// A compaction's outputs until they are installed: if it fails first, their warmed blocks leave the cache
-/// (no read will reach those files, and their plaintext should not wait for the LRU).
+/// A compaction's outputs, written but not yet installed: if it fails first, their warmed blocks leave the
+/// cache (no read will reach those files, and their plaintext should not wait for the LRU).
 struct Uncommitted<'a> {
     cache: &'a CacheView,
-    file_ids: Vec<u64>,
+    tables: Vec<Arc<Table>>,
 }
 
 impl Drop for Uncommitted<'_> {
     fn drop(&mut self) {
-        if !self.file_ids.is_empty() {
-            self.cache.forget_files(&self.file_ids);
+        if !self.tables.is_empty() {
+            self.cache
+                .forget_files(&self.tables.iter().map(|t| t.file_id).collect::<Vec<_>>());
         }
     }
 }
@@ -1016,10 +1017,9 @@ impl Core {
         let mut merge = Merge::new(sources, false)?;
         // Per input, the blocks already dropped from the cache.
         let mut forgotten = vec![0usize; task.inputs.len()];
-        let mut outputs: Vec<Arc<Table>> = Vec::new();
-        let mut uncommitted = Uncommitted {
+        let mut outputs = Uncommitted {
             cache: &self.cache,
-            file_ids: Vec::new(),
+            tables: Vec::new(),
         };
         let mut pending: Vec<Entry> = Vec::new();
         let mut pending_bytes = 0usize;
@@ -1036,8 +1036,7 @@ impl Core {
                 finish_group(&mut group, &mut pending, &mut pending_bytes);
                 // Cut between keys only, so tables of a level never share a key.
                 if pending_bytes >= self.options.target_file_bytes {
-                    outputs.push(self.write_table(&pending, Some(&mut hot))?);
-                    uncommitted.file_ids.extend(outputs.last().map(|t| t.file_id));
+                    outputs.tables.push(self.write_table(&pending, Some(&mut hot))?);
                     // The inputs' blocks up to here now have warm copies in the output: dropped as the
                     // merge goes, the cache holds a hot range twice for one output's worth of keys, not
                     // for the whole compaction. A read of them meanwhile loads them again.
@@ -1054,13 +1053,12 @@ impl Core {
         }
         finish_group(&mut group, &mut pending, &mut pending_bytes);
         if !pending.is_empty() {
-            outputs.push(self.write_table(&pending, Some(&mut hot))?);
-            uncommitted.file_ids.extend(outputs.last().map(|t| t.file_id));
+            outputs.tables.push(self.write_table(&pending, Some(&mut hot))?);
         }
         // Against the version current now, not the one the task was picked from: level-0 tables flushed
         // meanwhile stay, above the task's outputs.
-        self.edit_version(|current| current.apply(&task, outputs), |_| {})?;
-        uncommitted.file_ids.clear();
+        self.edit_version(|current| current.apply(&task, outputs.tables.clone()), |_| {})?;
+        outputs.tables.clear();
         self.cache
             .forget_files(&task.inputs.iter().map(|t| t.file_id).collect::<Vec<_>>());
         crate::stats::compacted();

@@ -157,7 +157,7 @@ struct IndexEntry {
     len: u32,
 }
 
-/// Writes `entries` (already sorted) as a new SST. Returns its smallest and largest internal keys.
+/// Writes `entries` (already sorted) as a new SST.
 ///
 /// With `warm`, each block whose keys overlap one of the hot spans goes into the cache as it is written
 /// (see `warm`); the caller forgets the file's blocks if the write fails.
