@@ -129,7 +129,7 @@ const FENCE: usize = 32;
 
 /// How many of `xs` (sorted, none below `p`) equal `p`, found by galloping from the front: ties are
 /// usually none or a few, and a binary search over the whole rest would touch cold lines to learn that.
-fn leading_run_of(xs: &[u64], p: u64) -> usize {
+pub(crate) fn leading_run_of(xs: &[u64], p: u64) -> usize {
     if xs.first() != Some(&p) {
         return 0;
     }

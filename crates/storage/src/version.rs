@@ -5,16 +5,32 @@
 //! A level holds about ten times the bytes of the one above it, so each byte is rewritten about once per
 //! level (leveled compaction, as in LevelDB and RocksDB).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use crate::sst::Table;
+use crate::sst::{leading_run_of, Table};
 
 /// Levels 0 to 6.
 pub const LEVELS: usize = 7;
 
-#[derive(Clone, Default)]
+/// A version is built (from tables, or as an edited clone of the current one) and then only read: the
+/// engine shares it behind an `Arc`.
+#[derive(Default)]
 pub struct Version {
     pub levels: Vec<Vec<Arc<Table>>>,
+    /// Per level, its tables' last-key prefixes side by side, built by the first point read. A search of a
+    /// deeper level compares these and reaches a table only on a tie: through the tables themselves, each
+    /// step of the search was a cache miss on a large level (hundreds of tables at 10,000,000 items).
+    last_prefixes: OnceLock<Vec<Vec<u64>>>,
+}
+
+impl Clone for Version {
+    /// The clone is about to be edited, so it builds its own prefixes when it is first read.
+    fn clone(&self) -> Version {
+        Version {
+            levels: self.levels.clone(),
+            last_prefixes: OnceLock::new(),
+        }
+    }
 }
 
 /// Compaction thresholds (from the engine's options).
@@ -53,6 +69,7 @@ impl Version {
     pub fn new() -> Version {
         Version {
             levels: vec![Vec::new(); LEVELS],
+            last_prefixes: OnceLock::new(),
         }
     }
 
@@ -90,10 +107,23 @@ impl Version {
     pub fn for_key<'a>(&'a self, key: &'a [u8]) -> impl Iterator<Item = &'a Arc<Table>> + 'a {
         let l0 = self.levels[0].iter().rev();
         let p = crate::sst::key_prefix(key);
-        let deeper = self.levels[1..].iter().filter_map(move |level| {
-            let i = level.partition_point(|t| t.last_prefix < p || (t.last_prefix == p && t.last_key() < key));
-            level.get(i).filter(|t| t.first_key() <= key)
+        let prefixes = self.last_prefixes.get_or_init(|| {
+            self.levels
+                .iter()
+                .map(|level| level.iter().map(|t| t.last_prefix).collect())
+                .collect()
         });
+        let deeper = self.levels[1..]
+            .iter()
+            .zip(&prefixes[1..])
+            .filter_map(move |(level, last)| {
+                // The first table whose last key reaches the key: past every table whose last prefix is below
+                // the key's, then, among those whose last prefix equals it, by the last keys themselves.
+                let lo = last.partition_point(|&x| x < p);
+                let ties = leading_run_of(&last[lo..], p);
+                let i = lo + level[lo..lo + ties].partition_point(|t| t.last_key() < key);
+                level.get(i).filter(|t| t.first_key() <= key)
+            });
         l0.chain(deeper)
     }
 

@@ -146,6 +146,39 @@ fn agrees_with_a_model() {
     model_run(small());
 }
 
+/// Keys whose first bytes are all alike: a deeper level's tables then share the prefix of their last keys,
+/// and a point read must choose among them by the keys themselves.
+#[test]
+fn point_reads_find_keys_in_tables_whose_last_keys_share_a_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = create_with(dir.path(), small());
+    let s = e.create_structure("base").unwrap();
+    let key = |i: u32| format!("same{i:05}").into_bytes();
+    for chunk in (0..2000u32).collect::<Vec<_>>().chunks(50) {
+        let mut b = WriteBatch::new();
+        for i in chunk {
+            b.put(s, &key(*i), format!("value-{i}-{}", "x".repeat(60)).as_bytes());
+        }
+        e.write(b).unwrap();
+    }
+    e.compact().unwrap();
+    let deeper: usize = e.level_counts()[1..].iter().sum();
+    assert!(
+        deeper > 4,
+        "the keys should span several tables of a deeper level: {:?}",
+        e.level_counts()
+    );
+    for i in 0..2000u32 {
+        let got = e.get(s, &key(i), None).unwrap();
+        assert_eq!(
+            got.as_deref(),
+            Some(format!("value-{i}-{}", "x".repeat(60)).as_bytes()),
+            "key {i}"
+        );
+    }
+    assert_eq!(e.get(s, b"same99999", None).unwrap(), None);
+}
+
 #[test]
 fn agrees_with_a_model_while_maintenance_runs_in_the_background() {
     model_run(small_background());
