@@ -127,9 +127,23 @@ impl<'a> Iterator for BlockEntries<'a> {
 /// Prefixes per run of `Table::fences`: 32 of them are four cache lines.
 const FENCE: usize = 32;
 
+/// Of `items` in key order, whose keys' prefixes are `prefixes` (those before `lo` below `p`, those from
+/// `lo` on not): the first item not `below` the sought key, whose prefix is `p`. Only the items whose prefix
+/// equals `p` need `below` (a comparison of the keys themselves).
+pub(crate) fn past_prefix_ties<T>(
+    prefixes: &[u64],
+    items: &[T],
+    lo: usize,
+    p: u64,
+    below: impl FnMut(&T) -> bool,
+) -> usize {
+    let ties = leading_run_of(&prefixes[lo..], p);
+    lo + items[lo..lo + ties].partition_point(below)
+}
+
 /// How many of `xs` (sorted, none below `p`) equal `p`, found by galloping from the front: ties are
 /// usually none or a few, and a binary search over the whole rest would touch cold lines to learn that.
-pub(crate) fn leading_run_of(xs: &[u64], p: u64) -> usize {
+fn leading_run_of(xs: &[u64], p: u64) -> usize {
     if xs.first() != Some(&p) {
         return 0;
     }
@@ -423,10 +437,10 @@ impl Table {
         let start = run * FENCE;
         let end = (start + FENCE).min(self.prefixes.len());
         let lo = start + self.prefixes[start..end].partition_point(|&x| x < p);
-        let ties = leading_run_of(&self.prefixes[lo..], p);
         // (key asc, seq desc): (k1, s1) <= (k2, s2) iff k1 < k2 || (k1 == k2 && s1 >= s2).
-        lo + self.index[lo..lo + ties]
-            .partition_point(|ie| ie.last_key.as_slice() < key || (ie.last_key.as_slice() == key && ie.last_seq > seq))
+        past_prefix_ties(&self.prefixes, &self.index, lo, p, |ie| {
+            ie.last_key.as_slice() < key || (ie.last_key.as_slice() == key && ie.last_seq > seq)
+        })
     }
 
     /// The newest version of `key` at or below `snapshot`; `hash` is `KeyHash::of(key)`, computed once for

@@ -7,7 +7,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use crate::sst::{leading_run_of, Table};
+use crate::sst::{past_prefix_ties, Table};
 
 /// Levels 0 to 6.
 pub const LEVELS: usize = 7;
@@ -17,7 +17,8 @@ pub const LEVELS: usize = 7;
 #[derive(Default)]
 pub struct Version {
     pub levels: Vec<Vec<Arc<Table>>>,
-    /// Per level, its tables' last-key prefixes side by side, built by the first point read. A search of a
+    /// Per deeper level (level 1 first), its tables' last-key prefixes side by side, built by the first
+    /// point read. A search of a
     /// deeper level compares these and reaches a table only on a tie: through the tables themselves, each
     /// step of the search was a cache miss on a large level (hundreds of tables at 10,000,000 items).
     last_prefixes: OnceLock<Vec<Vec<u64>>>,
@@ -108,22 +109,16 @@ impl Version {
         let l0 = self.levels[0].iter().rev();
         let p = crate::sst::key_prefix(key);
         let prefixes = self.last_prefixes.get_or_init(|| {
-            self.levels
+            self.levels[1..]
                 .iter()
                 .map(|level| level.iter().map(|t| t.last_prefix).collect())
                 .collect()
         });
-        let deeper = self.levels[1..]
-            .iter()
-            .zip(&prefixes[1..])
-            .filter_map(move |(level, last)| {
-                // The first table whose last key reaches the key: past every table whose last prefix is below
-                // the key's, then, among those whose last prefix equals it, by the last keys themselves.
-                let lo = last.partition_point(|&x| x < p);
-                let ties = leading_run_of(&last[lo..], p);
-                let i = lo + level[lo..lo + ties].partition_point(|t| t.last_key() < key);
-                level.get(i).filter(|t| t.first_key() <= key)
-            });
+        let deeper = self.levels[1..].iter().zip(prefixes).filter_map(move |(level, last)| {
+            // The first table whose last key reaches the key.
+            let i = past_prefix_ties(last, level, last.partition_point(|&x| x < p), p, |t| t.last_key() < key);
+            level.get(i).filter(|t| t.first_key() <= key)
+        });
         l0.chain(deeper)
     }
 
