@@ -1,6 +1,7 @@
 //! A load generator for Strongroom over HTTP: N keep-alive connections, each request SigV4-signed the way an
 //! SDK signs it, latencies recorded per request. Prints throughput and p50/p99/p99.9.
 
+mod body;
 mod conn;
 mod sign;
 mod workload;

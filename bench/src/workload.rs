@@ -13,6 +13,7 @@ use http::Request;
 use http_body_util::Full;
 use serde_json::{json, Value};
 
+use crate::body::{self, partition};
 use crate::conn::Conn;
 use crate::sign::Signer;
 use crate::ycsb::{Mix, Op, Ycsb};
@@ -64,10 +65,6 @@ fn mix(mut x: u64) -> u64 {
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     x ^ (x >> 31)
-}
-
-fn partition(i: u64) -> String {
-    format!("p{:08}", i / 10)
 }
 
 /// Item `i` as DynamoDB JSON, in its `version`th form (the indexed attributes change with it).
@@ -185,21 +182,20 @@ impl Workload {
             Workload::Items { op, table, items } => {
                 let i = mix(conn << 40 ^ n) % (*items).max(1);
                 let (target, body) = match op {
-                    ItemOp::Put => ("PutItem", json!({"TableName": table, "Item": item(i, n + 1)})),
+                    ItemOp::Put => ("PutItem", body::put_item(table, i, n + 1)),
                     ItemOp::Transact => {
                         let puts: Vec<Value> = (0..4)
                             .map(|k| json!({"Put": {"TableName": table, "Item": item((i + k) % (*items).max(1), n + 1)}}))
                             .collect();
-                        ("TransactWriteItems", json!({"TransactItems": puts}))
+                        (
+                            "TransactWriteItems",
+                            serde_json::to_vec(&json!({"TransactItems": puts}))?,
+                        )
                     }
-                    ItemOp::Get => ("GetItem", json!({"TableName": table, "Key": key_of(i)})),
-                    ItemOp::Query => (
-                        "Query",
-                        json!({"TableName": table, "KeyConditionExpression": "pk = :p",
-                               "ExpressionAttributeValues": {":p": {"S": partition(i)}}}),
-                    ),
+                    ItemOp::Get => ("GetItem", body::get_item(table, i)),
+                    ItemOp::Query => ("Query", body::query_partition(table, i)),
                 };
-                dynamodb_request(signer, authority, target, &body)?
+                dynamodb_request(signer, authority, target, body)?
             }
             Workload::KmsMix(calls) => {
                 let (target, body) = &calls[(n % calls.len() as u64) as usize];
@@ -208,7 +204,7 @@ impl Workload {
             Workload::Ycsb { ycsb, table } => {
                 let random = |n: u64, salt: u64| (mix(mix(conn << 40 ^ n) ^ salt) >> 11) as f64 / (1u64 << 53) as f64;
                 let (target, body) = ycsb_request(table, ycsb.op(conn, n, random), n);
-                dynamodb_request(signer, authority, target, &body)?
+                dynamodb_request(signer, authority, target, body)?
             }
         })
     }
@@ -245,31 +241,17 @@ async fn kms_calls(signer: &Signer, authority: &str) -> anyhow::Result<Vec<(Stri
     .collect()
 }
 
-fn key_of(i: u64) -> Value {
-    json!({"pk": {"S": partition(i)}, "sk": {"N": (i % 10).to_string()}})
-}
-
 /// A YCSB operation as a DynamoDB call: its operation name and body. Updates replace the 1 KB payload.
-fn ycsb_request(table: &str, op: Op, n: u64) -> (&'static str, Value) {
-    let update = |i: u64, condition: Option<&str>| {
-        let payload: String = std::iter::repeat_n(char::from(b'a' + (n % 26) as u8), 1000).collect();
-        let mut body = json!({"TableName": table, "Key": key_of(i), "UpdateExpression": "SET #p = :v",
-            "ExpressionAttributeNames": {"#p": "payload"}, "ExpressionAttributeValues": {":v": {"S": payload}}});
-        if let Some(c) = condition {
-            body["ConditionExpression"] = json!(c);
-        }
-        ("UpdateItem", body)
-    };
+fn ycsb_request(table: &str, op: Op, n: u64) -> (&'static str, Vec<u8>) {
     match op {
-        Op::Read(i) => ("GetItem", json!({"TableName": table, "Key": key_of(i)})),
-        Op::Update(i) => update(i, None),
-        Op::ConditionalUpdate(i) => update(i, Some("attribute_exists(pk)")),
-        Op::Insert(i) => ("PutItem", json!({"TableName": table, "Item": item(i, 0)})),
-        Op::Scan(i, len) => (
-            "Query",
-            json!({"TableName": table, "KeyConditionExpression": "pk = :p AND sk >= :s", "Limit": len,
-                   "ExpressionAttributeValues": {":p": {"S": partition(i)}, ":s": {"N": (i % 10).to_string()}}}),
+        Op::Read(i) => ("GetItem", body::get_item(table, i)),
+        Op::Update(i) => ("UpdateItem", body::update_payload(table, i, n, None)),
+        Op::ConditionalUpdate(i) => (
+            "UpdateItem",
+            body::update_payload(table, i, n, Some("attribute_exists(pk)")),
         ),
+        Op::Insert(i) => ("PutItem", body::put_item(table, i, 0)),
+        Op::Scan(i, len) => ("Query", body::query_from(table, i, len)),
     }
 }
 
@@ -278,14 +260,14 @@ pub fn authority(url: &str) -> String {
 }
 
 /// A signed DynamoDB call of operation `op`.
-fn dynamodb_request(signer: &Signer, authority: &str, op: &str, body: &Value) -> anyhow::Result<Request<Full<Bytes>>> {
+fn dynamodb_request(signer: &Signer, authority: &str, op: &str, body: Vec<u8>) -> anyhow::Result<Request<Full<Bytes>>> {
     signed(
         signer,
         authority,
         "dynamodb",
         DYNAMODB_JSON,
         &format!("DynamoDB_20120810.{op}"),
-        serde_json::to_vec(body)?,
+        body,
     )
 }
 

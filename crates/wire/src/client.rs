@@ -1,5 +1,9 @@
 //! A small client for Strongroom's own JSON APIs, for the command line and the load generator: SigV4
-//! signing as an SDK signs (the whole chain, signing key included, per request) and one signed call.
+//! signing as an SDK signs (a canonical request, string to sign and signature per request; the derived
+//! signing key, which changes only with the date and service, kept as the AWS SDK for Java keeps it) and
+//! one signed call.
+
+use std::sync::Mutex;
 
 use aws_lc_rs::hmac;
 use bytes::Bytes;
@@ -14,6 +18,15 @@ pub struct Signer {
     key_id: String,
     secret: String,
     region: String,
+    /// The last derived signing key, with the date and service it was derived for: a load generator signs
+    /// tens of thousands of requests a second, and four HMACs of each went into a key that changes daily.
+    derived: Mutex<Option<Derived>>,
+}
+
+struct Derived {
+    date: String,
+    service: String,
+    key: hmac::Key,
 }
 
 impl Signer {
@@ -22,7 +35,25 @@ impl Signer {
             key_id: key_id.to_owned(),
             secret: secret.to_owned(),
             region: region.to_owned(),
+            derived: Mutex::new(None),
         }
+    }
+
+    /// The signature of `to_sign` under the signing key of `date` and `service`.
+    fn signature(&self, date: &str, service: &str, to_sign: &str) -> String {
+        let mut derived = self.derived.lock().unwrap_or_else(|p| p.into_inner());
+        if !derived.as_ref().is_some_and(|d| d.date == date && d.service == service) {
+            *derived = None;
+        }
+        let d = derived.get_or_insert_with(|| Derived {
+            date: date.to_owned(),
+            service: service.to_owned(),
+            key: hmac::Key::new(
+                hmac::HMAC_SHA256,
+                &signing_key(&self.secret, date, &self.region, service),
+            ),
+        });
+        hex::encode(hmac::sign(&d.key, to_sign.as_bytes()))
     }
 
     /// Returns the `x-amz-date` and `authorization` header values for a POST to `/`.
@@ -41,11 +72,7 @@ impl Signer {
             "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
             sha256_hex(canonical.as_bytes())
         );
-        let key = hmac::Key::new(
-            hmac::HMAC_SHA256,
-            &signing_key(&self.secret, date, &self.region, service),
-        );
-        let sig = hex::encode(hmac::sign(&key, to_sign.as_bytes()));
+        let sig = self.signature(date, service, &to_sign);
         let auth = format!(
             "AWS4-HMAC-SHA256 Credential={}/{scope}, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature={sig}",
             self.key_id
@@ -114,4 +141,35 @@ pub async fn call(
         return Err(ClientError::Api { code, message });
     }
     Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A signature made with the kept key is the one a fresh derivation gives, for every date and service
+    /// the signer moves between.
+    #[test]
+    fn a_kept_signing_key_signs_as_a_fresh_one_and_follows_the_date_and_service() {
+        let kept = Signer::new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "us-east-1");
+        let fresh = |date: &str, service: &str| {
+            Signer::new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "us-east-1")
+                .signature(date, service, "to sign")
+        };
+        for (date, service) in [
+            ("20261207", "dynamodb"),
+            ("20261207", "dynamodb"),
+            ("20261207", "kms"),
+            ("20261208", "kms"),
+            ("20261208", "dynamodb"),
+        ] {
+            assert_eq!(
+                kept.signature(date, service, "to sign"),
+                fresh(date, service),
+                "{date} {service}"
+            );
+        }
+        assert_ne!(fresh("20261207", "kms"), fresh("20261208", "kms"));
+        assert_ne!(fresh("20261207", "kms"), fresh("20261207", "dynamodb"));
+    }
 }
