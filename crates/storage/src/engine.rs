@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock, Weak};
 use std::time::Duration;
 
@@ -252,6 +253,7 @@ pub(crate) struct Core {
     compacting: Mutex<()>,
     /// Serializes freezing the memtable.
     freeze: Mutex<()>,
+    next_segment: NextSegment,
     held: Arc<Mutex<BTreeMap<u64, usize>>>,
     cache: CacheView,
     options: Options,
@@ -260,6 +262,22 @@ pub(crate) struct Core {
     /// background threads hold the core, so the membership, and what it was counted for, goes with the
     /// engine.
     write_buffers: OnceLock<Membership>,
+}
+
+/// The WAL segment the next freeze switches to, prepared by the flush thread after each freeze. Creating
+/// a segment (a new data key in `KEYS`, a file, its header and their fsyncs) took 1-4 ms, during which
+/// every writer waited; and a segment prepared ahead can be zero-filled, so that its commits' fsyncs have
+/// no block allocation to make durable. Only segments that follow one which was filled get prepared, and
+/// they are zero-filled only to about what it held: a table that is rarely written keeps holes.
+#[derive(Default)]
+struct NextSegment {
+    /// Under this lock a freeze takes the prepared segment (or creates one itself) and switches to it, so a
+    /// segment prepared meanwhile is never older than the one in use.
+    slot: Mutex<Option<(u64, Box<dyn wal::AppendFileSegment>)>>,
+    /// The id of the segment in use.
+    active: AtomicU64,
+    /// The bytes the segment before it held when it was switched away from.
+    last_used: AtomicU64,
 }
 
 /// An open table. Dropping it stops the background threads; what they had not flushed is in the WAL.
@@ -327,6 +345,10 @@ impl Engine {
             flushing: Mutex::new(()),
             compacting: Mutex::new(()),
             freeze: Mutex::new(()),
+            next_segment: NextSegment {
+                active: AtomicU64::new(2),
+                ..Default::default()
+            },
             held: Arc::new(Mutex::new(BTreeMap::new())),
             cache: options.cache_view(),
             options,
@@ -434,6 +456,10 @@ impl Engine {
             flushing: Mutex::new(()),
             compacting: Mutex::new(()),
             freeze: Mutex::new(()),
+            next_segment: NextSegment {
+                active: AtomicU64::new(new_wal),
+                ..Default::default()
+            },
             held: Arc::new(Mutex::new(BTreeMap::new())),
             cache,
             options,
@@ -670,15 +696,25 @@ impl Core {
 
     /// Moves the memtable to `imm` and starts a new WAL segment, with no write in flight.
     fn freeze_memtable(&self) -> Result<()> {
-        let wal_id = self.allocate_file_id();
-        let segment = wal::create(
-            self.fs.as_ref(),
-            &self.dir,
-            wal_id,
-            self.registry.new_key()?,
-            self.options.wal_reserve(),
-        )?;
-        self.log.switch_with(segment, |durable| {
+        let next = &self.next_segment;
+        let mut slot = next.slot.lock().unwrap_or_else(|p| p.into_inner());
+        let (wal_id, segment) = match slot.take() {
+            Some(prepared) => prepared,
+            None => {
+                let id = self.allocate_file_id();
+                let segment = wal::create(
+                    self.fs.as_ref(),
+                    &self.dir,
+                    id,
+                    self.registry.new_key()?,
+                    self.options.wal_reserve(),
+                )?;
+                (id, segment)
+            }
+        };
+        next.active.store(wal_id, Ordering::Release);
+        self.log.switch_with(segment, |durable, used| {
+            next.last_used.store(used, Ordering::Relaxed);
             let old = self.mem.read().unwrap_or_else(|p| p.into_inner()).clone();
             // `imm` before `mem`: a reader looks at `mem` first, then `imm`, so it sees the frozen
             // entries in one of them.
@@ -689,6 +725,36 @@ impl Core {
             });
             *self.mem.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(Memtable::default());
         })
+    }
+
+    /// Prepares the segment the next freeze switches to (see [`NextSegment`]), unless one is waiting or
+    /// no segment has been filled yet.
+    fn prepare_next_segment(&self) -> Result<()> {
+        let next = &self.next_segment;
+        let used = next.last_used.load(Ordering::Relaxed);
+        if used == 0 || next.slot.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
+            return Ok(());
+        }
+        let reserve = self.options.wal_reserve();
+        let zeroed = (used + used / 4).min(reserve);
+        let id = self.allocate_file_id();
+        let segment = wal::prepare(
+            self.fs.as_ref(),
+            &self.dir,
+            id,
+            self.registry.new_key()?,
+            zeroed,
+            reserve,
+        )?;
+        let mut slot = next.slot.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.is_none() && id > next.active.load(Ordering::Acquire) {
+            *slot = Some((id, segment));
+            return Ok(());
+        }
+        // A freeze that found no segment waiting made its own meanwhile, newer than this one.
+        drop(slot);
+        drop(segment);
+        self.fs.remove(&wal::path(&self.dir, id))
     }
 
     /// Freezes the memtable however full it is, if it holds anything and no frozen one is waiting (the
@@ -874,6 +940,12 @@ impl Core {
                 Job::Flush => self.flush_frozen(),
                 Job::Compact => self.compact_due(),
             };
+            if job == Job::Flush {
+                if let Err(e) = self.prepare_next_segment() {
+                    // Not an error of the engine's: the next freeze creates its segment itself.
+                    tracing::warn!(error = %e, dir = %self.dir.display(), "could not prepare the next WAL segment");
+                }
+            }
             let mut st = self.bg.state.lock().unwrap_or_else(|p| p.into_inner());
             *st.error_of(job) = match outcome {
                 Ok(()) => None,

@@ -18,6 +18,13 @@ pub trait AppendFile: Send {
     /// make durable, which on ext4 made a WAL commit about a third cheaper (8,000 against 5,400
     /// fdatasyncs/s on the benchmark machine). A file system that cannot may do nothing.
     fn reserve(&mut self, len: u64) -> Result<()>;
+    /// Writes zeros from the file's end up to `len` bytes, without moving where the next append goes. An
+    /// append over written blocks allocates nothing, so its fsync has no allocation to make durable: on
+    /// ext4, WAL fsyncs over written zeros took about a sixth less time than over a hole. A file system
+    /// that cannot may reserve instead.
+    fn zero_fill(&mut self, len: u64) -> Result<()> {
+        self.reserve(len)
+    }
 }
 
 /// A file open for positioned reads (SSTs keep one each).
@@ -106,6 +113,22 @@ impl AppendFile for LocalFile {
         let now = self.file.metadata().map_err(StorageError::io(&self.path))?.len();
         if now < len {
             self.file.set_len(len).map_err(StorageError::io(&self.path))?;
+        }
+        Ok(())
+    }
+
+    fn zero_fill(&mut self, len: u64) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        const CHUNK: usize = 1 << 20;
+        let zeros = vec![0u8; CHUNK];
+        let mut at = self.file.metadata().map_err(StorageError::io(&self.path))?.len();
+        while at < len {
+            let n = ((len - at) as usize).min(CHUNK);
+            faults::before_append(n).map_err(StorageError::io(&self.path))?;
+            self.file
+                .write_all_at(&zeros[..n], at)
+                .map_err(StorageError::io(&self.path))?;
+            at += n as u64;
         }
         Ok(())
     }

@@ -64,24 +64,59 @@ pub fn create(
     key: Arc<DataKey>,
     reserve: u64,
 ) -> Result<Box<dyn AppendFileSegment>> {
-    let path = dir.join(file_name(file_id));
-    let mut file = fs.create(&path)?;
+    let mut file = fs.create(&path(dir, file_id))?;
+    begin(file.as_mut(), file_id, &key, 0, reserve)?;
+    Ok(segment(file, file_id, key))
+}
+
+/// [`create`] ahead of need, off the write path: the first `zeroed` bytes after the header are written
+/// zeros rather than a hole (see [`AppendFile::zero_fill`]). Built under a temporary name and renamed into
+/// place once whole, so a listing of the directory never finds a segment without its header.
+pub fn prepare(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    file_id: u64,
+    key: Arc<DataKey>,
+    zeroed: u64,
+    reserve: u64,
+) -> Result<Box<dyn AppendFileSegment>> {
+    let target = path(dir, file_id);
+    let tmp = target.with_extension("tmp");
+    let mut file = fs.create(&tmp)?;
+    let built = begin(file.as_mut(), file_id, &key, zeroed, reserve).and_then(|()| fs.rename(&tmp, &target));
+    if let Err(e) = built {
+        drop(file);
+        let _ = fs.remove(&tmp);
+        return Err(e);
+    }
+    Ok(segment(file, file_id, key))
+}
+
+fn begin(file: &mut dyn AppendFile, file_id: u64, key: &DataKey, zeroed: u64, reserve: u64) -> Result<()> {
     file.append(&seal::header(MAGIC, file_id, key.id))?;
+    if zeroed > 0 {
+        file.zero_fill(HEADER_LEN as u64 + zeroed)?;
+    }
     file.reserve(reserve)?;
-    file.sync()?;
-    Ok(Box::new(Segment {
+    file.sync()
+}
+
+fn segment(file: Box<dyn AppendFile>, file_id: u64, key: Arc<DataKey>) -> Box<dyn AppendFileSegment> {
+    Box::new(Segment {
         file,
         file_id,
         key,
         offset: HEADER_LEN as u64,
         codec: Default::default(),
-    }))
+    })
 }
 
 /// What the log writes through (a trait so the engine can swap segments without knowing their type).
 pub trait AppendFileSegment: Send {
     fn write_records(&mut self, payloads: &[Vec<u8>]) -> Result<()>;
     fn file_id(&self) -> u64;
+    /// Bytes written so far, header included.
+    fn written(&self) -> u64;
 }
 
 impl AppendFileSegment for Segment {
@@ -98,6 +133,10 @@ impl AppendFileSegment for Segment {
 
     fn file_id(&self) -> u64 {
         self.file_id
+    }
+
+    fn written(&self) -> u64 {
+        self.offset
     }
 }
 
@@ -390,8 +429,8 @@ impl Log {
     }
 
     /// Once no group is in flight, and while none can start, swaps in `segment` and runs `f` with the
-    /// durable sequence number (a flush freezes the memtable this way).
-    pub fn switch_with<R>(&self, segment: Box<dyn AppendFileSegment>, f: impl FnOnce(u64) -> R) -> Result<R> {
+    /// durable sequence number and the bytes the old segment holds (a flush freezes the memtable this way).
+    pub fn switch_with<R>(&self, segment: Box<dyn AppendFileSegment>, f: impl FnOnce(u64, u64) -> R) -> Result<R> {
         let mut st = self.lock();
         while st.writing || !st.queue.is_empty() {
             st = self.shared.idle.wait(st).unwrap_or_else(|p| p.into_inner());
@@ -399,8 +438,8 @@ impl Log {
         if let Some(p) = &st.poisoned {
             return Err(StorageError::Poisoned(p.clone()));
         }
-        st.segment = segment;
-        Ok(f(st.durable_seq))
+        let old = std::mem::replace(&mut st.segment, segment);
+        Ok(f(st.durable_seq, old.written()))
     }
 }
 
@@ -496,6 +535,10 @@ impl AppendFileSegment for Detached {
     fn file_id(&self) -> u64 {
         0
     }
+
+    fn written(&self) -> u64 {
+        0
+    }
 }
 
 pub fn path(dir: &Path, id: u64) -> PathBuf {
@@ -518,6 +561,10 @@ mod tests {
 
         fn file_id(&self) -> u64 {
             1
+        }
+
+        fn written(&self) -> u64 {
+            0
         }
     }
 

@@ -843,3 +843,76 @@ fn compaction_output_is_cached_where_its_inputs_were() {
         "a cold key's block was cached by the compaction"
     );
 }
+
+/// Whether WAL segment `name` in `dir` holds records (anything but zeros after its header); a segment
+/// deleted meanwhile holds none.
+fn holds_records(dir: &Path, name: &str) -> bool {
+    std::fs::read(dir.join(name)).is_ok_and(|raw| raw.iter().skip(storage::seal::HEADER_LEN).any(|b| *b != 0))
+}
+
+/// Bytes of disk a file takes (a hole takes none).
+fn allocated(dir: &Path, name: &str) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(dir.join(name)).map_or(0, |m| m.blocks() * 512)
+}
+
+fn wal_names(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".wal"))
+        .collect()
+}
+
+#[test]
+fn freezes_switch_to_wal_segments_prepared_ahead_with_written_zeros() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = Options {
+        memtable_bytes: 64 * 1024,
+        ..small_background()
+    };
+    let e = create_with(dir.path(), options.clone());
+    let s = e.create_structure("t").unwrap();
+    let mut written = 0u32;
+    // Values that do not compress, so a segment's records take about what its memtable holds.
+    let noise = |i: u32| {
+        let mut r = Rng(u64::from(i) + 1);
+        (0..25).flat_map(|_| r.next().to_le_bytes()).collect::<Vec<u8>>()
+    };
+    let mut write_some = |e: &Engine, n: u32| {
+        for _ in 0..n {
+            let mut b = WriteBatch::new();
+            b.put(s, &written.to_be_bytes(), &noise(written));
+            e.write(b).unwrap();
+            written += 1;
+        }
+    };
+    // Past the first freeze the flush thread prepares the next segment: written zeros, no records. A later
+    // freeze switches to it, and the commits after that land in it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut prepared = std::collections::BTreeSet::new();
+    'writing: loop {
+        write_some(&e, 50);
+        for name in wal_names(dir.path()) {
+            if holds_records(dir.path(), &name) {
+                if prepared.contains(&name) {
+                    break 'writing;
+                }
+            } else if allocated(dir.path(), &name) >= 32 * 1024 {
+                prepared.insert(name);
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no segment prepared ahead was switched to (prepared: {prepared:?})"
+        );
+    }
+    let total = written;
+    drop(e);
+    // Whatever was prepared and not yet used, or used and not yet flushed, replays as it should.
+    let e = Engine::open(dir.path(), fs::local(), &kms(), options).unwrap();
+    let s = e.structure("t").unwrap();
+    for i in 0..total {
+        assert_eq!(e.get(s, &i.to_be_bytes(), None).unwrap(), Some(noise(i)), "item {i}");
+    }
+}
