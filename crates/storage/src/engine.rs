@@ -700,17 +700,7 @@ impl Core {
         let mut slot = next.slot.lock().unwrap_or_else(|p| p.into_inner());
         let (wal_id, segment) = match slot.take() {
             Some(prepared) => prepared,
-            None => {
-                let id = self.allocate_file_id();
-                let segment = wal::create(
-                    self.fs.as_ref(),
-                    &self.dir,
-                    id,
-                    self.registry.new_key()?,
-                    self.options.wal_reserve(),
-                )?;
-                (id, segment)
-            }
+            None => self.new_segment(None)?,
         };
         next.active.store(wal_id, Ordering::Release);
         self.log.switch_with(segment, |durable, used| {
@@ -727,6 +717,23 @@ impl Core {
         })
     }
 
+    /// A WAL segment under a new file id and data key: made ahead, with `zeroed` bytes of written zeros
+    /// ([`wal::prepare`]), or now, while writers wait ([`wal::create`]).
+    fn new_segment(&self, zeroed: Option<u64>) -> Result<(u64, Box<dyn wal::AppendFileSegment>)> {
+        let id = self.allocate_file_id();
+        let (fs, dir, key, reserve) = (
+            self.fs.as_ref(),
+            &self.dir,
+            self.registry.new_key()?,
+            self.options.wal_reserve(),
+        );
+        let segment = match zeroed {
+            Some(zeroed) => wal::prepare(fs, dir, id, key, zeroed, reserve)?,
+            None => wal::create(fs, dir, id, key, reserve)?,
+        };
+        Ok((id, segment))
+    }
+
     /// Prepares the segment the next freeze switches to (see [`NextSegment`]), unless one is waiting or
     /// no segment has been filled yet.
     fn prepare_next_segment(&self) -> Result<()> {
@@ -735,17 +742,7 @@ impl Core {
         if used == 0 || next.slot.lock().unwrap_or_else(|p| p.into_inner()).is_some() {
             return Ok(());
         }
-        let reserve = self.options.wal_reserve();
-        let zeroed = (used + used / 4).min(reserve);
-        let id = self.allocate_file_id();
-        let segment = wal::prepare(
-            self.fs.as_ref(),
-            &self.dir,
-            id,
-            self.registry.new_key()?,
-            zeroed,
-            reserve,
-        )?;
+        let (id, segment) = self.new_segment(Some((used + used / 4).min(self.options.wal_reserve())))?;
         let mut slot = next.slot.lock().unwrap_or_else(|p| p.into_inner());
         if slot.is_none() && id > next.active.load(Ordering::Acquire) {
             *slot = Some((id, segment));

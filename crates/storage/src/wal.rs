@@ -2,8 +2,8 @@
 //!
 //! Record framing: `len u32 BE | sealed( codec u8 | batch ) (len bytes)`, sealed at the offset of its
 //! length field; the batch is compressed first when that pays. A segment is reserved ahead to about a
-//! memtable's worth (a hole that reads as zeros), so commits write inside the file's length; a zero length
-//! where a record would start ends the records.
+//! memtable's worth (a hole that reads as zeros, or written zeros for a segment [`prepare`]d ahead), so
+//! commits write inside the file's length; a zero length where a record would start ends the records.
 //! Writers share fsyncs (group commit): one group at a time takes every queued record, writes them,
 //! fsyncs once, applies them in sequence order and wakes exactly that group's writers, which may be
 //! threads ([`Log::commit`]) or async tasks ([`Log::commit_async`]). The log's writer thread writes the
