@@ -24,7 +24,8 @@ while [ "$(date +%s)" -lt "$end" ]; do
         --workload ycsb-a --items "$items" --json)
   rss=$(awk '/VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/$pid/status")
   fds=$(ls "/proc/$pid/fd" | wc -l)
-  disk=$(du -sm "$data" | cut -f1)
+  # A file deleted during the walk (a compaction's inputs, an old manifest) makes du fail; its total stands.
+  disk=$(du -sm "$data" 2>/dev/null | cut -f1 || true)
   now=("$(counter strongroom_storage_flushes_total)" "$(counter strongroom_storage_compactions_total)" \
        "$(counter strongroom_wal_fsyncs_total)")
   work="$(( now[0] - last[0] )) $(( now[1] - last[1] )) $(( now[2] - last[2] ))"
