@@ -12,7 +12,7 @@ use hyper_util::rt::TokioIo;
 use time::macros::format_description;
 use time::OffsetDateTime;
 
-use crate::sigv4::{sha256_hex, signing_key};
+use crate::sigv4::{sha256_hex, signing_hmac_key};
 
 pub struct Signer {
     key_id: String,
@@ -48,10 +48,7 @@ impl Signer {
         let d = derived.get_or_insert_with(|| Derived {
             date: date.to_owned(),
             service: service.to_owned(),
-            key: hmac::Key::new(
-                hmac::HMAC_SHA256,
-                &signing_key(&self.secret, date, &self.region, service),
-            ),
+            key: signing_hmac_key(&self.secret, date, &self.region, service),
         });
         hex::encode(hmac::sign(&d.key, to_sign.as_bytes()))
     }

@@ -333,6 +333,14 @@ pub fn signing_key(secret: &str, date: &str, region: &str, service: &str) -> Vec
     hmac_sign(&k_service, b"aws4_request")
 }
 
+/// [`signing_key`] as an HMAC key, the derived bytes wiped once the key holds them.
+pub fn signing_hmac_key(secret: &str, date: &str, region: &str, service: &str) -> hmac::Key {
+    let mut raw = signing_key(secret, date, region, service);
+    let key = hmac::Key::new(hmac::HMAC_SHA256, &raw);
+    zeroize::Zeroize::zeroize(&mut raw);
+    key
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -355,9 +363,7 @@ impl SigningKeyCache {
         if map.len() >= Self::MAX {
             map.clear();
         }
-        let mut raw = signing_key(secret, p.date(), p.region(), p.service());
-        let k = hmac::Key::new(hmac::HMAC_SHA256, &raw);
-        zeroize::Zeroize::zeroize(&mut raw);
+        let k = signing_hmac_key(secret, p.date(), p.region(), p.service());
         map.insert(p.scope.clone(), k.clone());
         k
     }
